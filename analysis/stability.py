@@ -1,0 +1,515 @@
+"""Sub-threshold stability of a neuron's gradient recursion (THEORY.md sections 1, 2 and 5).
+
+Below threshold (psi = 0) every model's update map x[t-1] -> x[t] is affine, so the one-step
+Jacobian J = d x[t] / d x[t-1] is read off ``model.transition`` evaluated in NumPy on unit
+perturbations of the state (no formula is retyped here). From J follow the spectrum, the
+oscillation period, the transient amplification sup_k ||J^k||, the memory horizon and the
+Jury / Schur-Cohn classification. Every function broadcasts over array parameters: a model whose
+parameters have the broadcast shape ``P`` gives results of shape ``(*P, ...)``.
+
+``lstmlif inspect MODEL --param NAME=VALUE ...`` prints these quantities for one parameter set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+from neurons.models import LSTMLIF, NeuronModel, get_model
+from neurons.ops import NUMPY_OPS
+
+__all__ = [
+    "MARGINAL_TOL",
+    "LABELS",
+    "subthreshold_jacobian",
+    "input_vector",
+    "eigenvalues",
+    "spectral_radius",
+    "period",
+    "jury_conditions",
+    "classify",
+    "log10_power_norms",
+    "log10_sup_power_norm",
+    "sup_power_norm",
+    "memory_horizon",
+    "lstmlif_theta",
+    "lstmlif_power_closed_form",
+    "lstmlif_impulse_closed_form",
+    "inspect_model",
+    "add_arguments",
+    "run",
+]
+
+#: Tolerance of the marginal class: a Jury margin (or 1 - spectral radius) within +-1e-12 of 0
+#: counts as |lambda| = 1. Rounding in the entries of J is a few 1e-16.
+MARGINAL_TOL = 1e-12
+
+LABELS = ("decaying", "oscillating-decaying", "marginal", "growing")
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _numeric_model(model: NeuronModel) -> NeuronModel:
+    """``model`` with every parameter as a float64 NumPy value (torch tensors are copied)."""
+    if not isinstance(model, NeuronModel):
+        raise ValueError(f"expected a neuron model record, got {type(model).__name__}")
+    changes: dict[str, Any] = {}
+    for name, value in model.params().items():
+        if isinstance(value, torch.Tensor):
+            changes[name] = value.detach().to("cpu", torch.float64).numpy()
+        elif not isinstance(value, (int, float, np.ndarray, np.number)):
+            raise ValueError(
+                f"{type(model).__name__}: parameter '{name}' must be numeric for this analysis, "
+                f"got {type(value).__name__} (use analysis.symbolic for symbolic parameters)"
+            )
+    return model.replace(**changes) if changes else model
+
+
+def _param_shape(model: NeuronModel) -> tuple[int, ...]:
+    shapes = [np.shape(v) for v in model.params().values()]
+    shapes.append(np.shape(getattr(model, "dt", 1.0)))
+    return tuple(np.broadcast_shapes(*shapes))
+
+
+def _safe_perturbation(
+    model: NeuronModel, p: Any, names: tuple[str, ...], j: int, zeros: np.ndarray
+) -> np.ndarray:
+    """A step h = +1 or -1 (per element) along state j that keeps the spike argument < 0.
+
+    The spike argument is affine in the state and negative at the zero state, so at least one of
+    the two signs keeps it negative.
+    """
+    ok = []
+    for sign in (1.0, -1.0):
+        state = {nm: zeros + (sign if i == j else 0.0) for i, nm in enumerate(names)}
+        ok.append(np.asarray(model.spike_argument(p, state, NUMPY_OPS)) < 0)
+    if not np.all(ok[0] | ok[1]):
+        raise ValueError(
+            f"{type(model).__name__}: no sub-threshold perturbation of state '{names[j]}'"
+        )
+    return np.where(ok[0], 1.0, -1.0) + zeros
+
+
+def _as_matrix_stack(J: Any) -> np.ndarray:
+    J = np.asarray(J, dtype=np.float64)
+    if J.ndim == 0:
+        J = J.reshape(1, 1)
+    if J.ndim < 2 or J.shape[-1] != J.shape[-2]:
+        raise ValueError(f"J must have shape (..., n, n), got {J.shape}")
+    if not np.all(np.isfinite(J)):
+        raise ValueError("J contains NaN or infinite entries")
+    return J
+
+
+# ----------------------------------------------------------------------------- Jacobian, spectrum
+
+
+def subthreshold_jacobian(model: NeuronModel) -> np.ndarray:
+    """J = d x[t] / d x[t-1] below threshold (psi = 0), shape (*P, n, n), state order
+    ``model.state_names``.
+
+    Sub-threshold the map is affine, J x + b I, so with I = 0 and the zero state (no spike),
+    column j is ``transition(h e_j) / h`` for a unit step h that keeps the state below threshold.
+    """
+    m = _numeric_model(model)
+    names = m.state_names
+    n = len(names)
+    shape = _param_shape(m)
+    zeros = np.zeros(shape)
+    p = m.coefficients(NUMPY_OPS)
+    if not np.all(np.asarray(m.spike_argument(p, dict.fromkeys(names, zeros), NUMPY_OPS)) < 0):
+        raise ValueError(f"{type(m).__name__}: the zero state is not below threshold")
+    base = m.transition(dict.fromkeys(names, zeros), zeros, NUMPY_OPS)
+    J = np.empty((*shape, n, n))
+    for j in range(n):
+        h = _safe_perturbation(m, p, names, j, zeros)
+        x = {nm: zeros + (h if i == j else 0.0) for i, nm in enumerate(names)}
+        out = m.transition(x, zeros, NUMPY_OPS)
+        for i, nm in enumerate(names):
+            J[..., i, j] = (np.asarray(out[nm]) - np.asarray(base[nm])) / h
+    return J
+
+
+def input_vector(model: NeuronModel) -> np.ndarray:
+    """b = d x[t] / d I[t] below threshold, shape (*P, n) (e.g. (1, beta2) for LSTM-LIF)."""
+    m = _numeric_model(model)
+    names = m.state_names
+    shape = _param_shape(m)
+    zeros = np.zeros(shape)
+    state = dict.fromkeys(names, zeros)
+    base = m.transition(state, zeros, NUMPY_OPS)
+    out = m.transition(state, zeros + 1.0, NUMPY_OPS)
+    b = np.empty((*shape, len(names)))
+    for i, nm in enumerate(names):
+        b[..., i] = np.asarray(out[nm]) - np.asarray(base[nm])
+    return b
+
+
+def _eigs(J: np.ndarray) -> np.ndarray:
+    lam = np.linalg.eigvals(J).astype(np.complex128)
+    # Sort by decreasing modulus, ties by decreasing imaginary part (the +theta root first).
+    key = np.lexsort((-lam.imag, -np.abs(lam)), axis=-1)
+    return np.take_along_axis(lam, key, axis=-1)
+
+
+def eigenvalues(model: NeuronModel) -> np.ndarray:
+    """Eigenvalues of the sub-threshold J, complex, shape (*P, n), by decreasing modulus."""
+    return _eigs(subthreshold_jacobian(model))
+
+
+def spectral_radius(model: NeuronModel) -> np.ndarray:
+    """rho(J) = max |lambda|, shape P."""
+    return np.max(np.abs(eigenvalues(model)), axis=-1)
+
+
+def period(model: NeuronModel) -> np.ndarray:
+    """Oscillation period 2 pi / theta in steps, theta = |arg lambda|, where J has a complex
+    pair; NaN where all eigenvalues are real (and for one-dimensional models). Shape P."""
+    lam = eigenvalues(model)
+    theta = np.max(np.abs(np.angle(lam)) * (lam.imag != 0), axis=-1)
+    with np.errstate(divide="ignore"):
+        return np.where(theta > 0, 2 * np.pi / np.where(theta > 0, theta, 1.0), np.nan)
+
+
+def jury_conditions(det: Any, tr: Any) -> dict[str, np.ndarray]:
+    """Jury / Schur-Cohn test of a real 2x2 map from det J and tr J (broadcasting).
+
+    Both eigenvalues lie strictly inside the unit circle iff |det| < 1 and |tr| < 1 + det.
+    Returns ``det_margin`` = 1 - |det|, ``trace_margin`` = 1 + det - |tr| and ``stable`` (both
+    margins > 0); a zero margin puts an eigenvalue on the unit circle.
+    """
+    det = np.asarray(det, dtype=np.float64)
+    tr = np.asarray(tr, dtype=np.float64)
+    if not (np.all(np.isfinite(det)) and np.all(np.isfinite(tr))):
+        raise ValueError("jury_conditions: det and tr must be finite")
+    det_margin = 1.0 - np.abs(det)
+    trace_margin = 1.0 + det - np.abs(tr)
+    return {
+        "det_margin": det_margin,
+        "trace_margin": trace_margin,
+        "stable": (det_margin > 0) & (trace_margin > 0),
+    }
+
+
+def _classify_matrix(J: np.ndarray, tol: float = MARGINAL_TOL) -> np.ndarray:
+    n = J.shape[-1]
+    if n == 1:
+        margin = 1.0 - np.abs(J[..., 0, 0])
+        complex_pair = np.zeros(margin.shape, dtype=bool)
+    elif n == 2:
+        det = J[..., 0, 0] * J[..., 1, 1] - J[..., 0, 1] * J[..., 1, 0]
+        tr = J[..., 0, 0] + J[..., 1, 1]
+        jc = jury_conditions(det, tr)
+        margin = np.minimum(jc["det_margin"], jc["trace_margin"])
+        complex_pair = tr * tr < 4 * det
+    else:
+        lam = np.linalg.eigvals(J)
+        margin = 1.0 - np.max(np.abs(lam), axis=-1)
+        complex_pair = np.any(lam.imag != 0, axis=-1)
+    out = np.full(margin.shape, "marginal", dtype="<U20")
+    out[margin < -tol] = "growing"
+    decaying = margin > tol
+    out[decaying & complex_pair] = "oscillating-decaying"
+    out[decaying & ~complex_pair] = "decaying"
+    return out
+
+
+def classify(model: NeuronModel) -> np.ndarray:
+    """Label each parameter point: "decaying", "oscillating-decaying" (complex pair inside the
+    unit circle), "marginal" (|lambda| = 1 within ``MARGINAL_TOL`` of a Jury margin) or
+    "growing" (an eigenvalue outside the unit circle). Jury conditions for n = 2, |J| for n = 1.
+    Shape P, dtype str."""
+    return _classify_matrix(subthreshold_jacobian(model))
+
+
+def memory_horizon(model: NeuronModel) -> np.ndarray:
+    """-1 / ln rho(J) in steps (the e-folding time of the slowest mode) where
+    rho < 1 - ``MARGINAL_TOL``; inf otherwise (marginal or growing). Shape P."""
+    rho = spectral_radius(model)
+    decays = rho < 1.0 - MARGINAL_TOL
+    with np.errstate(divide="ignore"):
+        return np.where(decays, -1.0 / np.log(np.where(decays, rho, 0.5)), np.inf)
+
+
+# ----------------------------------------------------------------------------- power norms
+
+
+def _matrix_norm(M: np.ndarray, ord: Any) -> np.ndarray:
+    if ord == 1:
+        return np.max(np.sum(np.abs(M), axis=-2), axis=-1)
+    if ord in (np.inf, "inf"):
+        return np.max(np.sum(np.abs(M), axis=-1), axis=-1)
+    if ord == 2 and M.shape[-1] == 2:
+        # Largest singular value of a 2x2 matrix: s^2 = (F + sqrt(F^2 - 4 det^2)) / 2.
+        fro2 = np.sum(M * M, axis=(-2, -1))
+        det = M[..., 0, 0] * M[..., 1, 1] - M[..., 0, 1] * M[..., 1, 0]
+        disc = np.sqrt(np.maximum(fro2 * fro2 - 4 * det * det, 0.0))
+        return np.sqrt(0.5 * (fro2 + disc))
+    return np.linalg.norm(M, ord=ord, axis=(-2, -1))
+
+
+def _check_kmax_ord(kmax: Any, ord: Any) -> int:
+    if isinstance(kmax, bool) or not isinstance(kmax, (int, np.integer)) or kmax < 0:
+        raise ValueError(f"kmax must be an integer >= 0, got {kmax!r}")
+    if ord not in (1, 2, np.inf, "inf"):
+        raise ValueError(f"ord must be 1, 2 or inf, got {ord!r}")
+    return int(kmax)
+
+
+def _power_sweep(J: np.ndarray, kmax: int, ord: Any, store: bool) -> np.ndarray:
+    """log10 ||J^k|| for k = 0..kmax (store) or its running maximum (not store).
+
+    M_k = J^k / c_k with log10 c_k accumulated; M is renormalised to norm 1 every step, so
+    nothing under- or overflows. A zero product gives -inf from then on (exactly).
+    """
+    n = J.shape[-1]
+    batch = J.shape[:-2]
+    M = np.broadcast_to(np.eye(n), J.shape).copy()
+    log_c = np.zeros(batch)
+    out = np.empty((*batch, kmax + 1)) if store else np.zeros(batch)
+    if store:
+        out[..., 0] = 0.0
+    for k in range(1, kmax + 1):
+        M = J @ M
+        nrm = _matrix_norm(M, ord)
+        alive = nrm > 0
+        with np.errstate(divide="ignore"):
+            log_c = log_c + np.log10(np.where(alive, nrm, 0.0))
+        M = M / np.where(alive, nrm, 1.0)[..., None, None]
+        if store:
+            out[..., k] = log_c
+        else:
+            out = np.maximum(out, log_c)
+    return out
+
+
+def log10_power_norms(J: Any, kmax: int, ord: Any = 2) -> np.ndarray:
+    """log10 ||J^k||_ord for k = 0..kmax, shape (..., kmax + 1) for J of shape (..., n, n).
+
+    Accumulated in log space with renormalisation every step: LIF alpha = 0.8 over k = 10000
+    steps gives 10000 log10(0.8) = -969.1, not -inf. ord is 1, 2 or inf.
+    """
+    kmax = _check_kmax_ord(kmax, ord)
+    return _power_sweep(_as_matrix_stack(J), kmax, ord, store=True)
+
+
+def log10_sup_power_norm(model: NeuronModel, ord: Any = 2, kmax: int = 10000) -> np.ndarray:
+    """log10 of max over 0 <= k <= kmax of ||J^k||_ord (>= 0 since J^0 = I), shape P.
+
+    Streams over k (memory O(P)), so parameter grids are cheap to sweep."""
+    kmax = _check_kmax_ord(kmax, ord)
+    return _power_sweep(subthreshold_jacobian(model), kmax, ord, store=False)
+
+
+def sup_power_norm(model: NeuronModel, ord: Any = 2, kmax: int = 10000) -> np.ndarray:
+    """max over 0 <= k <= kmax of ||J^k||_ord (the transient amplification), shape P.
+
+    A finite-horizon supremum: >= 1 (k = 0). For growing maps it is ||J^kmax|| and grows with
+    kmax; values beyond the float64 range (log10 > 308) are returned as inf. Use
+    ``log10_sup_power_norm`` for the exact log10 value in that case.
+    """
+    with np.errstate(over="ignore"):
+        return np.power(10.0, log10_sup_power_norm(model, ord=ord, kmax=kmax))
+
+
+# ----------------------------------------------------------------------------- LSTM-LIF closed forms
+
+
+def lstmlif_theta(beta1: Any, beta2: Any) -> np.ndarray:
+    """theta with cos(theta) = 1 + beta1 beta2 / 2, for -4 < beta1 beta2 < 0 (a complex pair on
+    the unit circle). Computed as 2 arcsin(sqrt(-beta1 beta2) / 2), accurate for small
+    |beta1 beta2|. Raises ValueError outside the oscillating region."""
+    b1 = np.asarray(beta1, dtype=np.float64)
+    b2 = np.asarray(beta2, dtype=np.float64)
+    if not (np.all(np.isfinite(b1)) and np.all(np.isfinite(b2))):
+        raise ValueError("beta1 and beta2 must be finite")
+    prod = b1 * b2
+    if np.any((prod >= 0) | (prod <= -4)):
+        raise ValueError(
+            "the closed forms need -4 < beta1*beta2 < 0 (0 < theta < pi); got beta1*beta2 = "
+            f"{prod[(prod >= 0) | (prod <= -4)].ravel()[:3]}"
+        )
+    return 2.0 * np.arcsin(np.sqrt(-prod) / 2.0)
+
+
+def _check_k(k: Any) -> np.ndarray:
+    k = np.asarray(k)
+    if k.dtype == bool or not np.issubdtype(k.dtype, np.integer) or np.any(k < 0):
+        raise ValueError(f"k must be integers >= 0, got {k!r}")
+    return k.astype(np.float64)
+
+
+def lstmlif_power_closed_form(beta1: Any, beta2: Any, k: Any) -> np.ndarray:
+    """J^k for LSTM-LIF (state (d, s)), shape (..., 2, 2) broadcasting beta1, beta2, k.
+
+    [d,d] = cos((k - 1/2) theta) / cos(theta/2), [s,s] = cos((k + 1/2) theta) / cos(theta/2),
+    [d,s] = beta1 sin(k theta) / sin(theta), [s,d] = beta2 sin(k theta) / sin(theta).
+    """
+    theta = lstmlif_theta(beta1, beta2)
+    k = _check_k(k)
+    b1, b2, theta, k = np.broadcast_arrays(
+        np.asarray(beta1, dtype=np.float64), np.asarray(beta2, dtype=np.float64), theta, k
+    )
+    half = np.cos(theta / 2)
+    sin_t = np.sin(theta)
+    out = np.empty((*theta.shape, 2, 2))
+    out[..., 0, 0] = np.cos((k - 0.5) * theta) / half
+    out[..., 1, 1] = np.cos((k + 0.5) * theta) / half
+    out[..., 0, 1] = b1 * np.sin(k * theta) / sin_t
+    out[..., 1, 0] = b2 * np.sin(k * theta) / sin_t
+    return out
+
+
+def lstmlif_impulse_closed_form(beta1: Any, beta2: Any, k: Any) -> np.ndarray:
+    """d s[t+k] / d I[t] = beta2 sin((k + 1) theta) / sin(theta) below threshold (broadcast)."""
+    theta = lstmlif_theta(beta1, beta2)
+    k = _check_k(k)
+    return np.asarray(beta2, dtype=np.float64) * np.sin((k + 1) * theta) / np.sin(theta)
+
+
+# ----------------------------------------------------------------------------- inspect
+
+
+def inspect_model(model: NeuronModel, kmax: int = 10000) -> dict[str, Any]:
+    """Every sub-threshold quantity of one (scalar-parameter) model as plain Python values."""
+    J = subthreshold_jacobian(model)
+    if J.ndim != 2:
+        raise ValueError("inspect: give scalar parameters (one parameter point)")
+    lam = _eigs(J)
+    n = J.shape[-1]
+    report: dict[str, Any] = {
+        "model": type(model).__name__,
+        "convention": model.convention,
+        "reset": model.reset,
+        "params": {k: float(np.asarray(v)) for k, v in model.params().items()},
+        "state_names": list(model.state_names),
+        "jacobian": J.tolist(),
+        "eigenvalues": [[float(z.real), float(z.imag)] for z in lam],
+        "spectral_radius": float(np.max(np.abs(lam))),
+        "period": float(period(model)),
+        "log10_sup_norm_1": float(log10_sup_power_norm(model, ord=1, kmax=kmax)),
+        "log10_sup_norm_2": float(log10_sup_power_norm(model, ord=2, kmax=kmax)),
+        "kmax": kmax,
+        "memory_horizon": float(memory_horizon(model)),
+        "class": str(classify(model)),
+    }
+    with np.errstate(over="ignore"):
+        report["sup_norm_1"] = float(10.0 ** report["log10_sup_norm_1"])
+        report["sup_norm_2"] = float(10.0 ** report["log10_sup_norm_2"])
+    if n == 2:
+        det = float(J[0, 0] * J[1, 1] - J[0, 1] * J[1, 0])
+        tr = float(J[0, 0] + J[1, 1])
+        jc = jury_conditions(det, tr)
+        report.update(
+            det=det,
+            trace=tr,
+            jury={k: (bool(v) if k == "stable" else float(v)) for k, v in jc.items()},
+        )
+    return report
+
+
+def _parse_param(text: str) -> tuple[str, float]:
+    if "=" not in text:
+        raise ValueError(f"--param expects NAME=VALUE, got {text!r}")
+    name, value = (s.strip() for s in text.split("=", 1))
+    if not name:
+        raise ValueError(f"--param expects NAME=VALUE, got {text!r}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"--param {name}: {value!r} is not a number") from None
+    if not math.isfinite(number):
+        raise ValueError(f"--param {name}: must be finite, got {value!r}")
+    return name, number
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``lstmlif inspect MODEL --param NAME=VALUE ...``."""
+    parser.add_argument("model", help="lif, alif, two_compartment, lstmlif (tclif)")
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a model parameter, e.g. --param beta1=-0.5 (repeatable)",
+    )
+    parser.add_argument(
+        "--logits",
+        nargs=2,
+        type=float,
+        metavar=("C1", "C2"),
+        help="LSTM-LIF only: beta1 = -sigmoid(C1), beta2 = sigmoid(C2)",
+    )
+    parser.add_argument("--convention", choices=("paper", "code"), default="paper")
+    parser.add_argument("--kmax", type=int, default=10000, help="horizon of sup_k ||J^k||")
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.6g}"
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return "nan" if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_jsonable(v) for v in obj]
+    return obj
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the sub-threshold analysis of one model (text, or JSON with ``--json``; non-finite
+    numbers appear in JSON as the strings "inf" / "nan")."""
+    params = dict(_parse_param(p) for p in args.param)
+    if args.kmax < 0:
+        raise ValueError(f"--kmax must be >= 0, got {args.kmax}")
+    if args.logits is not None:
+        probe = get_model(args.model)
+        if not isinstance(probe, LSTMLIF):
+            raise ValueError("--logits applies to lstmlif / tclif only")
+        if {"beta1", "beta2"} & set(params):
+            raise ValueError("give either --logits or --param beta1/beta2, not both")
+        model = LSTMLIF.from_logits(*args.logits, convention=args.convention, **params)
+    else:
+        model = get_model(args.model, convention=args.convention, **params)
+    rep = inspect_model(model, kmax=args.kmax)
+    if args.json:
+        print(json.dumps(_jsonable(rep), indent=2))
+        return 0
+    names = rep["state_names"]
+    lines = [f"{rep['model']} ({rep['convention']} convention), sub-threshold (psi = 0)"]
+    lines.append("parameters: " + ", ".join(f"{k}={_fmt(v)}" for k, v in rep["params"].items()))
+    lines.append(f"Jacobian d({', '.join(names)})[t] / d({', '.join(names)})[t-1]:")
+    for name, row in zip(names, rep["jacobian"], strict=True):
+        lines.append(f"  {name}: " + "  ".join(f"{v: .6f}" for v in row))
+    if "det" in rep:
+        jc = rep["jury"]
+        lines.append(f"det J = {_fmt(rep['det'])}, tr J = {_fmt(rep['trace'])}")
+        lines.append(
+            f"Jury margins: 1-|det| = {_fmt(jc['det_margin'])}, "
+            f"1+det-|tr| = {_fmt(jc['trace_margin'])}"
+        )
+    eig = ", ".join(f"{re:.6f}{im:+.6f}i" for re, im in rep["eigenvalues"])
+    lines.append(f"eigenvalues: {eig}")
+    lines.append(f"spectral radius: {rep['spectral_radius']:.10f}")
+    lines.append(f"class: {rep['class']}")
+    per = rep["period"]
+    lines.append("period: " + ("none (real eigenvalues)" if math.isnan(per) else f"{per:.4f} steps"))
+    for o in (1, 2):
+        lines.append(
+            f"sup_(k<={rep['kmax']}) ||J^k||_{o} = {_fmt(rep[f'sup_norm_{o}'])} "
+            f"(log10 {rep[f'log10_sup_norm_{o}']:.4f})"
+        )
+    mh = rep["memory_horizon"]
+    lines.append(
+        "memory horizon -1/ln rho: " + (f"{mh:.4f} steps" if math.isfinite(mh) else "inf")
+    )
+    print("\n".join(lines))
+    return 0
