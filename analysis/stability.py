@@ -318,7 +318,7 @@ def sup_power_norm(model: NeuronModel, ord: Any = 2, kmax: int = 10000) -> np.nd
         return np.power(10.0, log10_sup_power_norm(model, ord=ord, kmax=kmax))
 
 
-# ----------------------------------------------------------------------------- LSTM-LIF closed forms
+# ------------------------------------------------------------------------- LSTM-LIF closed forms
 
 
 def lstmlif_theta(beta1: Any, beta2: Any) -> np.ndarray:
@@ -501,15 +501,13 @@ def run(args: argparse.Namespace) -> int:
     lines.append(f"spectral radius: {rep['spectral_radius']:.10f}")
     lines.append(f"class: {rep['class']}")
     per = rep["period"]
-    lines.append("period: " + ("none (real eigenvalues)" if math.isnan(per) else f"{per:.4f} steps"))
+    lines.append("period: " + ("none (real eigenvalues)" if math.isnan(per) else f"{per:.4f}"))
     for o in (1, 2):
         lines.append(
             f"sup_(k<={rep['kmax']}) ||J^k||_{o} = {_fmt(rep[f'sup_norm_{o}'])} "
             f"(log10 {rep[f'log10_sup_norm_{o}']:.4f})"
         )
     mh = rep["memory_horizon"]
-    lines.append(
-        "memory horizon -1/ln rho: " + (f"{mh:.4f} steps" if math.isfinite(mh) else "inf")
-    )
+    lines.append("memory horizon -1/ln rho: " + (f"{mh:.4f} steps" if math.isfinite(mh) else "inf"))
     print("\n".join(lines))
     return 0
