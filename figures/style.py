@@ -1,0 +1,85 @@
+"""One style for every figure: the Okabe-Ito colour-blind-safe palette, labelled axes with units,
+"log10" spelled out in labels, and perceptually uniform colour maps (viridis, cividis).
+
+Use ``with style(): fig, axes = plt.subplots(...)``; nothing is changed globally.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)
+
+import matplotlib.pyplot as plt  # noqa: E402
+
+__all__ = [
+    "OKABE_ITO",
+    "COLORS",
+    "MODEL_COLORS",
+    "SEQUENTIAL",
+    "DIVERGING",
+    "style",
+    "panel_label",
+    "plt",
+]
+
+OKABE_ITO = {
+    "black": "#000000",
+    "orange": "#E69F00",
+    "sky": "#56B4E9",
+    "green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "purple": "#CC79A7",
+}
+COLORS = [OKABE_ITO[k] for k in ("blue", "vermillion", "green", "orange", "purple", "sky", "black")]
+"""The colour cycle, most distinguishable first (yellow left out: poor on white)."""
+
+MODEL_COLORS = {
+    "lif": OKABE_ITO["blue"],
+    "alif": OKABE_ITO["green"],
+    "lstmlif": OKABE_ITO["vermillion"],
+    "theory": OKABE_ITO["black"],
+}
+SEQUENTIAL = "viridis"
+DIVERGING = "RdBu_r"
+
+_RC = {
+    "figure.dpi": 100,
+    "savefig.dpi": 150,
+    "savefig.bbox": "tight",
+    "font.size": 9,
+    "axes.titlesize": 9,
+    "axes.labelsize": 9,
+    "legend.fontsize": 7.5,
+    "legend.frameon": False,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.25,
+    "grid.linewidth": 0.5,
+    "lines.linewidth": 1.4,
+    "image.cmap": SEQUENTIAL,
+    "pdf.fonttype": 42,
+    "axes.prop_cycle": matplotlib.cycler(color=COLORS),
+}
+
+
+@contextlib.contextmanager
+def style() -> Iterator[None]:
+    """Context in which figures get the project's style (rcParams restored afterwards)."""
+    with plt.rc_context(_RC):
+        yield
+
+
+def panel_label(ax: plt.Axes, letter: str) -> None:
+    """A bold panel letter (a, b, ...) in the axes' top-left corner, outside the plot area."""
+    ax.text(
+        -0.12, 1.04, letter, transform=ax.transAxes, fontweight="bold", fontsize=10, va="bottom"
+    )
