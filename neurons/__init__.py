@@ -68,3 +68,7 @@ __all__ = [
 from .layers import ALIFLayer, LIFLayer, LSTMLIFLayer, SpikingLayer, TCLIFLayer, make_layer  # noqa: E402
 
 __all__ += ["ALIFLayer", "LIFLayer", "LSTMLIFLayer", "SpikingLayer", "TCLIFLayer", "make_layer"]
+
+from .exact import BACKWARDS, exact_simulate  # noqa: E402
+
+__all__ += ["BACKWARDS", "exact_simulate"]
