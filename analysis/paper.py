@@ -33,6 +33,7 @@ __all__ = [
     "paper_f",
     "paper_column_sums",
     "E_matrix",
+    "E_matrix_entries",
     "f_range_unit_square",
     "quadrant_table",
     "paper_table",
@@ -102,6 +103,11 @@ def paper_matrix_entries(beta1: Any, beta2: Any) -> list[list[Any]]:
     ]
 
 
+def E_matrix_entries(beta2: Any) -> list[list[Any]]:
+    """E = [[1, 0], [beta2, 1]] as nested lists (P = J E), in plain arithmetic."""
+    return [[1, 0], [beta2, 1]]
+
+
 def _f(beta1: Any, beta2: Any) -> Any:
     return beta1 * beta2**2 + beta1 * beta2 + 2 * beta2 + 1
 
@@ -144,10 +150,11 @@ def paper_column_sums(beta1: Any, beta2: Any) -> np.ndarray:
 def E_matrix(beta2: Any) -> np.ndarray:
     """E = [[1, 0], [beta2, 1]] with P = J E, shape (..., 2, 2)."""
     (b2,) = _floats(beta2)
-    out = np.zeros((*b2.shape, 2, 2))
-    out[..., 0, 0] = 1.0
-    out[..., 1, 1] = 1.0
-    out[..., 1, 0] = b2
+    e = E_matrix_entries(b2)
+    out = np.empty((*b2.shape, 2, 2))
+    for i in range(2):
+        for j in range(2):
+            out[..., i, j] = e[i][j]
     return out
 
 
