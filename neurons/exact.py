@@ -315,6 +315,12 @@ def _tc_backward(p, S, st, gst, go, acc, current):
     return gI
 
 
+def _aligned(current_shape: torch.Size, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The current's shape (T, *c) with leading 1s inserted so that c aligns with the batch."""
+    T, rest = current_shape[0], tuple(current_shape[1:])
+    return (T, *([1] * (len(shape) - len(rest))), *rest)
+
+
 class _ExactSequence(torch.autograd.Function):
     """(current (T, *batch), *tensor coefficients) -> (spikes, *pre-reset states), each
     (T, *batch); backward is the adjoint recursion of the plan's step function."""
@@ -327,7 +333,7 @@ class _ExactSequence(torch.autograd.Function):
         p = SimpleNamespace(**plan.fixed)
         for name, c in zip(plan.tensor_names, coefs, strict=True):
             setattr(p, name, c.detach().to(device=current.device, dtype=current.dtype))
-        inputs = current if tuple(current.shape[1:]) == shape else current.expand((T, *shape))
+        inputs = current.reshape(_aligned(current.shape, shape)).expand((T, *shape))
         spikes = current.new_empty((T, *shape))
         states = {n: current.new_empty((T, *shape)) for n in model.state_names}
         zeros = current.new_zeros(shape)
@@ -373,7 +379,8 @@ class _ExactSequence(torch.autograd.Function):
         ]
         g_current = None
         if ctx.needs_input_grad[1]:
-            g_current = gI.sum_to_size(ctx.current_shape)
+            g_current = gI.sum_to_size(_aligned(ctx.current_shape, plan.shape))
+            g_current = g_current.reshape(ctx.current_shape)
         return (None, g_current, *grads)
 
 
