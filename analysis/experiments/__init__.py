@@ -1,0 +1,63 @@
+"""Long-delay learning experiments: does the gradient theory predict what trains?
+
+- ``recall``: delayed cue recall (K classes, delays D), LIF vs ALIF vs LSTM-LIF networks.
+- ``digits``: scikit-learn's 8x8 digits pixel by pixel (64 steps), plain and permuted.
+- ``quadrants``: LSTM-LIF with (beta1, beta2) on a grid in all four quadrants.
+
+>>> from analysis.experiments import run_experiment
+>>> report = run_experiment("recall", "results", quick=True)
+>>> report.records[0]["final_accuracy"]
+
+Command line: ``lstmlif experiment recall|digits|quadrants|all [--quick] [--out DIR]``.
+"""
+
+from .networks import (
+    MODEL_NAMES,
+    DigitsNetwork,
+    FreeLSTMLIFLayer,
+    RecallNetwork,
+    RecurrentSpikingLayer,
+    count_parameters,
+)
+from .runner import (
+    EXPERIMENTS,
+    SETTINGS,
+    SweepReport,
+    config_key,
+    diagnose_failure,
+    load_results,
+    make_configs,
+    paper_criterion,
+    result_dir,
+    run_config,
+    run_experiment,
+    run_sweep,
+    summary_rows,
+)
+from .tasks import RecallTask, digits_data, digits_permutation, recall_batch
+
+__all__ = [
+    "MODEL_NAMES",
+    "DigitsNetwork",
+    "FreeLSTMLIFLayer",
+    "RecallNetwork",
+    "RecurrentSpikingLayer",
+    "count_parameters",
+    "EXPERIMENTS",
+    "SETTINGS",
+    "SweepReport",
+    "config_key",
+    "diagnose_failure",
+    "load_results",
+    "make_configs",
+    "paper_criterion",
+    "result_dir",
+    "run_config",
+    "run_experiment",
+    "run_sweep",
+    "summary_rows",
+    "RecallTask",
+    "digits_data",
+    "digits_permutation",
+    "recall_batch",
+]

@@ -1,0 +1,165 @@
+"""Recurrent spiking networks for the learning experiments.
+
+Each hidden layer receives ``I[t] = W_in x[t] + W_rec S[t-1]`` and updates its neurons with the
+model's one step function (``model.step`` with ``neurons.TORCH_OPS``); the time loop is written
+here only because the recurrent term needs the previous step's spikes. Shapes: input (T, B, C),
+hidden spikes (T, B, H), logits (B, K).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from neurons import LSTMLIF, TORCH_OPS, SpikingLayer, make_layer
+
+__all__ = [
+    "MODEL_NAMES",
+    "FreeLSTMLIFLayer",
+    "RecurrentSpikingLayer",
+    "RecallNetwork",
+    "DigitsNetwork",
+    "build_neuron_layer",
+    "count_parameters",
+]
+
+MODEL_NAMES = ("lif", "alif", "lstmlif")
+
+
+class FreeLSTMLIFLayer(SpikingLayer):
+    """LSTM-LIF neurons with unconstrained, trainable couplings (beta1, beta2) (one pair per
+    layer), for the quadrant study: d[t] = d[t-1] + beta1 s[t-1] + I[t] - gamma S[t-1],
+    s[t] = s[t-1] + beta2 d[t] - v_th S[t-1] (the equations live in ``neurons.models``)."""
+
+    def __init__(
+        self,
+        size: int,
+        beta1: float,
+        beta2: float,
+        gamma: float = 0.5,
+        v_th: float = 1.0,
+        **switches: Any,
+    ) -> None:
+        super().__init__(size, **switches)
+        LSTMLIF(beta1=beta1, beta2=beta2, gamma=gamma, v_th=v_th, **switches)
+        self.gamma, self.v_th = float(gamma), float(v_th)
+        dtype = torch.get_default_dtype()
+        self.beta1 = nn.Parameter(torch.tensor(float(beta1), dtype=dtype))
+        self.beta2 = nn.Parameter(torch.tensor(float(beta2), dtype=dtype))
+
+    def model(self) -> LSTMLIF:
+        return LSTMLIF(
+            beta1=self.beta1, beta2=self.beta2, gamma=self.gamma, v_th=self.v_th, **self.switches
+        )
+
+
+def build_neuron_layer(name: str, size: int, **kwargs: Any) -> SpikingLayer:
+    """The neuron layer of a network: ``lif`` (alpha 0.8, trainable, one per layer), ``alif``
+    (tau_m 20, tau_a 700, trainable, one pair per layer), ``lstmlif`` (logits (0, 0), one pair
+    per layer) or ``lstmlif_free`` (needs ``beta1``, ``beta2``)."""
+    if name == "lif":
+        return make_layer("lif", size, learn_alpha=True, per_neuron=False, **kwargs)
+    if name == "alif":
+        kw = dict(tau_m=20.0, tau_a=700.0, per_neuron=False)
+        kw.update(kwargs)
+        return make_layer("alif", size, **kw)
+    if name == "lstmlif":
+        return make_layer("lstmlif", size, per_neuron=False, **kwargs)
+    if name == "lstmlif_free":
+        return FreeLSTMLIFLayer(size, **kwargs)
+    raise ValueError(f"unknown network model {name!r}; choose one of {list(MODEL_NAMES)}")
+
+
+def _torch_coefficients(layer: SpikingLayer, like: torch.Tensor):
+    """The model's step coefficients with every numeric array as a tensor like ``like``."""
+    model = layer.model()
+    p = model.coefficients(TORCH_OPS)
+    for key, value in vars(p).items():
+        if isinstance(value, torch.Tensor):
+            setattr(p, key, value.to(device=like.device, dtype=like.dtype))
+    return model, p
+
+
+class RecurrentSpikingLayer(nn.Module):
+    """One hidden layer: I[t] = W_in x[t] + b + W_rec S[t-1] (W_rec optional), then the neuron
+    step. ``forward(x)`` with x (T, B, n_in) returns spikes (T, B, size) and the input currents
+    W_in x + b (T, B, size), which carry the gradient that reaches each step."""
+
+    def __init__(self, neuron: SpikingLayer, n_in: int, recurrent: bool = True) -> None:
+        super().__init__()
+        self.neuron = neuron
+        self.size = neuron.size
+        self.w_in = nn.Linear(n_in, neuron.size)
+        self.w_rec = nn.Linear(neuron.size, neuron.size, bias=False) if recurrent else None
+        self.input_gain = 1.0
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        currents = self.w_in(x) * self.input_gain
+        model, p = _torch_coefficients(self.neuron, currents)
+        zeros = currents.new_zeros(currents.shape[1:])
+        state = {n: zeros for n in model.state_names}
+        state["S"] = zeros
+        spikes = []
+        for I_t in currents.unbind(0):
+            if self.w_rec is not None:
+                I_t = I_t + self.w_rec(state["S"])
+            state, S = model.step(p, state, I_t, TORCH_OPS)
+            spikes.append(S)
+        return torch.stack(spikes), currents
+
+
+def count_parameters(module: nn.Module) -> int:
+    """The number of trainable scalars."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+class RecallNetwork(nn.Module):
+    """Input (T, B, C) -> one recurrent spiking layer (H) -> Linear(H, K) applied to the mean
+    spike count of the last ``readout_steps`` steps: logits (B, K)."""
+
+    def __init__(
+        self, model: str, n_in: int, hidden: int, n_out: int, readout_steps: int, **neuron_kw: Any
+    ) -> None:
+        super().__init__()
+        if readout_steps < 1:
+            raise ValueError(f"readout_steps must be >= 1, got {readout_steps}")
+        self.hidden = RecurrentSpikingLayer(build_neuron_layer(model, hidden, **neuron_kw), n_in)
+        self.readout = nn.Linear(hidden, n_out)
+        self.readout_steps = readout_steps
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        spikes, currents = self.hidden(x)
+        features = spikes[-self.readout_steps :].mean(0)
+        return {"logits": self.readout(features), "spikes": [spikes], "currents": currents}
+
+
+class DigitsNetwork(nn.Module):
+    """The paper's recurrent S-MNIST architecture, scaled down: Linear(1, h1) -> neuron ->
+    [Linear(h1, h2) + recurrent] -> neuron -> [Linear(h2, h2) + recurrent] -> neuron ->
+    Linear(h2, 10); logits = the last Linear's output summed over all steps, divided by T
+    (the paper sums; dividing by T keeps the initial logits of order 1): (B, 10)."""
+
+    def __init__(self, model: str, h1: int, h2: int, n_out: int = 10, **neuron_kw: Any) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(
+            [
+                RecurrentSpikingLayer(build_neuron_layer(model, h1, **neuron_kw), 1, False),
+                RecurrentSpikingLayer(build_neuron_layer(model, h2, **neuron_kw), h1, True),
+                RecurrentSpikingLayer(build_neuron_layer(model, h2, **neuron_kw), h2, True),
+            ]
+        )
+        self.readout = nn.Linear(h2, n_out)
+
+    def forward(self, x: torch.Tensor) -> dict[str, Any]:
+        all_spikes = []
+        h = x
+        currents = None
+        for i, layer in enumerate(self.layers):
+            h, c = layer(h)
+            if i == 0:
+                currents = c
+            all_spikes.append(h)
+        logits = self.readout(h).mean(0)
+        return {"logits": logits, "spikes": all_spikes, "currents": currents}

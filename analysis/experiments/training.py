@@ -1,0 +1,181 @@
+"""Training and diagnostics: input-gain calibration, gradients at initialisation, the loops.
+
+Shapes: sequences (T, B, C); ``net(x)`` returns ``{"logits": (B, K), "spikes": [(T, B, H)...],
+"currents": (T, B, H)}`` where ``currents`` is the first hidden layer's input current I[t],
+the tensor through which the loss gradient reaches every step t.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+__all__ = [
+    "calibrate_input_gain",
+    "spike_rate",
+    "accuracy",
+    "gradient_at_init",
+    "train_steps",
+    "HUGE_GRADIENT",
+]
+
+HUGE_GRADIENT = 1e6  # a finite gradient norm above this counts as exploding
+
+
+def _spiking_layers(net: nn.Module) -> list[nn.Module]:
+    return [m for m in net.modules() if hasattr(m, "input_gain")]
+
+
+@torch.no_grad()
+def calibrate_input_gain(
+    net: nn.Module, x: torch.Tensor, target: float = 0.05, iters: int = 14
+) -> list[float]:
+    """Scale each hidden layer's input current (in order) so that its mean spike rate on ``x``
+    is close to ``target`` spikes per neuron per step: bisection on log10(gain) in [-3, 3].
+
+    The rate grows with the gain, so the bisection keeps the bracket [lo, hi] with
+    rate(lo) < target <= rate(hi). Returns the gains.
+    """
+    if not 0.0 < target < 1.0:
+        raise ValueError(f"calibrate_input_gain: target must lie in (0, 1), got {target}")
+    gains = []
+    layers = _spiking_layers(net)
+    for i, layer in enumerate(layers):
+        lo, hi = -3.0, 3.0
+        for _ in range(iters):
+            mid = 0.5 * (lo + hi)
+            layer.input_gain = 10.0**mid
+            rate = float(net(x)["spikes"][i].mean())
+            if rate < target:
+                lo = mid
+            else:
+                hi = mid
+        layer.input_gain = 10.0**hi
+        gains.append(layer.input_gain)
+    return gains
+
+
+def spike_rate(out: dict[str, Any]) -> float:
+    """Mean spikes per neuron per step over every hidden layer."""
+    total = sum(float(s.detach().sum()) for s in out["spikes"])
+    count = sum(s.numel() for s in out["spikes"])
+    return total / count
+
+
+@torch.no_grad()
+def accuracy(
+    net: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 512
+) -> tuple[float, float]:
+    """(fraction of sequences whose arg-max logit is the label, mean spike rate); x (T, N, C)."""
+    correct, spikes, count = 0, 0.0, 0
+    for start in range(0, x.shape[1], batch):
+        out = net(x[:, start : start + batch])
+        correct += int((out["logits"].argmax(1) == y[start : start + batch]).sum())
+        spikes += sum(float(s.sum()) for s in out["spikes"])
+        count += sum(s.numel() for s in out["spikes"])
+    return correct / x.shape[1], spikes / count
+
+
+def _log10(value: float) -> float | None:
+    if not math.isfinite(value):
+        return None
+    return math.log10(value) if value > 0 else -math.inf
+
+
+def gradient_at_init(
+    net: nn.Module, x: torch.Tensor, y: torch.Tensor, cue_steps: int
+) -> dict[str, Any]:
+    """Gradient diagnostics of the untrained network on one batch.
+
+    ``step_norms[t]`` = ||dL/dI[t]||_F over (batch, neurons) for the first hidden layer's input
+    current I[t] (L the mean cross-entropy); ``cue_norm`` = sqrt(sum over the first
+    ``cue_steps`` steps of step_norms^2); ``param_norm`` = the global norm of dL/dtheta.
+    Also reports whether everything is finite and the spike rate. Log10 values are None when
+    the value is not finite and -inf when it is 0.
+    """
+    net.zero_grad(set_to_none=True)
+    out = net(x)
+    currents = out["currents"]
+    currents.retain_grad()
+    loss = F.cross_entropy(out["logits"], y)
+    loss.backward()
+    g = currents.grad
+    if g is None:
+        step = np.zeros(currents.shape[0])
+    else:
+        step = g.detach().double().pow(2).sum(dim=(1, 2)).sqrt().numpy()
+    cue = float(np.sqrt(np.sum(step[:cue_steps] ** 2)))
+    pnorm = math.sqrt(
+        sum(float(p.grad.double().pow(2).sum()) for p in net.parameters() if p.grad is not None)
+    )
+    net.zero_grad(set_to_none=True)
+    loss_value = float(loss.detach())
+    finite = bool(np.all(np.isfinite(step))) and math.isfinite(pnorm) and math.isfinite(loss_value)
+    peak = float(np.max(step)) if np.all(np.isfinite(step)) else math.inf
+    return {
+        "loss": loss_value,
+        "spike_rate": spike_rate(out),
+        "cue_norm": cue,
+        "log10_cue_norm": _log10(cue),
+        "max_step_norm": peak,
+        "log10_cue_over_max": _log10(cue / peak) if peak > 0 and math.isfinite(peak) else None,
+        "param_norm": pnorm,
+        "log10_param_norm": _log10(pnorm),
+        "finite": finite,
+        "log10_step_norms": [_log10(float(v)) for v in step],
+    }
+
+
+def train_steps(
+    net: nn.Module,
+    batches: Callable[[int], tuple[torch.Tensor, torch.Tensor]],
+    n_steps: int,
+    lr: float,
+    evaluate: Callable[[], tuple[float, float]],
+    eval_at: list[int],
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Adam on the mean cross-entropy for ``n_steps`` updates; ``batches(i)`` gives batch i.
+
+    After the updates listed in ``eval_at`` (1-based counts) ``evaluate()`` returns (test
+    accuracy, spike rate). Training stops at the first non-finite loss or gradient, or at a
+    gradient norm above ``HUGE_GRADIENT``. Returns the curve, the losses and the reason it
+    stopped (``"done"``, ``"non-finite"`` or ``"huge-gradient"``).
+    """
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    curve: list[dict[str, float]] = []
+    losses: list[float] = []
+    grad_norms: list[float] = []
+    status = "done"
+    wanted = set(eval_at)
+    for i in range(n_steps):
+        x, y = batches(i)
+        out = net(x)
+        loss = F.cross_entropy(out["logits"], y)
+        opt.zero_grad(set_to_none=True)
+        if not torch.isfinite(loss):
+            status = "non-finite"
+            break
+        loss.backward()
+        gnorm = float(torch.nn.utils.clip_grad_norm_(net.parameters(), math.inf))
+        if not math.isfinite(gnorm):
+            status = "non-finite"
+            break
+        if gnorm > HUGE_GRADIENT:
+            status = "huge-gradient"
+            break
+        opt.step()
+        losses.append(float(loss.detach()))
+        grad_norms.append(gnorm)
+        if progress is not None:
+            progress(1)
+        if (i + 1) in wanted:
+            acc, rate = evaluate()
+            curve.append({"step": i + 1, "accuracy": acc, "spike_rate": rate, "loss": losses[-1]})
+    return {"curve": curve, "losses": losses, "grad_norms": grad_norms, "status": status}
