@@ -65,7 +65,7 @@ def _matrix_norm(M: np.ndarray, ord: Any) -> np.ndarray:
         return np.sqrt((M * M).sum(axis=(-2, -1)))
     if ord == 2:
         return np.linalg.svd(M, compute_uv=False)[..., 0]
-    return np.abs(M).sum(axis=-1).max(axis=-2)
+    return np.abs(M).sum(axis=-1).max(axis=-1)
 
 
 def log10_matrix_norm(M: np.ndarray, ord: Any = 2) -> np.ndarray:
@@ -237,8 +237,9 @@ def digits_sequences(batch: int = 256, seed: int = 0, side: int = 28) -> tuple[t
 
 class FeedForwardSNN(nn.Module):
     """The feed-forward S-MNIST network: Linear -> neuron layer, repeated, then a Linear readout
-    summed over time. ``sizes`` = (1, 64, 256, 256, 10) by default; ``model`` is "lif", "alif"
-    or "lstmlif"; ``layer_kwargs`` go to every neuron layer (defaults: the paper's
+    summed over time (``readout="sum"``, MODELS.md) or taken at the last step only
+    (``readout="last"``). ``sizes`` = (1, 64, 256, 256, 10) by default; ``model`` is "lif",
+    "alif" or "lstmlif"; ``layer_kwargs`` go to every neuron layer (defaults: the paper's
     initialisation). Parameters are initialised with PyTorch's defaults under ``seed``.
     """
 
@@ -247,9 +248,13 @@ class FeedForwardSNN(nn.Module):
         model: str,
         sizes: Sequence[int] = (1, 64, 256, 256, 10),
         seed: int = 0,
+        readout: str = "sum",
         **layer_kwargs: Any,
     ) -> None:
         super().__init__()
+        if readout not in ("sum", "last"):
+            raise ValueError(f"FeedForwardSNN: readout must be 'sum' or 'last', got {readout!r}")
+        self.readout = readout
         sizes = tuple(int(s) for s in sizes)
         if len(sizes) < 3 or min(sizes) < 1:
             raise ValueError(f"FeedForwardSNN: sizes need >= 3 positive entries, got {sizes}")
@@ -280,7 +285,9 @@ class FeedForwardSNN(nn.Module):
             currents.append(current)
             traces.append(trace)
             h = trace.spikes
-        return self.linears[-1](h).sum(dim=0), currents, traces
+        out = self.linears[-1](h)
+        logits = out.sum(dim=0) if self.readout == "sum" else out[-1]
+        return logits, currents, traces
 
 
 def _collect_step_grads(stacked: torch.Tensor) -> list[list[torch.Tensor | None]]:
@@ -307,7 +314,9 @@ class GradientMaps:
 
     maps[l]: (T, N_l) mean over the batch of |dL/dx[t]| for the chosen state x (NumPy float64,
     not normalised); normalised(l) divides by the layer's total so the map sums to 1;
-    rates[l]: spikes per step per neuron; loss: the cross-entropy; state: the state's name.
+    rates[l]: spikes per step per neuron; loss: the cross-entropy; state: the state's name;
+    extra: the same maps for the other requested names; raw: signed (T, B, N) gradients by name
+    (when asked for).
     """
 
     maps: list[np.ndarray]
@@ -315,6 +324,7 @@ class GradientMaps:
     loss: float
     state: str
     extra: dict[str, list[np.ndarray]]
+    raw: dict[str, list[np.ndarray]]
 
     def normalised(self, layer: int) -> np.ndarray:
         """G[n, t] / sum_{n,t} G for layer ``layer`` (T, N); raises if the layer got no gradient."""
@@ -336,6 +346,7 @@ def network_gradient_maps(
     y: torch.Tensor,
     state: str | None = None,
     keep: Sequence[str] = (),
+    raw: bool = False,
 ) -> GradientMaps:
     """One forward and backward pass of ``net`` on (x (T, B, 1), y (B,)) with cross-entropy.
 
@@ -343,6 +354,7 @@ def network_gradient_maps(
     the soma, ``SOMA[net.kind]``; any of the model's state names or ``"S"`` for the spikes), and
     for each name in ``keep`` too (returned in ``extra``, mean |.| over the batch); ``"I"``
     stands for the layer's input current (its gradient is collected with ``retain_grad``).
+    With ``raw`` the signed per-sample gradients (T, B, N) are kept too, in ``raw[name]``.
     """
     if x.dim() != 3 or y.shape != (x.shape[1],):
         raise ValueError(
@@ -367,26 +379,32 @@ def network_gradient_maps(
     loss = nn.functional.cross_entropy(logits, y)
     loss.backward()
 
-    def reduce(name: str) -> list[np.ndarray]:
+    def collect(name: str, mean_abs: bool) -> list[np.ndarray]:
+        """Per layer: (T, N) batch means of |grad| (mean_abs) or the signed (T, B, N) grads."""
+
+        def fold(g: torch.Tensor, batch_dim: int) -> np.ndarray:
+            g = g.detach()
+            return (g.abs().mean(dim=batch_dim) if mean_abs else g).double().numpy()
+
         out = []
         for layer, tr in enumerate(traces):
-            T, _, N = tr.spikes.shape
             if name == "I":
-                g = currents[layer].grad
-                out.append(g.detach().abs().mean(dim=1).double().numpy())
+                out.append(fold(currents[layer].grad, 1))
                 continue
-            G = np.zeros((T, N))
+            T, B, N = tr.spikes.shape
+            G = np.zeros((T, N) if mean_abs else (T, B, N))
             for t, slot in enumerate(stores[name][layer]):
                 if slot[0] is not None:
-                    G[t] = slot[0].detach().abs().mean(dim=0).double().numpy()
+                    G[t] = fold(slot[0], 0)
             out.append(G)
         return out
 
     rates = [float(tr.spikes.detach().mean()) for tr in traces]
     return GradientMaps(
-        maps=reduce(state),
+        maps=collect(state, True),
         rates=rates,
         loss=float(loss.detach()),
         state=state,
-        extra={name: reduce(name) for name in keep},
+        extra={name: collect(name, True) for name in keep},
+        raw={name: collect(name, False) for name in dict.fromkeys(names)} if raw else {},
     )
