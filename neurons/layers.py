@@ -180,7 +180,7 @@ _LAYERS = {"lif": LIFLayer, "alif": ALIFLayer, "lstmlif": LSTMLIFLayer, "tclif":
 
 def make_layer(name: str, size: int, **kwargs: Any) -> SpikingLayer:
     """A layer by model name: ``lif``, ``alif``, ``lstmlif`` (``tclif``)."""
-    key = str(name).lower().replace("-", "_")
+    key = str(name).lower().replace("-", "").replace("_", "")
     if key not in _LAYERS:
         raise ValueError(f"unknown layer model {name!r}; choose one of {sorted(_LAYERS)}")
     return _LAYERS[key](size, **kwargs)

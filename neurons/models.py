@@ -10,8 +10,13 @@ carry the same state and differ only in where the reset enters:
   so the next update starts from ``x[t-1] - r[t-1]`` (leaks and couplings see that value).
 
 ``reset="subtract"`` makes ``r = threshold * S``; ``reset="zero"`` makes ``r = potential * S``
-(the carried potential is brought to 0). With ``detach_reset`` the spike inside ``r`` carries
-no gradient. The exact equations are in ``shared/spec/MODELS.md`` and in each step's docstring.
+on the membrane / soma (in the "code" convention the stored potential becomes exactly 0; in the
+"paper" convention ``r`` is subtracted outside the leak, so ``v[t] = (alpha - 1) v[t-1] + I[t]``
+after a spike of a leaky LIF). The two-compartment dendritic reset is ``gamma * S`` for both
+resets. ALIF's threshold reset is ``A[t] * S[t-1]`` in the "paper" convention (the updated
+threshold, as printed) and ``A[t-1] * S[t-1]`` in the "code" one (the threshold the spike
+crossed). With ``detach_reset`` the spike inside ``r`` carries no gradient. The exact equations
+are in ``shared/spec/MODELS.md`` and in each step's docstring.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ __all__ = [
     "two_compartment_step",
     "CONVENTIONS",
     "RESETS",
+    "torch_coefficients",
 ]
 
 CONVENTIONS = ("paper", "code")
@@ -64,8 +70,12 @@ def _as_numpy(value: ParamLike) -> np.ndarray | None:
     if isinstance(value, bool):
         raise ValueError("a boolean is not a number here")
     arr = np.asarray(value)
-    if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
-        raise ValueError(f"not a number: {value!r}")
+    if (
+        arr.dtype == object
+        or not np.issubdtype(arr.dtype, np.number)
+        or np.issubdtype(arr.dtype, np.complexfloating)
+    ):
+        raise ValueError(f"not a real number: {value!r}")
     return arr.astype(np.float64)
 
 
@@ -118,6 +128,22 @@ def _mul(a: Any, x: Any) -> Any:
     if isinstance(a, float) and a == 1.0:
         return x
     return a * x
+
+
+def torch_coefficients(p: SimpleNamespace, like: torch.Tensor) -> SimpleNamespace:
+    """Move the numeric coefficients of ``p`` onto ``like``'s device and dtype (in place).
+
+    NumPy arrays and tensors become tensors (tensors stay differentiable); Python and NumPy
+    scalars stay scalars, since they combine with tensors of any dtype.
+    """
+    for k, v in vars(p).items():
+        if isinstance(v, torch.Tensor):
+            setattr(p, k, v.to(device=like.device, dtype=like.dtype))
+        elif isinstance(v, np.ndarray) and v.ndim > 0:
+            setattr(p, k, torch.as_tensor(v, device=like.device, dtype=like.dtype))
+        elif isinstance(v, np.generic | np.ndarray):
+            setattr(p, k, float(v))
+    return p
 
 
 def _backend_ops(*values: Any) -> Ops:
@@ -205,6 +231,11 @@ class NeuronModel:
         if ops is None:
             ops = _backend_ops(current, *potentials.values(), *self.params().values())
         p = self.coefficients(ops)
+        if ops is TORCH_OPS:
+            candidates = (current, *potentials.values(), *self.params().values())
+            like = next((v for v in candidates if isinstance(v, torch.Tensor)), None)
+            if like is not None:
+                torch_coefficients(p, like)
         state = dict(potentials)
         state["S"] = ops.spike(self.spike_argument(p, state, ops), p.surrogate)
         new_state, _ = self.step(p, state, current, ops)
@@ -450,13 +481,13 @@ MODELS: dict[str, type[NeuronModel]] = {
 
 def get_model(name: str | NeuronModel, **params: Any) -> NeuronModel:
     """Build a model from its name (``lif``, ``alif``, ``two_compartment``, ``lstmlif``/``tclif``;
-    case and ``-`` are ignored) and keyword parameters."""
+    case, ``-`` and ``_`` are ignored, so ``"TC-LIF"`` and ``"LSTM-LIF"`` work) and keyword
+    parameters."""
     if isinstance(name, NeuronModel):
         return name.replace(**params) if params else name
-    key = str(name).lower().replace("-", "_")
-    if key == "twocompartment":
-        key = "two_compartment"
-    if key not in MODELS:
+    squeezed = {k.replace("_", ""): k for k in MODELS}
+    key = squeezed.get(str(name).lower().replace("-", "").replace("_", ""))
+    if key is None:
         raise ValueError(f"unknown model name {name!r}; choose one of {sorted(MODELS)}")
     cls = MODELS[key]
     allowed = {f.name for f in fields(cls) if f.init}

@@ -95,6 +95,7 @@ class Ops:
 
 
 def _np_spike(x, surrogate: Surrogate):
+    """H(x) as float64 0/1 with H(0) = 1."""
     return (x >= 0).astype(np.float64)
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import torch
 
-from .models import NeuronModel
+from .models import NeuronModel, torch_coefficients
 from .ops import NUMPY_OPS, TORCH_OPS
 
 __all__ = ["Trace", "simulate", "batch_shape"]
@@ -64,14 +66,6 @@ def _check_current(current: Any) -> None:
             raise ValueError("simulate: current contains NaN or infinite values")
 
 
-def _torch_param(value: Any, like: torch.Tensor) -> Any:
-    if isinstance(value, torch.Tensor):
-        return value.to(device=like.device, dtype=like.dtype)
-    if isinstance(value, np.ndarray):
-        return torch.as_tensor(value, device=like.device, dtype=like.dtype)
-    return value
-
-
 def simulate(model: NeuronModel, current: Any) -> Trace:
     """Run ``model`` over ``current`` of shape (T, *batch), all states starting at 0.
 
@@ -99,16 +93,13 @@ def simulate(model: NeuronModel, current: Any) -> Trace:
     ops = TORCH_OPS if is_torch else NUMPY_OPS
     p = model.coefficients(ops)
     if is_torch:
-        for k, v in vars(p).items():
-            setattr(p, k, _torch_param(v, current))
+        torch_coefficients(p, current)
         zeros = current.new_zeros(shape)
         state = {n: zeros for n in model.state_names}
         state["S"] = zeros
-        inputs = (
-            current.unbind(0)
-            if current.shape[1:] == shape
-            else current.expand((T, *shape)).unbind(0)
-        )
+        # One unbind (a single backward node), no per-step indexing: backward stays O(T).
+        # Each I_t of shape current.shape[1:] broadcasts against the state of shape ``shape``.
+        inputs = current.unbind(0)
         spikes, recs = [], {n: [] for n in model.state_names}
         for I_t in inputs:
             state, S = model.step(p, state, I_t, ops)
@@ -122,12 +113,57 @@ def simulate(model: NeuronModel, current: Any) -> Trace:
 
     spikes = np.empty((T, *shape))
     recs = {n: np.empty((T, *shape)) for n in model.state_names}
-    zeros = np.zeros(shape)
-    state = {n: zeros for n in model.state_names}
-    state["S"] = zeros
-    for t in range(T):
-        state, S = model.step(p, state, current[t], ops)
-        spikes[t] = S
-        for n in model.state_names:
-            recs[n][t] = state[n]
+    if T == 0:
+        return Trace(spikes, recs, model)
+    for rows in _row_blocks(shape):
+        p_rows = _rows_of_coefficients(p, shape, rows)
+        current_rows = _rows_of(current, len(shape) + 1, shape, rows, time_axis=True)
+        sel = () if rows == slice(None) else (rows,)
+        zeros = np.zeros(spikes[(0, *sel)].shape)
+        state = {n: zeros for n in model.state_names}
+        state["S"] = zeros
+        for t in range(T):
+            state, S = model.step(p_rows, state, current_rows[t], ops)
+            spikes[(t, *sel)] = S
+            for n in model.state_names:
+                recs[n][(t, *sel)] = state[n]
     return Trace(spikes, recs, model)
+
+
+# NumPy runs go through the batch in blocks of about this many neurons (whole rows of the first
+# batch axis), the time loop inside each block: the step's temporaries then stay small and
+# cache-resident instead of being fresh multi-megabyte allocations at every step.
+_BLOCK = 1 << 15
+
+
+def _row_blocks(shape: tuple[int, ...]) -> list[slice]:
+    """Slices of the first batch axis covering ``shape`` in blocks of about ``_BLOCK`` neurons."""
+    if len(shape) == 0 or math.prod(shape) <= _BLOCK:
+        return [slice(None)]
+    per_row = max(1, math.prod(shape[1:]))
+    step = max(1, _BLOCK // per_row)
+    return [slice(i, min(i + step, shape[0])) for i in range(0, shape[0], step)]
+
+
+def _rows_of(
+    value: Any, rank: int, shape: tuple[int, ...], rows: slice, time_axis: bool = False
+) -> Any:
+    """``value`` (broadcasting against the batch ``shape``) restricted to batch rows ``rows``.
+
+    With ``time_axis`` the value is (T, *b) and the batch starts at axis 1. A value without the
+    first batch axis (missing or of size 1) is returned whole: it broadcasts over any rows.
+    """
+    if rows == slice(None) or not isinstance(value, np.ndarray):
+        return value
+    lead = 1 if time_axis else 0
+    if value.ndim - lead < rank - lead:
+        value = value.reshape(value.shape[:lead] + (1,) * (rank - value.ndim) + value.shape[lead:])
+    if value.shape[lead] == shape[0] and shape[0] > 1:
+        return value[:, rows] if time_axis else value[rows]
+    return value
+
+
+def _rows_of_coefficients(p: Any, shape: tuple[int, ...], rows: slice) -> Any:
+    if rows == slice(None):
+        return p
+    return SimpleNamespace(**{k: _rows_of(v, len(shape), shape, rows) for k, v in vars(p).items()})
