@@ -328,7 +328,8 @@ def _recall_run(config: dict[str, Any], progress: Any) -> dict[str, Any]:
         **trained,
     }
     if config["experiment"] == "quadrants":
-        out["trained_betas"] = [float(net.hidden.neuron.beta1), float(net.hidden.neuron.beta2)]
+        neuron = net.hidden.neuron
+        out["trained_betas"] = [float(neuron.beta1.detach()), float(neuron.beta2.detach())]
     return out
 
 
@@ -380,13 +381,17 @@ def _digits_run(config: dict[str, Any], progress: Any) -> dict[str, Any]:
 def run_config(config: dict[str, Any], progress: Any = None) -> dict[str, Any]:
     """Run one config (single-threaded torch, float32) and return its record: the config, its
     key, the result, wall time and the final accuracy / spike rate."""
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
     start = time.perf_counter()
-    with torch.random.fork_rng():
-        if config["experiment"] == "digits":
-            result = _digits_run(config, progress)
-        else:
-            result = _recall_run(config, progress)
+    try:
+        with torch.random.fork_rng():
+            if config["experiment"] == "digits":
+                result = _digits_run(config, progress)
+            else:
+                result = _recall_run(config, progress)
+    finally:
+        torch.set_num_threads(threads)
     wall = time.perf_counter() - start
     curve = result["curve"]
     return {

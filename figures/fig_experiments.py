@@ -1,0 +1,433 @@
+"""The learning experiments (``lstmlif experiment``): delayed recall, sequential digits and the
+quadrant grid, drawn from the per-run result files. Makes nothing when no results exist."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from analysis.experiments.runner import (
+    RESULTS_DIR,
+    load_results,
+    paper_prediction,
+    summary_rows,
+)
+
+from .files import save_csv, save_figure, save_npz
+from .style import MODEL_COLORS, OKABE_ITO, SEQUENTIAL, panel_label, plt, style
+
+NAME = "experiments"
+ORDER = 50
+CAPTION = (
+    "Does the gradient theory predict learning? Results of `lstmlif experiment all` read from "
+    "results/ (or $LSTMLIF_RESULTS); rows appear only for experiments that have results, and "
+    "nothing is made when none exist. Top: delayed cue recall (4 classes, chance 0.25, dotted), "
+    "one recurrent layer of 64 neurons per model; (a) final test accuracy against the delay D "
+    "(mean over seeds, bars = min to max); (b) log10 of the gradient norm ||dL/dI[t]|| that "
+    "reaches the 5 cue steps at initialisation (mean of log10 over seeds, bars = min to max); "
+    "(c) log10 ||dL/dI[t]|| against the step t at initialisation for the longest delay (seed 0). "
+    "Middle: scikit-learn's 8x8 digits read pixel by pixel (64 steps), plain (d) and with the "
+    "saved pixel permutation (e): test accuracy per epoch, mean and min-max band over seeds; "
+    "(f) the final table (mean +- standard deviation). Bottom: LSTM-LIF with trainable, "
+    "unconstrained (beta1, beta2) initialised on a grid, trained on the recall task: (g) final "
+    "accuracy (mean over seeds) with the failure diagnosis of the failed runs (E exploding, S "
+    "silent, V vanishing, O other; a dot where every seed learned); (h) the spectral radius of "
+    "the sub-threshold Jacobian J = [[1, beta1], [beta2, 1 + beta1 beta2]]; (i) the paper's eq. "
+    "15 criterion f = beta1 beta2^2 + beta1 beta2 + 2 beta2 + 1 with the paper's quadrant "
+    "verdict (T trainable, E exploding, V vanishing). The numbers are in experiments.csv and "
+    "experiments.npz."
+)
+
+MODEL_LABELS = {"lif": "LIF", "alif": "ALIF", "lstmlif": "LSTM-LIF"}
+DIAGNOSIS_LETTER = {"exploding": "E", "silent": "S", "vanishing": "V", "other": "O"}
+PAPER_LETTER = {"trainable": "T", "exploding": "E", "vanishing": "V"}
+
+
+def _results_dir(results_dir: str | Path | None) -> Path:
+    if results_dir is not None:
+        return Path(results_dir)
+    return Path(os.environ.get("LSTMLIF_RESULTS", str(RESULTS_DIR)))
+
+
+def _load(results_dir: Path, name: str) -> tuple[list[dict[str, Any]], bool]:
+    """The full-size results if any, else the quick ones; (records, quick)."""
+    records = load_results(results_dir, name, quick=False)
+    if records:
+        return records, False
+    return load_results(results_dir, name, quick=True), True
+
+
+def _num(value: Any) -> float:
+    if value is None:
+        return math.nan
+    return float(value)
+
+
+def _stats(values: list[float]) -> tuple[float, float, float, float]:
+    """(mean, std, min, max) of the finite values (NaN when there are none)."""
+    v = np.array([x for x in values if math.isfinite(x)], dtype=np.float64)
+    if v.size == 0:
+        return (math.nan,) * 4
+    return float(v.mean()), float(v.std()), float(v.min()), float(v.max())
+
+
+# ----------------------------------------------------------------------------- gather
+
+
+def _recall_data(records: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    rows = summary_rows("recall", records)
+    models = [m for m in MODEL_LABELS if any(r["model"] == m for r in rows)]
+    delays = sorted({r["delay"] for r in rows})
+    shape = (len(models), len(delays))
+    acc = np.full(shape + (4,), np.nan)
+    grad = np.full(shape + (4,), np.nan)
+    seeds = np.zeros(shape, dtype=int)
+    for i, m in enumerate(models):
+        for j, d in enumerate(delays):
+            sel = [r for r in rows if r["model"] == m and r["delay"] == d]
+            seeds[i, j] = len(sel)
+            acc[i, j] = _stats([_num(r["final_accuracy"]) for r in sel])
+            grad[i, j] = _stats([_num(r["log10_cue_gradient"]) for r in sel])
+    longest = delays[-1] if delays else 0
+    profiles = []
+    for m in models:
+        sel = [r for r in records if r["config"]["model"] == m and r["config"]["delay"] == longest]
+        sel.sort(key=lambda r: r["config"]["seed"])
+        prof = sel[0]["result"]["init"]["log10_step_norms"] if sel else []
+        profiles.append([_num(v) for v in prof])
+    length = max((len(p) for p in profiles), default=0)
+    prof_arr = np.full((len(models), length), np.nan)
+    for i, p in enumerate(profiles):
+        prof_arr[i, : len(p)] = p
+    n_params = {m: sorted({r["n_params"] for r in rows if r["model"] == m}) for m in models}
+    return {
+        "recall_models": np.array(models),
+        "recall_delays": np.array(delays),
+        "recall_accuracy": acc,
+        "recall_log10_cue_gradient": grad,
+        "recall_seeds": seeds,
+        "recall_profile_delay": np.array(longest),
+        "recall_log10_step_norms": prof_arr,
+        "recall_n_params": np.array([n_params[m][0] for m in models]),
+        "recall_chance": np.array(records[0]["result"]["chance"]),
+    }
+
+
+def _digits_data(records: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    tasks = [
+        t for t in ("sequential", "permuted") if any(r["config"]["task"] == t for r in records)
+    ]
+    models = [m for m in MODEL_LABELS if any(r["config"]["model"] == m for r in records)]
+    epochs = max(len(r["result"]["curve"]) for r in records)
+    curves = np.full((len(tasks), len(models), 3, epochs), np.nan)
+    final = np.full((len(tasks), len(models), 4), np.nan)
+    n_params = np.zeros(len(models), dtype=int)
+    for i, t in enumerate(tasks):
+        for j, m in enumerate(models):
+            sel = [r for r in records if r["config"]["task"] == t and r["config"]["model"] == m]
+            if not sel:
+                continue
+            n_params[j] = sel[0]["result"]["n_params"]
+            c = np.full((len(sel), epochs), np.nan)
+            for k, r in enumerate(sel):
+                accs = [p["accuracy"] for p in r["result"]["curve"]]
+                c[k, : len(accs)] = accs
+            with np.errstate(all="ignore"):
+                curves[i, j] = [np.nanmean(c, 0), np.nanmin(c, 0), np.nanmax(c, 0)]
+            final[i, j] = _stats([_num(r["final_accuracy"]) for r in sel])
+    return {
+        "digits_tasks": np.array(tasks),
+        "digits_models": np.array(models),
+        "digits_curves": curves,
+        "digits_final": final,
+        "digits_n_params": n_params,
+        "digits_seeds": np.array(len({r["config"]["seed"] for r in records})),
+    }
+
+
+def _quadrant_data(records: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    rows = summary_rows("quadrants", records)
+    betas = sorted({r["beta1"] for r in rows} | {r["beta2"] for r in rows})
+    n = len(betas)
+    acc = np.full((n, n), np.nan)  # [beta2 index, beta1 index]
+    rho = np.full((n, n), np.nan)
+    f = np.full((n, n), np.nan)
+    diag = np.full((n, n), "", dtype=object)
+    for i, b2 in enumerate(betas):
+        for j, b1 in enumerate(betas):
+            sel = [r for r in rows if r["beta1"] == b1 and r["beta2"] == b2]
+            if not sel:
+                continue
+            acc[i, j] = _stats([_num(r["final_accuracy"]) for r in sel])[0]
+            rho[i, j] = sel[0]["spectral_radius"]
+            f[i, j] = sel[0]["paper_f"]
+            letters = sorted(
+                {DIAGNOSIS_LETTER[r["diagnosis"]] for r in sel if r["diagnosis"] != "ok"}
+            )
+            diag[i, j] = "".join(letters)
+    return {
+        "quadrant_betas": np.array(betas),
+        "quadrant_accuracy": acc,
+        "quadrant_spectral_radius": rho,
+        "quadrant_paper_f": f,
+        "quadrant_diagnosis": diag.astype(str),
+        "quadrant_seeds": np.array(len({r["seed"] for r in rows})),
+        "quadrant_delay": np.array(records[0]["config"]["delay"]),
+    }
+
+
+# ----------------------------------------------------------------------------- plot
+
+
+def _plot_recall(axes: list[Any], d: dict[str, np.ndarray], tag: str) -> None:
+    ax_a, ax_b, ax_c = axes
+    delays = d["recall_delays"]
+    for i, m in enumerate(d["recall_models"]):
+        color = MODEL_COLORS[str(m)]
+        label = f"{MODEL_LABELS[str(m)]} ({int(d['recall_n_params'][i])} params)"
+        for ax, key in ((ax_a, "recall_accuracy"), (ax_b, "recall_log10_cue_gradient")):
+            mean, _, lo, hi = np.moveaxis(d[key][i], -1, 0)
+            ax.errorbar(
+                delays,
+                mean,
+                yerr=[mean - lo, hi - mean],
+                color=color,
+                marker="o",
+                ms=3.5,
+                capsize=2,
+                label=label,
+            )
+        ax_c.plot(d["recall_log10_step_norms"][i], color=color, label=MODEL_LABELS[str(m)])
+    ax_a.axhline(float(d["recall_chance"]), color=OKABE_ITO["black"], ls=":", lw=1)
+    for ax in (ax_a, ax_b):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(delays, [str(int(v)) for v in delays])
+        ax.set_xlabel("delay D (steps)")
+    ax_a.set_ylim(0, 1.02)
+    ax_a.set_ylabel("final test accuracy")
+    ax_a.set_title(f"delayed recall{tag}")
+    ax_a.legend(loc="lower left")
+    ax_b.set_ylabel("log10 ||dL/dI|| over the cue steps")
+    ax_b.set_title("gradient reaching the cue, at init")
+    ax_c.set_xlabel("step t")
+    ax_c.set_ylabel("log10 ||dL/dI[t]||")
+    ax_c.set_title(f"gradient per step at init, D = {int(d['recall_profile_delay'])}")
+    ax_c.legend(loc="lower right")
+
+
+def _plot_digits(axes: list[Any], d: dict[str, np.ndarray], tag: str) -> None:
+    tasks = [str(t) for t in d["digits_tasks"]]
+    models = [str(m) for m in d["digits_models"]]
+    for k, task in enumerate(("sequential", "permuted")):
+        ax = axes[k]
+        if task not in tasks:
+            ax.set_axis_off()
+            continue
+        i = tasks.index(task)
+        for j, m in enumerate(models):
+            mean, lo, hi = d["digits_curves"][i, j]
+            epochs = np.arange(1, mean.size + 1)
+            ax.plot(epochs, mean, color=MODEL_COLORS[m], label=MODEL_LABELS[m])
+            ax.fill_between(epochs, lo, hi, color=MODEL_COLORS[m], alpha=0.2, lw=0)
+        ax.axhline(0.1, color=OKABE_ITO["black"], ls=":", lw=1)
+        ax.set_ylim(0, 1.02)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("test accuracy")
+        ax.set_title(f"{task} 8x8 digits (64 steps){tag}")
+        ax.legend(loc="upper left")
+    ax = axes[2]
+    ax.set_axis_off()
+    cells = []
+    for j, m in enumerate(models):
+        row = [MODEL_LABELS[m], str(int(d["digits_n_params"][j]))]
+        for task in ("sequential", "permuted"):
+            if task in tasks:
+                mean, std, _, _ = d["digits_final"][tasks.index(task), j]
+                row.append(f"{mean:.3f} ± {std:.3f}")
+            else:
+                row.append("-")
+        cells.append(row)
+    table = ax.table(
+        cellText=cells,
+        colLabels=["model", "params", "sequential", "permuted"],
+        loc="center",
+        cellLoc="center",
+    )
+    table.auto_set_font_size(False)
+    table.set_fontsize(7.5)
+    table.auto_set_column_width(list(range(4)))
+    table.scale(1.0, 1.6)
+    ax.set_title(f"final test accuracy ({int(d['digits_seeds'])} seeds)")
+
+
+def _grid_panel(ax: Any, values: np.ndarray, betas: np.ndarray, cmap: str, text: Any) -> Any:
+    n = betas.size
+    im = ax.imshow(values, origin="lower", cmap=cmap, aspect="equal")
+    ax.set_xticks(range(n), [f"{b:g}" for b in betas])
+    ax.set_yticks(range(n), [f"{b:g}" for b in betas])
+    ax.set_xlabel("beta1 at init")
+    ax.set_ylabel("beta2 at init")
+    ax.grid(False)
+    half = (n - 1) / 2
+    ax.axvline(half, color="w", lw=1)
+    ax.axhline(half, color="w", lw=1)
+    finite = values[np.isfinite(values)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    for i in range(n):
+        for j in range(n):
+            # Light cells (upper part of viridis / cividis) get black text, dark ones white.
+            level = (values[i, j] - lo) / (hi - lo) if hi > lo else 0.0
+            color = "k" if np.isfinite(level) and level > 0.6 else "w"
+            ax.text(j, i, text(i, j), ha="center", va="center", fontsize=6.5, color=color)
+    return im
+
+
+def _plot_quadrants(fig: Any, axes: list[Any], d: dict[str, np.ndarray], tag: str) -> None:
+    betas = d["quadrant_betas"]
+    acc, rho, f, diag = (
+        d["quadrant_accuracy"],
+        d["quadrant_spectral_radius"],
+        d["quadrant_paper_f"],
+        d["quadrant_diagnosis"],
+    )
+
+    def acc_text(i: int, j: int) -> str:
+        mark = diag[i, j] or "."
+        return f"{acc[i, j]:.2f}\n{mark}" if math.isfinite(acc[i, j]) else ""
+
+    im = _grid_panel(axes[0], acc, betas, SEQUENTIAL, acc_text)
+    im.set_clim(0, 1)
+    for t in axes[0].texts:
+        t.set_color("w")
+    for (i, j), value in np.ndenumerate(acc):
+        if math.isfinite(value) and value > 0.6:
+            axes[0].texts[i * betas.size + j].set_color("k")
+    fig.colorbar(im, ax=axes[0], shrink=0.8, label="final accuracy")
+    axes[0].set_title(f"LSTM-LIF grid, recall D = {int(d['quadrant_delay'])}{tag}")
+    im = _grid_panel(axes[1], rho, betas, "cividis", lambda i, j: f"{rho[i, j]:.2f}")
+    fig.colorbar(im, ax=axes[1], shrink=0.8, label="spectral radius of J")
+    axes[1].set_title("true sub-threshold Jacobian")
+
+    def f_text(i: int, j: int) -> str:
+        verdict = PAPER_LETTER[paper_prediction(float(betas[j]), float(betas[i]))]
+        return f"{f[i, j]:.2f}\n{verdict}"
+
+    im = _grid_panel(axes[2], f, betas, "cividis", f_text)
+    fig.colorbar(im, ax=axes[2], shrink=0.8, label="paper eq. 15: f(beta1, beta2)")
+    axes[2].set_title("the paper's criterion")
+
+
+TABLE_HEADER = [
+    "experiment",
+    "model",
+    "task",
+    "delay",
+    "beta1",
+    "beta2",
+    "seeds",
+    "mean_accuracy",
+    "std_accuracy",
+    "mean_log10_cue_gradient",
+    "spectral_radius",
+    "paper_f",
+    "paper_prediction",
+    "failures",
+]
+
+
+def _table_rows(data: dict[str, np.ndarray]) -> list[list[Any]]:
+    """One row per (experiment, model, setting); empty cells where a column does not apply."""
+    rows: list[list[Any]] = []
+    if "recall_models" in data:
+        for i, m in enumerate(data["recall_models"]):
+            for j, delay in enumerate(data["recall_delays"]):
+                mean, std, _, _ = data["recall_accuracy"][i, j]
+                grad = data["recall_log10_cue_gradient"][i, j, 0]
+                seeds = int(data["recall_seeds"][i, j])
+                rows.append(["recall", str(m), "", int(delay), "", "", seeds, mean, std, grad])
+    if "digits_models" in data:
+        seeds = int(data["digits_seeds"])
+        for i, task in enumerate(data["digits_tasks"]):
+            for j, m in enumerate(data["digits_models"]):
+                mean, std, _, _ = data["digits_final"][i, j]
+                rows.append(["digits", str(m), str(task), "", "", "", seeds, mean, std, ""])
+    if "quadrant_betas" in data:
+        betas = data["quadrant_betas"]
+        seeds = int(data["quadrant_seeds"])
+        for i, b2 in enumerate(betas):
+            for j, b1 in enumerate(betas):
+                rows.append(
+                    [
+                        "quadrants",
+                        "lstmlif_free",
+                        "recall",
+                        int(data["quadrant_delay"]),
+                        float(b1),
+                        float(b2),
+                        seeds,
+                        float(data["quadrant_accuracy"][i, j]),
+                        "",
+                        "",
+                        float(data["quadrant_spectral_radius"][i, j]),
+                        float(data["quadrant_paper_f"][i, j]),
+                        paper_prediction(float(b1), float(b2)),
+                        data["quadrant_diagnosis"][i, j] or "-",
+                    ]
+                )
+    width = len(TABLE_HEADER)
+    return [row + [""] * (width - len(row)) for row in rows]
+
+
+def make(out_dir: Path, results_dir: str | Path | None = None) -> dict:
+    """Draw every experiment that has results under ``results_dir`` (default ``results/`` or
+    ``$LSTMLIF_RESULTS``) into ``out_dir/experiments.{png,pdf,npz,csv}``. With no results it
+    writes nothing and returns ``{"paths": [], "data": {}, "note": ...}``."""
+    root = _results_dir(results_dir)
+    recall, recall_quick = _load(root, "recall")
+    digits, digits_quick = _load(root, "digits")
+    quads, quads_quick = _load(root, "quadrants")
+    if not (recall or digits or quads):
+        note = f"no experiment results under {root}/; run `lstmlif experiment all` first"
+        return {"paths": [], "data": {}, "note": note}
+    data: dict[str, np.ndarray] = {}
+    rows = []
+    if recall:
+        data.update(_recall_data(recall))
+        rows.append(("recall", recall_quick))
+    if digits:
+        data.update(_digits_data(digits))
+        rows.append(("digits", digits_quick))
+    if quads:
+        data.update(_quadrant_data(quads))
+        rows.append(("quadrants", quads_quick))
+    letters = iter("abcdefghi")
+    with style():
+        fig, axes = plt.subplots(
+            len(rows), 3, figsize=(12.5, 3.9 * len(rows)), squeeze=False, layout="constrained"
+        )
+        for k, (name, quick) in enumerate(rows):
+            tag = " [quick sizes]" if quick else ""
+            row = list(axes[k])
+            if name == "recall":
+                _plot_recall(row, data, tag)
+            elif name == "digits":
+                _plot_digits(row, data, tag)
+            else:
+                _plot_quadrants(fig, row, data, tag)
+            for ax in row:
+                panel_label(ax, next(letters))
+        paths = save_figure(fig, out_dir, NAME)
+    paths.append(save_npz(out_dir, NAME, data))
+    paths.append(
+        save_csv(
+            out_dir,
+            NAME,
+            TABLE_HEADER,
+            _table_rows(data),
+        )
+    )
+    return {"paths": paths, "data": data}
