@@ -22,6 +22,7 @@ from analysis.experiments import (
     load_results,
     make_configs,
     paper_criterion,
+    paper_prediction,
     recall_batch,
     result_dir,
     run_experiment,
@@ -130,6 +131,13 @@ def test_quadrants_criteria_diagnosis_and_figure(tmp_path, monkeypatch, capsys):
     # The paper's eq. 15 criterion against THEORY.md's Table 7 values.
     for (b1, b2), f in {(-0.2, 0.2): 1.352, (-0.8, 0.8): 1.448, (-0.4, 0.6): 1.816}.items():
         assert paper_criterion(b1, b2) == pytest.approx(f, abs=5e-4)
+    # THEORY.md section 3: 1st quadrant explodes, 2nd trains, 3rd vanishes, 4th explodes.
+    verdicts = {(1, 1): "exploding", (-1, 1): "trainable", (-1, -1): "vanishing"}
+    verdicts[(1, -1)] = "exploding"
+    for (s1, s2), verdict in verdicts.items():
+        assert paper_prediction(0.3 * s1, 0.7 * s2) == verdict
+    with pytest.raises(ValueError, match="axis"):
+        paper_prediction(0.0, 0.5)
 
     import figures.fig_experiments as fig
 

@@ -28,6 +28,7 @@ import torch
 
 from neurons import LSTMLIF
 
+from ..paper import QUADRANT_VERDICTS, paper_f
 from ..stability import spectral_radius
 from .networks import MODEL_NAMES, DigitsNetwork, RecallNetwork, count_parameters
 from .tasks import RecallTask, digits_data, digits_permutation, recall_batch
@@ -476,21 +477,23 @@ def _number(value: Any) -> float:
 
 
 def paper_criterion(beta1: float, beta2: float) -> float:
-    """The paper's eq. 15 bound, f = beta1 beta2^2 + beta1 beta2 + 2 beta2 + 1 (the larger
-    signed column sum of its matrix P; see THEORY.md section 3)."""
-    return beta1 * beta2**2 + beta1 * beta2 + 2 * beta2 + 1
+    """The paper's eq. 15 bound f = beta1 beta2^2 + beta1 beta2 + 2 beta2 + 1 (the signed sum of
+    its matrix P's first column; ``analysis.paper.paper_f``, THEORY.md section 3)."""
+    return float(paper_f(beta1, beta2))
+
+
+_VERDICT_WORDS = {"explodes": "exploding", "trainable": "trainable", "vanishes": "vanishing"}
 
 
 def paper_prediction(beta1: float, beta2: float) -> str:
-    """What the paper's quadrant argument predicts: 1st explodes, 2nd trains, 3rd vanishes,
-    4th explodes."""
-    if beta1 > 0 and beta2 > 0:
-        return "exploding"
-    if beta1 < 0 < beta2:
-        return "trainable"
-    if beta1 < 0 and beta2 < 0:
-        return "vanishing"
-    return "exploding"
+    """The paper's quadrant verdict (``analysis.paper.QUADRANT_VERDICTS``): 1st quadrant
+    exploding, 2nd trainable, 3rd vanishing, 4th exploding. Betas must be non-zero."""
+    if beta1 == 0 or beta2 == 0:
+        raise ValueError(f"paper_prediction: (beta1, beta2) = ({beta1}, {beta2}) is on an axis")
+    for s1, s2, verdict in QUADRANT_VERDICTS.values():
+        if s1 * beta1 > 0 and s2 * beta2 > 0:
+            return _VERDICT_WORDS[verdict]
+    raise ValueError(f"paper_prediction: no quadrant for ({beta1}, {beta2})")
 
 
 def eigen_prediction(rho: float) -> str:
