@@ -1,27 +1,34 @@
 """Exact, fast training backward: BPTT written out as the adjoint recursion.
 
-``exact_simulate(model, current)`` computes the same trace as ``neurons.simulate`` (forward runs
-the model's own ``step`` with ``TORCH_OPS``, under ``torch.no_grad``, so no graph is built) and
-differentiates it with a hand-derived adjoint recursion over the whole sequence, one
-``torch.autograd.Function``. The recursion, for state x[t] (pre-reset potentials), spike
-S[t] = H(z[t]) and step x[t] = F(x[t-1], S[t-1], I[t]), runs t = T..1:
+The forward runs the model's own ``step`` (``neurons.models``) under ``torch.no_grad``, so no
+per-step graph is built; the backward is a hand-derived adjoint recursion over the whole
+sequence, one ``torch.autograd.Function``. For state x[t] (pre-reset potentials), spike
+S[t] = H(z[t]) and step x[t] = F(x[t-1], S[t-1], I[t]), it runs t = T..1:
 
-    gS[t] = dL/dS[t] + (dF_{t+1}/dS[t])^T gx[t+1],    gx[t] = (dF_{t+1}/dx[t])^T gx[t+1]
-            + dL/dx[t] + psi(z[t]) gS[t] dz[t]/dx[t],   dL/dI[t] = (dF_t/dI[t])^T gx[t],
+    gS[t] = dL/dS[t] + (dF_{t+1}/dS[t])^T gx[t+1],
+    gx[t] = (dF_{t+1}/dx[t])^T gx[t+1] + dL/dx[t] + psi(z[t]) gS[t] dz[t]/dx[t],
+    dL/dI[t] = (dF_t/dI[t])^T gx[t],
 
-and each parameter collects sum_t (dF_t/dtheta)^T gx[t] + psi(z[t]) gS[t] dz[t]/dtheta. The
-partial derivatives are those of ``lif_step``, ``alif_step`` and ``two_compartment_step``
-(``neurons.models``), for both conventions, both resets and ``detach_reset`` (which cuts only
-the spike inside the reset term; ALIF's adaptation a[t] still sees S[t-1]).
+and each coefficient theta collects sum_t (dF_t/dtheta)^T gx[t] + psi(z[t]) gS[t] dz/dtheta.
+The partial derivatives are those of ``lif_step``, ``alif_step`` and ``two_compartment_step``
+for both conventions, both resets and ``detach_reset`` (which cuts only the spike inside the
+reset; ALIF's adaptation a[t] still sees S[t-1]).
 
-Parameters enter as the tensors of ``model.coefficients`` (e.g. alpha, or beta1 = -sigmoid(c1)),
+Coefficients enter as the tensors of ``model.coefficients`` (alpha, or beta1 = -sigmoid(c1)...),
 so autograd carries their gradients on to the raw trainable tensors (logits, log tau).
-Saved for backward: the spikes and pre-reset states that are returned anyway (plus the input
-current for ALIF when its input gain ``1 - alpha`` needs a gradient); nothing per step.
+
+Two storage policies:
+- ``exact_simulate``: returns (and keeps) the pre-reset states, differentiable like
+  ``simulate``'s; memory: spikes + states, (1 + n_states) * T * B * N numbers.
+- ``exact_spikes`` (the layers' ``backward="exact"``): keeps the spikes, the input current and
+  the states every ``checkpoint`` steps, and recomputes each segment's states with the same
+  ``step`` in backward (bit-identical, same operations on the same numbers); memory:
+  spikes + current + O(T / checkpoint + checkpoint) states.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -33,7 +40,7 @@ from .models import ALIF, LIF, NeuronModel, TwoCompartment
 from .ops import TORCH_MATH, TORCH_OPS
 from .simulate import Trace, batch_shape
 
-__all__ = ["exact_simulate", "BACKWARDS"]
+__all__ = ["exact_simulate", "exact_spikes", "BACKWARDS"]
 
 BACKWARDS = ("autograd", "exact")
 
@@ -41,16 +48,29 @@ _SWITCHES = ("convention", "reset", "detach_reset", "surrogate")
 _BLOCK = 32  # time steps whose surrogate derivatives and parameter sums are vectorised
 
 
+def _heaviside(x: torch.Tensor, surrogate: Any) -> torch.Tensor:
+    """H(x) with H(0) = 1 in x's dtype, written in one pass (no boolean temporary)."""
+    return torch.ge(x, 0, out=torch.empty_like(x))
+
+
+# The forward-only torch view of a step: TORCH_OPS with the spike's value alone. The graph
+# machinery of ``SpikeFunction`` (and its bool -> float conversion) is half the cost of a
+# no-grad step; the values are the same (tests compare spikes and states bit for bit).
+FORWARD_OPS = dataclasses.replace(TORCH_OPS, name="torch-forward", spike=_heaviside)
+
+
 @dataclass(frozen=True, eq=False)
 class _Plan:
     """What the autograd Function needs besides tensors: the model, its family, the batch
-    shape, the names of the tensor coefficients (in ``apply`` order) and the fixed ones."""
+    shape, the tensor coefficients' names (in ``apply`` order), the fixed coefficients and the
+    checkpoint interval (None: keep every state)."""
 
     model: NeuronModel
     kind: str
     shape: tuple[int, ...]
     tensor_names: tuple[str, ...]
     fixed: dict[str, Any]
+    checkpoint: int | None
 
 
 def _kind(model: NeuronModel) -> str:
@@ -89,10 +109,10 @@ class _Acc(dict):
         self[name].add_(prod.sum(0), alpha=scale)
 
 
-def _blocks(T: int):
-    """Blocks [t0, t1) of at most ``_BLOCK`` steps, last block first."""
-    for t1 in range(T, 0, -_BLOCK):
-        yield max(0, t1 - _BLOCK), t1
+def _blocks(T: int, size: int):
+    """Blocks [t0, t1) of at most ``size`` steps aligned at 0, last block first."""
+    for t0 in range(((T - 1) // size) * size, -1, -size):
+        yield t0, min(T, t0 + size)
 
 
 def _prev(x: torch.Tensor, t0: int, t1: int) -> torch.Tensor:
@@ -116,21 +136,21 @@ def _spike_grads(p: SimpleNamespace, z: torch.Tensor, go: torch.Tensor | None, t
     return psi, gz
 
 
-def _lif_backward(p, S, st, gst, go, acc, current):
-    """Adjoint of ``lif_step``; returns dL/dI (T, *batch) and fills ``acc``.
+def _lif_backward(p, S, blocks, gst, go, acc, current):
+    """Adjoint of ``lif_step``; returns dL/dI (T, *batch) and fills ``acc``. ``blocks`` yields
+    (t0, t1, states on [t0, t1), states on [t0 - 1, t1 - 1)), last block first.
 
     Carries gv = dL/dv[t] and gSn = -dL/dS[t] through the reset of step t+1.
     """
-    v = st["v"]
-    T, shape = v.shape[0], v.shape[1:]
+    shape = S.shape[1:]
     paper, sub, cut = p.convention == "paper", p.reset == "subtract", p.detach_reset
     alpha, v_th = p.alpha, p.v_th
-    gI = torch.empty_like(v)
-    gv_c, gSn = v.new_zeros(shape), v.new_zeros(shape)
+    gI = torch.empty_like(S)
+    gv_c, gSn = S.new_zeros(shape), S.new_zeros(shape)
     gvs = gst.get("v")
-    for t0, t1 in _blocks(T):
-        psi, gz = _spike_grads(p, v[t0:t1] - v_th, go, t0, t1)
-        S_prev, v_prev = _prev(S, t0, t1), _prev(v, t0, t1)
+    for t0, t1, cur, prev in blocks:
+        psi, gz = _spike_grads(p, cur["v"] - v_th, go, t0, t1)
+        S_prev, v_prev = _prev(S, t0, t1), prev["v"]
         if paper:
             carry = None if sub else alpha - S_prev  # dv[t]/dv[t-1]
             back = None if sub else v_prev  # -dv[t]/dS[t-1]
@@ -169,24 +189,24 @@ def _lif_backward(p, S, st, gst, go, acc, current):
     return gI
 
 
-def _alif_backward(p, S, st, gst, go, acc, current):
+def _alif_backward(p, S, blocks, gst, go, acc, current):
     """Adjoint of ``alif_step``; returns dL/dI (T, *batch) and fills ``acc``.
 
     Carries gu = dL/du[t], ga = dL/da[t] and gSn = -dL/dS[t] from step t+1.
     """
-    u, a = st["u"], st["a"]
-    T, shape = u.shape[0], u.shape[1:]
+    shape = S.shape[1:]
     paper, sub, cut = p.convention == "paper", p.reset == "subtract", p.detach_reset
     alpha, rho, oma, beta_a, b0 = p.alpha, p.rho, p.one_minus_alpha, p.beta_a, p.b0
     neg_omr = -p.one_minus_rho
     neg_beta = -beta_a
-    gI = torch.empty_like(u)
-    gu_c, ga_c, gSn = u.new_zeros(shape), u.new_zeros(shape), u.new_zeros(shape)
+    gI = torch.empty_like(S)
+    gu_c, ga_c, gSn = S.new_zeros(shape), S.new_zeros(shape), S.new_zeros(shape)
     gus, gas = gst.get("u"), gst.get("a")
-    for t0, t1 in _blocks(T):
-        A = b0 + beta_a * a[t0:t1]
-        psi, gz = _spike_grads(p, u[t0:t1] - A, go, t0, t1)
-        S_prev, u_prev, a_prev = _prev(S, t0, t1), _prev(u, t0, t1), _prev(a, t0, t1)
+    for t0, t1, cur, prev in blocks:
+        a_cur = cur["a"]
+        A = b0 + beta_a * a_cur
+        psi, gz = _spike_grads(p, cur["u"] - A, go, t0, t1)
+        S_prev, u_prev, a_prev = _prev(S, t0, t1), prev["u"], prev["a"]
         SbA = S_prev * neg_beta  # d(reset)/da, the reset's threshold term A * S[t-1]
         A_prev = b0 + beta_a * a_prev
         if paper:
@@ -229,12 +249,12 @@ def _alif_backward(p, S, st, gst, go, acc, current):
         acc.add("rho", ga, a_prev)
         acc.add("one_minus_rho", ga, S_prev)
         acc.add("b0", gz, scale=-1.0)
-        acc.add("beta_a", gz, a[t0:t1], scale=-1.0)
+        acc.add("beta_a", gz, a_cur, scale=-1.0)
         if paper:
             acc.add("alpha", gu, u_prev)
             if sub:
                 acc.add("b0", gu, S_prev, scale=-1.0)
-                acc.add("beta_a", gu, S_prev, a[t0:t1], scale=-1.0)
+                acc.add("beta_a", gu, S_prev, a_cur, scale=-1.0)
         elif sub:
             acc.add("alpha", gu, u_prev - A_prev * S_prev)
             acc.add("b0", gu, S_prev, alpha, scale=-1.0)
@@ -244,25 +264,24 @@ def _alif_backward(p, S, st, gst, go, acc, current):
     return gI
 
 
-def _tc_backward(p, S, st, gst, go, acc, current):
+def _tc_backward(p, S, blocks, gst, go, acc, current):
     """Adjoint of ``two_compartment_step`` (LSTM-LIF: alpha1 = alpha2 = 1); returns dL/dI
     (T, *batch) and fills ``acc``.
 
     Carries gd = dL/dd[t], gs = dL/ds[t] and gSn = -dL/dS[t] from step t+1.
     """
-    d, s = st["d"], st["s"]
-    T, shape = s.shape[0], s.shape[1:]
+    shape = S.shape[1:]
     paper, sub, cut = p.convention == "paper", p.reset == "subtract", p.detach_reset
     a1, a2, b1, b2, gamma, v_th = p.alpha1, p.alpha2, p.beta1, p.beta2, p.gamma, p.v_th
     unit1 = isinstance(a1, float) and a1 == 1.0
     unit2 = isinstance(a2, float) and a2 == 1.0
-    gI = torch.empty_like(s)
-    gd_c, gs_c, gSn = s.new_zeros(shape), s.new_zeros(shape), s.new_zeros(shape)
-    g_dpost, g_spost = s.new_zeros(shape), s.new_zeros(shape)
+    gI = torch.empty_like(S)
+    gd_c, gs_c, gSn = S.new_zeros(shape), S.new_zeros(shape), S.new_zeros(shape)
+    g_dpost, g_spost = S.new_zeros(shape), S.new_zeros(shape)
     gds, gss = gst.get("d"), gst.get("s")
-    for t0, t1 in _blocks(T):
-        psi, gz = _spike_grads(p, s[t0:t1] - v_th, go, t0, t1)
-        S_prev, d_prev, s_prev = _prev(S, t0, t1), _prev(d, t0, t1), _prev(s, t0, t1)
+    for t0, t1, cur, prev in blocks:
+        psi, gz = _spike_grads(p, cur["s"] - v_th, go, t0, t1)
+        S_prev, d_prev, s_prev = _prev(S, t0, t1), prev["d"], prev["s"]
         keep = 1.0 - S_prev
         gs_b = torch.empty_like(psi)
         for t in range(t1 - 1, t0 - 1, -1):
@@ -295,7 +314,7 @@ def _tc_backward(p, S, st, gst, go, acc, current):
                     gs_new.mul_(keep[k])
             gd_c, gs_c = gd_new, gs_new  # read by step t-1 before these buffers are rewritten
         gd, gs = gI[t0:t1], gs_b[: t1 - t0]
-        acc.add("beta2", gs, d[t0:t1])
+        acc.add("beta2", gs, cur["d"])
         acc.add("v_th", gz, scale=-1.0)
         if paper:
             acc.add("alpha1", gd, d_prev)
@@ -315,64 +334,108 @@ def _tc_backward(p, S, st, gst, go, acc, current):
     return gI
 
 
+_BACKWARD = {"lif": _lif_backward, "alif": _alif_backward, "tc": _tc_backward}
+
+
 def _aligned(current_shape: torch.Size, shape: tuple[int, ...]) -> tuple[int, ...]:
     """The current's shape (T, *c) with leading 1s inserted so that c aligns with the batch."""
     T, rest = current_shape[0], tuple(current_shape[1:])
     return (T, *([1] * (len(shape) - len(rest))), *rest)
 
 
+def _run(model, p, inputs, spikes, t0, t1, start, record):
+    """Steps t0..t1-1 of ``model`` (no graph) from ``start``, the states after step t0 - 1, whose
+    spike is ``spikes[t0 - 1]``; ``record(t, new)`` stores step t's output and returns the
+    states to carry on from."""
+    state = dict(start)
+    state["S"] = spikes[t0 - 1] if t0 > 0 else inputs.new_zeros(inputs.shape[1:])
+    with torch.no_grad():
+        for t in range(t0, t1):
+            new, S = model.step(p, state, inputs[t], FORWARD_OPS)
+            state = record(t, new)
+            state["S"] = S
+
+
 class _ExactSequence(torch.autograd.Function):
-    """(current (T, *batch), *tensor coefficients) -> (spikes, *pre-reset states), each
-    (T, *batch); backward is the adjoint recursion of the plan's step function."""
+    """(current (T, *c), *tensor coefficients) -> (spikes, *pre-reset states) (T, *batch),
+    or spikes alone with checkpoints; backward is the adjoint recursion of the model's step."""
 
     @staticmethod
     def forward(ctx, plan: _Plan, current: torch.Tensor, *coefs: torch.Tensor):
-        model = plan.model
-        shape = plan.shape
+        model, shape, K = plan.model, plan.shape, plan.checkpoint
+        names = model.state_names
         T = current.shape[0]
         p = SimpleNamespace(**plan.fixed)
         for name, c in zip(plan.tensor_names, coefs, strict=True):
             setattr(p, name, c.detach().to(device=current.device, dtype=current.dtype))
         inputs = current.reshape(_aligned(current.shape, shape)).expand((T, *shape))
         spikes = current.new_empty((T, *shape))
-        states = {n: current.new_empty((T, *shape)) for n in model.state_names}
         zeros = current.new_zeros(shape)
-        state = {n: zeros for n in model.state_names}
-        state["S"] = zeros
-        with torch.no_grad():
-            for t in range(T):
-                new, S = model.step(p, state, inputs[t], TORCH_OPS)
-                spikes[t] = S
-                state = {"S": spikes[t]}
-                for n in model.state_names:
-                    states[n][t] = new[n]
-                    state[n] = states[n][t]
-        outs = (spikes, *(states[n] for n in model.state_names))
-        keep_current = plan.kind == "alif" and "one_minus_alpha" in plan.tensor_names
-        ctx.save_for_backward(*outs, current if keep_current else None, *coefs)
-        ctx.plan = plan
-        ctx.p = p
-        ctx.current_shape = current.shape
+        start = {n: zeros for n in names}
+        spike_rows = spikes.unbind(0)
+        if K is None:
+            states = {n: current.new_empty((T, *shape)) for n in names}
+            rows = {n: states[n].unbind(0) for n in names}
+
+            def record(t, new):
+                for n in names:
+                    rows[n][t].copy_(new[n])
+                spike_rows[t].copy_(new["S"])
+                return {n: rows[n][t] for n in names}
+
+            _run(model, p, inputs, spikes, 0, T, start, record)
+            outs = (spikes, *(states[n] for n in names))
+            keep_current = plan.kind == "alif" and "one_minus_alpha" in plan.tensor_names
+            ctx.save_for_backward(*outs, current if keep_current else None, *coefs)
+        else:
+            marks = {n: current.new_empty(((T - 1) // K if T else 0, *shape)) for n in names}
+
+            def record(t, new):
+                spike_rows[t].copy_(new["S"])
+                if (t + 1) % K == 0 and t + 1 < T:
+                    for n in names:
+                        marks[n][t // K].copy_(new[n])
+                return new
+
+            _run(model, p, inputs, spikes, 0, T, start, record)
+            outs = (spikes,)
+            ctx.save_for_backward(spikes, *(marks[n] for n in names), current, *coefs)
+        ctx.plan, ctx.p, ctx.current_shape = plan, p, current.shape
         ctx.set_materialize_grads(False)
         return outs
 
     @staticmethod
     def backward(ctx, go: torch.Tensor | None, *gstates: torch.Tensor | None):
         plan: _Plan = ctx.plan
-        p = ctx.p
-        names = plan.model.state_names
+        p, model, K = ctx.p, plan.model, plan.checkpoint
+        names = model.state_names
+        n_coef = len(plan.tensor_names)
         saved = ctx.saved_tensors
         S = saved[0]
-        st = dict(zip(names, saved[1 : 1 + len(names)], strict=True))
+        kept = dict(zip(names, saved[1 : 1 + len(names)], strict=True))
         current = saved[1 + len(names)]
         coefs = saved[2 + len(names) :]
-        gst = {n: g for n, g in zip(names, gstates, strict=True) if g is not None}
-        n_coef = len(plan.tensor_names)
+        gst = {n: g for n, g in zip(names, gstates, strict=False) if g is not None}
         if go is None and not gst:
             return (None, None, *([None] * n_coef))
+        T = S.shape[0]
+        if current is not None:
+            current = current.reshape(_aligned(current.shape, plan.shape)).expand(S.shape)
+        if K is None:
+            blocks = (
+                (
+                    t0,
+                    t1,
+                    {n: kept[n][t0:t1] for n in names},
+                    {n: _prev(kept[n], t0, t1) for n in names},
+                )
+                for t0, t1 in _blocks(T, _BLOCK)
+            )
+        else:
+            blocks = _recomputed_blocks(model, p, current, S, kept, K)
         wanted = {n: bool(ctx.needs_input_grad[2 + i]) for i, n in enumerate(plan.tensor_names)}
         acc = _Acc(wanted, S.shape[1:], S)
-        gI = _BACKWARD[plan.kind](p, S, st, gst, go, acc, current)
+        gI = _BACKWARD[plan.kind](p, S, blocks, gst, go, acc, current)
         grads = [
             _reduce(acc[n], c) if n in acc else None
             for n, c in zip(plan.tensor_names, coefs, strict=True)
@@ -384,7 +447,29 @@ class _ExactSequence(torch.autograd.Function):
         return (None, g_current, *grads)
 
 
-_BACKWARD = {"lif": _lif_backward, "alif": _alif_backward, "tc": _tc_backward}
+def _recomputed_blocks(model, p, inputs, S, marks, K):
+    """The segments [jK, (j+1)K), last first, with their states recomputed by ``model.step``
+    from the checkpoint before each; yields (t0, t1, states on [t0, t1), states on
+    [t0 - 1, t1 - 1))."""
+    names = model.state_names
+    T = S.shape[0]
+    ext = {n: S.new_empty((K + 1, *S.shape[1:])) for n in names}
+    rows = {n: ext[n].unbind(0) for n in names}
+    for t0, t1 in _blocks(T, K):
+        for n in names:
+            if t0 == 0:
+                rows[n][0].zero_()
+            else:
+                rows[n][0].copy_(marks[n][t0 // K - 1])
+
+        def record(t, new, t0=t0):
+            for n in names:
+                rows[n][t - t0 + 1].copy_(new[n])
+            return {n: rows[n][t - t0 + 1] for n in names}
+
+        _run(model, p, inputs, S, t0, t1, {n: rows[n][0] for n in names}, record)
+        m = t1 - t0
+        yield t0, t1, {n: ext[n][1 : m + 1] for n in names}, {n: ext[n][:m] for n in names}
 
 
 def _coefficient_tensor(value: Any, like: torch.Tensor) -> Any:
@@ -393,29 +478,20 @@ def _coefficient_tensor(value: Any, like: torch.Tensor) -> Any:
     return value
 
 
-def exact_simulate(model: NeuronModel, current: torch.Tensor) -> Trace:
-    """Run ``model`` over ``current`` (T, *batch) like ``neurons.simulate``, differentiable by the
-    exact adjoint recursion instead of a per-step autograd graph.
-
-    Returns a ``Trace``: spikes (T, *batch) and pre-reset states (T, *batch), in the current's
-    dtype and device. Gradients reach the current and every tensor parameter of the model
-    (through ``model.coefficients``); they equal the autograd path of ``simulate`` up to
-    rounding.
-    """
+def _apply(model: NeuronModel, current: torch.Tensor, checkpoint: int | None, who: str):
     if not isinstance(model, NeuronModel):
-        raise ValueError(f"exact_simulate: expected a neuron model, got {type(model).__name__}")
+        raise ValueError(f"{who}: expected a neuron model, got {type(model).__name__}")
     kind = _kind(model)
     if not isinstance(current, torch.Tensor):
         raise ValueError(
-            f"exact_simulate: current must be a torch tensor (T, *batch), got "
-            f"{type(current).__name__}"
+            f"{who}: current must be a torch tensor (T, *batch), got {type(current).__name__}"
         )
     if current.dim() < 1:
-        raise ValueError("exact_simulate: current must have shape (T, *batch), got a scalar")
+        raise ValueError(f"{who}: current must have shape (T, *batch), got a scalar")
     if not current.is_floating_point():
-        raise ValueError(f"exact_simulate: current must be a floating tensor, got {current.dtype}")
+        raise ValueError(f"{who}: current must be a floating tensor, got {current.dtype}")
     if not bool(torch.isfinite(current).all()):
-        raise ValueError("exact_simulate: current contains NaN or infinite values")
+        raise ValueError(f"{who}: current contains NaN or infinite values")
     shape = batch_shape(model, tuple(current.shape))
     p = model.coefficients(TORCH_OPS)
     fixed: dict[str, Any] = {}
@@ -428,7 +504,29 @@ def exact_simulate(model: NeuronModel, current: torch.Tensor) -> Trace:
         else:
             tensor_names.append(name)
             coefs.append(value)
-    plan = _Plan(model, kind, tuple(shape), tuple(tensor_names), fixed)
-    outs = _ExactSequence.apply(plan, current, *coefs)
-    spikes, states = outs[0], dict(zip(model.state_names, outs[1:], strict=True))
-    return Trace(spikes, states, model)
+    plan = _Plan(model, kind, tuple(shape), tuple(tensor_names), fixed, checkpoint)
+    return _ExactSequence.apply(plan, current, *coefs)
+
+
+def exact_simulate(model: NeuronModel, current: torch.Tensor) -> Trace:
+    """Run ``model`` over ``current`` (T, *batch) like ``neurons.simulate``, differentiable by the
+    exact adjoint recursion instead of a per-step autograd graph.
+
+    Returns a ``Trace``: spikes (T, *batch) and pre-reset states (T, *batch), in the current's
+    dtype and device. Gradients reach the current, every tensor parameter of the model
+    (through ``model.coefficients``) and flow from spikes and states alike; they equal the
+    autograd path of ``simulate`` up to rounding. Keeps all states for backward.
+    """
+    outs = _apply(model, current, None, "exact_simulate")
+    return Trace(outs[0], dict(zip(model.state_names, outs[1:], strict=True)), model)
+
+
+def exact_spikes(model: NeuronModel, current: torch.Tensor, checkpoint: int = 32) -> torch.Tensor:
+    """The spikes (T, *batch) of ``model`` over ``current`` (T, *batch), differentiable by the
+    exact adjoint recursion, with the least memory: only the spikes, the current and the
+    states every ``checkpoint`` steps are kept; backward recomputes each segment's states.
+    """
+    if isinstance(checkpoint, bool) or not isinstance(checkpoint, int) or checkpoint < 1:
+        raise ValueError(f"exact_spikes: checkpoint must be an int >= 1, got {checkpoint!r}")
+    (spikes,) = _apply(model, current, checkpoint, "exact_spikes")
+    return spikes

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .exact import BACKWARDS, exact_simulate
+from .exact import BACKWARDS, exact_simulate, exact_spikes
 from .models import ALIF, LIF, LSTMLIF, NeuronModel
 from .simulate import Trace, simulate
 
@@ -30,7 +30,8 @@ class SpikingLayer(nn.Module):
 
     ``backward="autograd"`` (default, the reference) differentiates the per-step graph;
     ``backward="exact"`` runs the forward without a graph and differentiates by the
-    hand-derived adjoint recursion (``neurons.exact``): the same gradients, faster, less memory.
+    hand-derived adjoint recursion (``neurons.exact``): the same gradients, faster, less memory
+    (``forward`` keeps only spikes, input and checkpoints; ``run`` keeps every state).
     """
 
     def __init__(self, size: int, backward: str = "autograd", **switches: Any) -> None:
@@ -65,6 +66,9 @@ class SpikingLayer(nn.Module):
         return simulate(self.model(), x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.backward == "exact":
+            self._check_input(x)
+            return exact_spikes(self.model(), x)
         return self.run(x).spikes
 
     def extra_repr(self) -> str:
