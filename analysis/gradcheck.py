@@ -506,7 +506,7 @@ def run(args: argparse.Namespace) -> int:
             "dtype": args.dtype,
             "tolerance_autograd": TOLERANCES[args.dtype],
             "tolerance_fd": FD_TOLERANCE,
-            "rows": [{k: (None if _isnan(v) else v) for k, v in r.items()} for r in rows],
+            "rows": [{k: _jsonable(v) for k, v in r.items()} for r in rows],
         }
         print(json.dumps(doc, indent=1))
         return 0 if ok else 1
@@ -532,5 +532,6 @@ def run(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-def _isnan(v: Any) -> bool:
-    return isinstance(v, float) and math.isnan(v)
+def _jsonable(v: Any) -> Any:
+    """NaN and infinite floats become null (strict JSON has no NaN); the row's problems say why."""
+    return None if isinstance(v, float) and not math.isfinite(v) else v
