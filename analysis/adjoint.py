@@ -63,6 +63,12 @@ Two compartments (LSTM-LIF: alpha1 = alpha2 = 1).  z = s - v_th.
 
 Parameter gradients are summed over time and over the batch axes a parameter was broadcast
 along, so each has its parameter's shape.
+
+Usage (current, g, h: NumPy arrays (T, *batch))::
+
+    trace = simulate(LSTMLIF(), current)
+    res = adjoint(trace, current, grad_spikes=g, grad_states={"s": h})
+    res.current, res.states["d"], res.params["beta1"]      # dL/dI, lambda_d, dL/dbeta1
 """
 
 from __future__ import annotations
@@ -171,8 +177,9 @@ def adjoint(
 ) -> AdjointResult:
     """Backpropagate the explicit loss gradients through a trajectory by the hand-derived adjoint.
 
-    source: a NumPy ``Trace`` (then ``current`` is optional, except for ALIF, whose tau_m gradient
-    needs I) or a model (then ``current`` (T, *batch) is required and simulated here).
+    source: a NumPy ``Trace`` (then ``current``, the input it was run on, is optional, except for
+    ALIF, whose tau_m gradient needs I) or a model (then ``current`` (T, *batch) is required and
+    simulated here).
     grad_spikes: dL/dS[t] (T, *batch) or None (zero); grad_states: {state name: dL/dx[t]} with
     arrays broadcasting to (T, *batch), missing names or None meaning zero. ``psi_zero``: psi = 0
     everywhere (spike pattern held fixed). Returns an ``AdjointResult``; see the module docstring

@@ -281,7 +281,9 @@ def finite_difference_check(
         ("current", rng.standard_normal(case.current.shape))
     ]
     for k, v in model.params().items():
-        directions.append((k, rng.choice([-1.0, 1.0], size=np.shape(v)) * max(1.0, np.max(v))))
+        directions.append(
+            (k, rng.choice([-1.0, 1.0], size=np.shape(v)) * max(1.0, np.max(np.abs(v))))
+        )
     analytic = {}
     for k, d in directions:
         g = adj.current if k == "current" else adj.params[k]
