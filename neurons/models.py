@@ -198,6 +198,10 @@ class NeuronModel:
 
     @staticmethod
     def step(p: SimpleNamespace, state: dict, current: Any, ops: Ops) -> tuple[dict, Any]:
+        """One time step: (previous pre-reset potentials and spike "S", I[t]) -> (new state, S[t]).
+
+        ``p`` comes from ``coefficients(ops)``; every array broadcasts against the batch.
+        """
         raise NotImplementedError
 
     @staticmethod
@@ -226,7 +230,11 @@ class NeuronModel:
     def transition(self, potentials: dict, current: Any, ops: Ops | None = None) -> dict:
         """The update map x[t-1] -> x[t] of the pre-reset potentials, spike recomputed from x[t-1].
 
-        This is the map whose Jacobian THEORY.md calls J_t (psi enters through S[t-1]).
+        ``potentials``: name -> value (``state_names``; any shape broadcasting with the current
+        and the parameters); returns name -> new pre-reset potential. S[t-1] = H(threshold
+        argument of x[t-1]), so this is the map whose Jacobian THEORY.md calls J_t (psi enters
+        through S[t-1]). The view (NumPy, torch, SymPy) follows the inputs unless ``ops`` is
+        given.
         """
         if ops is None:
             ops = _backend_ops(current, *potentials.values(), *self.params().values())
@@ -303,7 +311,7 @@ class LIF(NeuronModel):
     step = staticmethod(lif_step)
 
     @staticmethod
-    def spike_argument(p, state, ops):
+    def spike_argument(p: SimpleNamespace, state: dict, ops: Ops) -> Any:
         return state["v"] - p.v_th
 
 
@@ -370,7 +378,7 @@ class ALIF(NeuronModel):
     step = staticmethod(alif_step)
 
     @staticmethod
-    def spike_argument(p, state, ops):
+    def spike_argument(p: SimpleNamespace, state: dict, ops: Ops) -> Any:
         return state["u"] - (p.b0 + p.beta_a * state["a"])
 
 
@@ -440,7 +448,7 @@ class TwoCompartment(NeuronModel):
     step = staticmethod(two_compartment_step)
 
     @staticmethod
-    def spike_argument(p, state, ops):
+    def spike_argument(p: SimpleNamespace, state: dict, ops: Ops) -> Any:
         return state["s"] - p.v_th
 
 

@@ -118,22 +118,24 @@ def simulate(model: NeuronModel, current: Any) -> Trace:
     for rows in _row_blocks(shape):
         p_rows = _rows_of_coefficients(p, shape, rows)
         current_rows = _rows_of(current, len(shape) + 1, shape, rows, time_axis=True)
-        sel = () if rows == slice(None) else (rows,)
-        zeros = np.zeros(spikes[(0, *sel)].shape)
+        sel = (slice(None),) if rows == slice(None) else (slice(None), rows)
+        spikes_rows = spikes[sel]
+        recs_rows = [(n, recs[n][sel]) for n in model.state_names]
+        zeros = np.zeros(spikes_rows.shape[1:])
         state = {n: zeros for n in model.state_names}
         state["S"] = zeros
+        step = model.step
         for t in range(T):
-            state, S = model.step(p_rows, state, current_rows[t], ops)
-            spikes[(t, *sel)] = S
-            for n in model.state_names:
-                recs[n][(t, *sel)] = state[n]
+            state, spikes_rows[t] = step(p_rows, state, current_rows[t], ops)
+            for n, rec in recs_rows:
+                rec[t] = state[n]
     return Trace(spikes, recs, model)
 
 
 # NumPy runs go through the batch in blocks of about this many neurons (whole rows of the first
 # batch axis), the time loop inside each block: the step's temporaries then stay small and
 # cache-resident instead of being fresh multi-megabyte allocations at every step.
-_BLOCK = 1 << 15
+_BLOCK = 1 << 16
 
 
 def _row_blocks(shape: tuple[int, ...]) -> list[slice]:

@@ -157,7 +157,7 @@ def test_each_layer_owns_fresh_parameter_tensors():
     # Training one layer leaves the others untouched.
     with torch.no_grad():
         layers[0].c1.add_(1.0)
-    assert float(layers[1].c1) == 0.0 and float(layers[2].c1) == 0.0
+    assert float(layers[1].c1.detach()) == 0.0 and float(layers[2].c1.detach()) == 0.0
 
 
 def count_graph(layer: nn.Module, steps: int) -> tuple[int, dict[str, int]]:

@@ -269,7 +269,8 @@ def test_subthreshold_jacobians(device, convention, reset):
     assert np.linalg.det(J) == pytest.approx(a1 * a2, rel=1e-14)
 
     for b1, b2 in [(-0.5, 0.5), (-0.8176, 0.3775), (0.5, 0.5), (-1.7, -2.9)]:
-        J = autograd_jacobian(LSTMLIF(beta1=b1, beta2=b2, **sw), {"d": 0.3, "s": -0.1}, 1.0)
+        model = LSTMLIF(beta1=b1, beta2=b2, **sw)
+        J = autograd_jacobian(model, {"d": 0.3, "s": -0.1}, 1.0, device=device)
         np.testing.assert_allclose(J, [[1.0, b1], [b2, 1.0 + b1 * b2]], rtol=1e-15)
         assert np.linalg.det(J) == pytest.approx(1.0, rel=1e-14)
 
@@ -322,7 +323,8 @@ def test_two_compartment_jacobian_with_spikes(device, s_offset):
     subthreshold = [[a1, b1], [a1 * b2, a2 + b1 * b2]]
     for convention in ("paper", "code"):
         model = TwoCompartment(convention=convention, detach_reset=True, **kw)
-        np.testing.assert_allclose(autograd_jacobian(model, state), subthreshold, rtol=1e-14)
+        J = autograd_jacobian(model, state, device=device)
+        np.testing.assert_allclose(J, subthreshold, rtol=1e-14)
 
     hard = dict(reset="zero", detach_reset=True, **kw)
     J = autograd_jacobian(TwoCompartment(convention="code", **hard), state, device=device)
