@@ -28,16 +28,21 @@ CAPTION = (
     "nothing is made when none exist. Top: delayed cue recall (4 classes, chance 0.25, dotted), "
     "one recurrent layer of 64 neurons per model; (a) final test accuracy against the delay D "
     "(mean over seeds, bars = min to max); (b) log10 of the gradient norm ||dL/dI[t]|| that "
-    "reaches the 5 cue steps at initialisation (mean of log10 over seeds, bars = min to max); "
-    "(c) log10 ||dL/dI[t]|| against the step t at initialisation for the longest delay (seed 0). "
+    "reaches the 5 cue steps at initialisation (mean of log10 over the seeds where it is not "
+    "exactly zero, bars = min to max); "
+    "(c) log10 ||dL/dI[t]|| against the step t at initialisation for the longest delay that "
+    "every model finished (seed 0). "
     "Middle: scikit-learn's 8x8 digits read pixel by pixel (64 steps), plain (d) and with the "
     "saved pixel permutation (e): test accuracy per epoch, mean and min-max band over seeds; "
     "(f) the final table (mean +- standard deviation). Bottom: LSTM-LIF with trainable, "
     "unconstrained (beta1, beta2) initialised on a grid, trained on the recall task: (g) final "
     "accuracy (mean over seeds) with the failure diagnosis of the failed runs (E exploding, S "
-    "silent, V vanishing, O other; a dot where every seed learned); (h) the spectral radius of "
-    "the sub-threshold Jacobian J = [[1, beta1], [beta2, 1 + beta1 beta2]]; (i) the paper's eq. "
-    "15 criterion f = beta1 beta2^2 + beta1 beta2 + 2 beta2 + 1 with the paper's quadrant "
+    "silent, V vanishing, O other; a dot where every seed learned) and g, the mean over seeds "
+    "where it is not zero of log10 ||dL/dI|| at the cue steps at initialisation (g = 0: "
+    "exactly zero in every seed); "
+    "(h) the spectral radius of the sub-threshold Jacobian "
+    "J = [[1, beta1], [beta2, 1 + beta1 beta2]]; (i) the paper's eq. 15 criterion "
+    "f = beta1 beta2^2 + beta1 beta2 + 2 beta2 + 1 with the paper's quadrant "
     "verdict (T trainable, E exploding, V vanishing). The numbers are in experiments.csv and "
     "experiments.npz."
 )
@@ -92,7 +97,13 @@ def _recall_data(records: list[dict[str, Any]]) -> dict[str, np.ndarray]:
             seeds[i, j] = len(sel)
             acc[i, j] = _stats([_num(r["final_accuracy"]) for r in sel])
             grad[i, j] = _stats([_num(r["log10_cue_gradient"]) for r in sel])
-    longest = delays[-1] if delays else 0
+    # The profile panel shows the longest delay that every model has finished.
+    complete = [
+        d
+        for d in delays
+        if all(any(r["model"] == m and r["delay"] == d for r in rows) for m in models)
+    ]
+    longest = complete[-1] if complete else delays[-1]
     profiles = []
     for m in models:
         sel = [r for r in records if r["config"]["model"] == m and r["config"]["delay"] == longest]
@@ -157,6 +168,7 @@ def _quadrant_data(records: list[dict[str, Any]]) -> dict[str, np.ndarray]:
     rho = np.full((n, n), np.nan)
     f = np.full((n, n), np.nan)
     diag = np.full((n, n), "", dtype=object)
+    cue = np.full((n, n), np.nan)
     for i, b2 in enumerate(betas):
         for j, b1 in enumerate(betas):
             sel = [r for r in rows if r["beta1"] == b1 and r["beta2"] == b2]
@@ -165,6 +177,11 @@ def _quadrant_data(records: list[dict[str, Any]]) -> dict[str, np.ndarray]:
             acc[i, j] = _stats([_num(r["final_accuracy"]) for r in sel])[0]
             rho[i, j] = sel[0]["spectral_radius"]
             f[i, j] = sel[0]["paper_f"]
+            # Mean of log10 ||dL/dI|| at the cue over the seeds where it is not exactly 0;
+            # -inf when it is exactly 0 in every seed.
+            logs = [_num(r["log10_cue_gradient"]) for r in sel]
+            finite = [v for v in logs if math.isfinite(v)]
+            cue[i, j] = float(np.mean(finite)) if finite else -math.inf
             letters = sorted(
                 {DIAGNOSIS_LETTER[r["diagnosis"]] for r in sel if r["diagnosis"] != "ok"}
             )
@@ -175,6 +192,7 @@ def _quadrant_data(records: list[dict[str, Any]]) -> dict[str, np.ndarray]:
         "quadrant_spectral_radius": rho,
         "quadrant_paper_f": f,
         "quadrant_diagnosis": diag.astype(str),
+        "quadrant_log10_cue_gradient": cue,
         "quadrant_seeds": np.array(len({r["seed"] for r in rows})),
         "quadrant_delay": np.array(records[0]["config"]["delay"]),
     }
@@ -295,9 +313,14 @@ def _plot_quadrants(fig: Any, axes: list[Any], d: dict[str, np.ndarray], tag: st
         d["quadrant_diagnosis"],
     )
 
+    cue = d["quadrant_log10_cue_gradient"]
+
     def acc_text(i: int, j: int) -> str:
+        if not math.isfinite(acc[i, j]):
+            return ""
         mark = diag[i, j] or "."
-        return f"{acc[i, j]:.2f}\n{mark}" if math.isfinite(acc[i, j]) else ""
+        grad = "g = 0" if cue[i, j] == -math.inf else f"g {cue[i, j]:.1f}"
+        return f"{acc[i, j]:.2f} {mark}\n{grad}"
 
     im = _grid_panel(axes[0], acc, betas, SEQUENTIAL, acc_text)
     im.set_clim(0, 1)
