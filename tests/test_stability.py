@@ -188,6 +188,11 @@ def test_power_norms_match_direct_powers():
         for k in range(41):
             direct = [np.linalg.norm(np.linalg.matrix_power(J[i], k), ord_) for i in range(3)]
             np.testing.assert_allclose(out[:, k], np.log10(direct), rtol=1e-11, atol=1e-11)
+    J3 = rng.normal(size=(3, 3)) * 0.6  # the general (non-2x2) path
+    for ord_ in (1, 2):
+        out = log10_power_norms(J3, 30, ord=ord_)
+        direct = [np.linalg.norm(np.linalg.matrix_power(J3, k), ord_) for k in range(31)]
+        np.testing.assert_allclose(out, np.log10(direct), rtol=1e-11, atol=1e-11)
     for bad in ((J, -1, 1), (J, 2.5, 1), (J, 5, 3), (np.full((2, 2), np.nan), 5, 1)):
         with pytest.raises(ValueError):
             log10_power_norms(*bad)
