@@ -44,6 +44,7 @@ __all__ = [
     "lstmlif_closed_form_proofs",
     "paper_proofs",
     "derive_report",
+    "latex_lines",
     "add_arguments",
     "run",
 ]
@@ -640,6 +641,37 @@ def _matrix_text(rows: Any) -> list[str]:
     return ["  [" + ",  ".join(r) + "]" for r in rows]
 
 
+def latex_lines(rep: dict[str, Any]) -> list[str]:
+    """A LaTeX fragment (an ``align*`` block and an itemised list of the checks) from a
+    ``derive_report(..., latex=True)`` dictionary."""
+    state = ", ".join(rep["state"])
+    lines = [
+        f"% {rep['model']}: convention={rep['convention']}, reset={rep['reset']}, "
+        f"detach_reset={rep['detach_reset']}; state ({state})",
+        f"% {rep['notation']}",
+        "\\begin{align*}",
+    ]
+    lines += [f"  {n}[t] &= {e} \\\\" for n, e in rep["update_map"].items()]
+    lines += [
+        f"  J_t = \\frac{{\\partial ({state})[t]}}{{\\partial ({state})[t-1]}} "
+        f"&= {rep['jacobian']} \\\\",
+        f"  \\det J_t &= {rep['det']}, \\quad \\operatorname{{tr}} J_t = {rep['trace']} \\\\",
+        f"  J\\big|_{{\\psi = 0,\\, S = 0}} &= {rep['jacobian_subthreshold']} \\\\",
+        f"  \\det J &= {rep['det_subthreshold']}, \\quad "
+        f"\\operatorname{{tr}} J = {rep['trace_subthreshold']} \\\\",
+        f"  \\det(\\lambda I - J) &= {rep['charpoly']} \\\\",
+        "  \\lambda &\\in \\left\\{" + ",\\; ".join(rep["eigenvalues"]) + "\\right\\}",
+        "\\end{align*}",
+        "\\begin{itemize}",
+    ]
+    for c in rep["checks"]:
+        mark = "holds" if c["holds"] else "\\textbf{fails}"
+        claim = c["claim"].replace("_", "\\_").replace("^", "\\^{}")
+        lines.append(f"  \\item[{mark}] (\\S{c['section']}) {claim}")
+    lines.append("\\end{itemize}")
+    return lines
+
+
 def run(args: argparse.Namespace) -> int:
     """Print the derivation (plain text, LaTeX with ``--latex``, JSON with ``--json``)."""
     rep = derive_report(
@@ -651,6 +683,9 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.json:
         print(json.dumps(rep, indent=2))
+        return 0
+    if args.latex:
+        print("\n".join(latex_lines(rep)))
         return 0
     lines = [
         f"{rep['model']}: convention={rep['convention']}, reset={rep['reset']}, "
