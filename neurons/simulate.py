@@ -71,7 +71,10 @@ def simulate(model: NeuronModel, current: Any) -> Trace:
 
     NumPy input -> float64 NumPy trace. Torch input -> torch trace in the input's dtype and
     device, differentiable (surrogate gradients) in the current and in any tensor parameter.
-    The time axis is split once (``unbind``), so backward costs O(T).
+    The time axis is split once (``unbind``), so backward costs O(T). NumPy runs walk the
+    batch in blocks of neurons with the time loop inside each block (same result, faster).
+    Raises ``ValueError`` for a scalar or non-finite current and for array parameters that do
+    not broadcast against ``current.shape[1:]``.
     """
     if not isinstance(model, NeuronModel):
         raise ValueError(f"simulate: expected a neuron model, got {type(model).__name__}")
@@ -158,7 +161,7 @@ def _rows_of(
     if rows == slice(None) or not isinstance(value, np.ndarray):
         return value
     lead = 1 if time_axis else 0
-    if value.ndim - lead < rank - lead:
+    if value.ndim < rank:
         value = value.reshape(value.shape[:lead] + (1,) * (rank - value.ndim) + value.shape[lead:])
     if value.shape[lead] == shape[0] and shape[0] > 1:
         return value[:, rows] if time_axis else value[rows]
