@@ -150,6 +150,17 @@ def test_classification_of_the_four_quadrants_and_leaky_models():
     assert classify(leaky) == "oscillating-decaying"
     assert float(spectral_radius(leaky)) == pytest.approx(0.9, rel=1e-14)
     assert classify(TwoCompartment(alpha1=0.9, alpha2=0.9, beta1=1.0, beta2=1.0)) == "growing"
+    # THEORY 2: a complex pair of the general model has |lambda| = sqrt(alpha1 alpha2)
+    rng = np.random.default_rng(4)
+    a1, a2 = rng.uniform(0.2, 1.0, 200), rng.uniform(0.2, 1.0, 200)
+    b1, b2 = rng.uniform(-2, 2, 200), rng.uniform(-2, 2, 200)
+    model = TwoCompartment(alpha1=a1, alpha2=a2, beta1=b1, beta2=b2)
+    lam = eigenvalues(model)
+    pair = lam[:, 0].imag != 0
+    assert 20 < pair.sum() < 180
+    mod = np.sqrt(a1 * a2)[pair][:, None] * np.ones((1, 2))
+    np.testing.assert_allclose(np.abs(lam[pair]), mod, rtol=1e-13)
+    assert np.all(np.isnan(period(model)[~pair])) and np.all(period(model)[pair] > 2)
 
 
 def test_jury_conditions_agree_with_eigenvalues_on_random_maps():
