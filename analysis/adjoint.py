@@ -94,6 +94,11 @@ class AdjointResult:
     dL/dx[t] (total); spikes: (T, *batch) total dL/dS[t]; params: name -> gradient with the
     parameter's shape (keys as ``model.params()``); psi: (T, *batch) the surrogate slopes used
     (all 0 with ``psi_zero``); model: the model the pass was run for.
+
+    lambda is the adjoint of the carried state (perturbation after the step). The adjoint of an
+    intermediate that also feeds a later quantity of the same step differs: for two compartments
+    the d[t] that enters s[t] has lambda_d + beta2 lambda_s = dL/dI[t]; for paper-convention,
+    subtract-reset ALIF the a[t] inside u[t]'s reset has lambda_a - beta_a S[t-1] lambda_u.
     """
 
     current: np.ndarray

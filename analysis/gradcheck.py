@@ -24,11 +24,13 @@ import argparse
 import itertools
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from neurons import (
     CONVENTIONS,
@@ -37,6 +39,7 @@ from neurons import (
     NeuronModel,
     Trace,
     get_model,
+    get_surrogate,
     simulate,
 )
 
@@ -54,6 +57,7 @@ __all__ = [
     "compare",
     "finite_difference_check",
     "check_case",
+    "iter_verify",
     "verify_table",
     "add_arguments",
     "run",
@@ -414,6 +418,59 @@ def _check_device(device: str) -> str:
     return device
 
 
+def iter_verify(
+    device: str = "cpu",
+    dtype: str = "float64",
+    steps: int = 120,
+    batch: int = 4,
+    seed: int = 0,
+    *,
+    models: tuple[str, ...] = MODEL_NAMES,
+    surrogate: str = "triangle",
+    input_scale: float = 1.0,
+    fd: bool = True,
+) -> Iterator[dict[str, Any]]:
+    """The rows of ``verify_table`` one at a time, as each case finishes (same arguments).
+
+    The arguments are checked at the call, before any case runs."""
+    _check_device(device)
+    get_surrogate(surrogate)
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
+        raise ValueError(f"steps must be an integer >= 2, got {steps!r}")
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise ValueError(f"batch must be a positive integer, got {batch!r}")
+    if not math.isfinite(input_scale):
+        raise ValueError(f"input_scale must be finite, got {input_scale!r}")
+    if dtype not in _DTYPES:
+        raise ValueError(f"dtype must be one of {list(_DTYPES)}, got {dtype!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    for m in models:
+        if m not in MODEL_NAMES:
+            raise ValueError(f"unknown model {m!r}; choose from {list(MODEL_NAMES)}")
+    return _rows(device, dtype, steps, batch, seed, models, surrogate, input_scale, fd)
+
+
+def _rows(device, dtype, steps, batch, seed, models, surrogate, input_scale, fd):
+    switches = list(itertools.product(CONVENTIONS, RESETS, (False, True)))
+    for name in models:
+        for j, (conv, reset, detach) in enumerate(switches):
+            # each case has its own stream, the same whichever models are selected
+            rng = np.random.default_rng([seed, MODEL_NAMES.index(name), j])
+            case = make_case(
+                name,
+                conv,
+                reset,
+                detach,
+                rng,
+                steps,
+                batch,
+                surrogate=surrogate,
+                input_scale=input_scale,
+            )
+            yield check_case(case, rng, device=device, dtype=dtype, fd=fd)
+
+
 def verify_table(
     device: str = "cpu",
     dtype: str = "float64",
@@ -425,35 +482,27 @@ def verify_table(
     surrogate: str = "triangle",
     input_scale: float = 1.0,
     fd: bool = True,
+    progress: bool | None = False,
 ) -> list[dict[str, Any]]:
     """The gradient-check table: one row (see ``check_case``) per model x convention x reset x
-    detach_reset. ``input_scale=0`` gives silent neurons: every row is then vacuous (a failure).
-    Raises ValueError for an unknown device/dtype/model or when CUDA is requested but missing."""
-    _check_device(device)
-    if dtype not in _DTYPES:
-        raise ValueError(f"dtype must be one of {list(_DTYPES)}, got {dtype!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    for m in models:
-        if m not in MODEL_NAMES:
-            raise ValueError(f"unknown model {m!r}; choose from {list(MODEL_NAMES)}")
-    rows = []
-    combos = itertools.product(models, CONVENTIONS, RESETS, (False, True))
-    for i, (name, conv, reset, detach) in enumerate(combos):
-        rng = np.random.default_rng([seed, i])
-        case = make_case(
-            name,
-            conv,
-            reset,
-            detach,
-            rng,
-            steps,
-            batch,
-            surrogate=surrogate,
-            input_scale=input_scale,
-        )
-        rows.append(check_case(case, rng, device=device, dtype=dtype, fd=fd))
-    return rows
+    detach_reset, autograd on ``device`` in ``dtype``, ``steps`` x ``batch`` random inputs.
+    ``input_scale=0`` gives silent neurons: every row is then vacuous (a failure). ``progress``:
+    a progress bar on stderr (None: only on a terminal). Raises ValueError for an unknown
+    device, dtype, model or surrogate, or when CUDA is requested but not available."""
+    rows = iter_verify(
+        device,
+        dtype,
+        steps,
+        batch,
+        seed,
+        models=models,
+        surrogate=surrogate,
+        input_scale=input_scale,
+        fd=fd,
+    )
+    total = 8 * len(models)
+    disable = None if progress is None else not progress
+    return list(tqdm(rows, total=total, desc="verify", unit="case", disable=disable))
 
 
 # ----------------------------------------------------------------------------- command line
@@ -488,8 +537,8 @@ def _fmt(x: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the table (or JSON with ``--json``); 0 if every case passes, 1 otherwise."""
-    rows = verify_table(
+    """Print the table row by row (or JSON with ``--json``); 0 if every case passes, else 1."""
+    kwargs = dict(
         device=args.device,
         dtype=args.dtype,
         steps=args.steps,
@@ -500,8 +549,9 @@ def run(args: argparse.Namespace) -> int:
         input_scale=args.input_scale,
         fd=not args.no_fd,
     )
-    ok = all(r["ok"] for r in rows)
     if getattr(args, "json", False):
+        rows = verify_table(**kwargs, progress=None)
+        ok = all(r["ok"] for r in rows)
         doc = {
             "ok": ok,
             "device": args.device,
@@ -512,6 +562,7 @@ def run(args: argparse.Namespace) -> int:
         }
         print(json.dumps(doc, indent=1))
         return 0 if ok else 1
+    rows = iter_verify(**kwargs)  # checks the arguments before anything is printed
     head = (
         f"{'model':16} {'conv':5} {'reset':8} {'detach':6} {'spikes':>6} {'|dL/dI|':>9} "
         f"{'autograd':>9} {'FD':>9}  status"
@@ -522,16 +573,19 @@ def run(args: argparse.Namespace) -> int:
     )
     print(head)
     print("-" * len(head))
+    n = failed = 0
     for r in rows:
         status = "ok" if r["ok"] else "FAIL: " + "; ".join(r["problems"])
         print(
             f"{r['model']:16} {r['convention']:5} {r['reset']:8} {str(r['detach_reset']):6} "
             f"{r['spikes']:>6d} {r['grad_norm']:>9.2e} {_fmt(r['autograd_rel_err']):>9} "
-            f"{_fmt(r['fd_rel_err']):>9}  {status}"
+            f"{_fmt(r['fd_rel_err']):>9}  {status}",
+            flush=True,
         )
-    failed = sum(not r["ok"] for r in rows)
-    print(f"{len(rows) - failed}/{len(rows)} cases passed")
-    return 0 if ok else 1
+        n += 1
+        failed += not r["ok"]
+    print(f"{n - failed}/{n} cases passed")
+    return 0 if failed == 0 else 1
 
 
 def _jsonable(v: Any) -> Any:

@@ -133,7 +133,7 @@ def test_finite_differences_need_an_unchanged_spike_pattern():
     assert row["fd_rel_err"] <= gradcheck.FD_TOLERANCE
 
 
-def test_bad_options():
+def test_bad_options(capsys):
     with pytest.raises(ValueError, match="unknown device|unsupported device"):
         gradcheck.verify_table(device="tpu")
     with pytest.raises(ValueError, match="dtype"):
@@ -144,7 +144,13 @@ def test_bad_options():
         gradcheck.verify_table(steps=1)
     with pytest.raises(ValueError, match="unknown model"):
         gradcheck.verify_table(models=("hh",))
+    with pytest.raises(ValueError, match="input_scale"):
+        gradcheck.verify_table(input_scale=math.nan)
+    with pytest.raises(ValueError, match="surrogate"):
+        gradcheck.iter_verify(surrogate="bogus")
     assert main(["verify", "--device", "tpu"]) == 2
+    assert main(["verify", "--steps", "1"]) == 2
+    assert "steps must be" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown without CUDA")
