@@ -370,7 +370,7 @@ def check_case(
             if res["pattern_kept"]:
                 fd_err, fd_h = res["rel_err"], res["h"]
                 break
-            std = CURRENT_STATS[model.name][1]
+            std = CURRENT_STATS.get(model.name, (0.0, 1.0))[1]
             case = Case(
                 model,
                 case.current + 1e-3 * std * rng.standard_normal(case.current.shape),
