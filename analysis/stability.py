@@ -72,9 +72,15 @@ def _numeric_model(model: NeuronModel) -> NeuronModel:
 
 
 def _param_shape(model: NeuronModel) -> tuple[int, ...]:
-    shapes = [np.shape(v) for v in model.params().values()]
-    shapes.append(np.shape(getattr(model, "dt", 1.0)))
-    return tuple(np.broadcast_shapes(*shapes))
+    """The broadcast shape P of the model's parameters (ValueError naming them if none)."""
+    shapes = {k: np.shape(v) for k, v in model.params().items()}
+    shapes["dt"] = np.shape(getattr(model, "dt", 1.0))
+    try:
+        return tuple(np.broadcast_shapes(*shapes.values()))
+    except ValueError:
+        raise ValueError(
+            f"{type(model).__name__}: parameter shapes do not broadcast: {shapes}"
+        ) from None
 
 
 def _safe_perturbation(

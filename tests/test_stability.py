@@ -285,6 +285,8 @@ def test_closed_form_input_validation():
     for k in (-1, 1.5, True):
         with pytest.raises(ValueError, match="k must"):
             lstmlif_impulse_closed_form(-0.5, 0.5, k)
+    with pytest.raises(ValueError, match="do not broadcast"):
+        classify(LSTMLIF(beta1=np.full(3, -0.5), beta2=np.full(2, 0.5)))
     with pytest.raises(ValueError, match="numeric"):
         import sympy as sp
 
