@@ -139,7 +139,7 @@ def subthreshold_jacobian(model: NeuronModel) -> np.ndarray:
         out = m.transition(x, zeros, NUMPY_OPS)
         for i, nm in enumerate(names):
             J[..., i, j] = (np.asarray(out[nm]) - np.asarray(base[nm])) / h
-    return J
+    return J + 0.0  # no negative zeros
 
 
 def input_vector(model: NeuronModel) -> np.ndarray:
@@ -439,8 +439,8 @@ def inspect_model(model: NeuronModel, kmax: int = 10000) -> dict[str, Any]:
         "class": str(classify(model)),
     }
     with np.errstate(over="ignore"):
-        report["sup_norm_1"] = float(10.0 ** report["log10_sup_norm_1"])
-        report["sup_norm_2"] = float(10.0 ** report["log10_sup_norm_2"])
+        for o in (1, 2):
+            report[f"sup_norm_{o}"] = float(np.power(10.0, report[f"log10_sup_norm_{o}"]))
     if n == 2:
         det = float(J[0, 0] * J[1, 1] - J[0, 1] * J[1, 0])
         tr = float(J[0, 0] + J[1, 1])

@@ -28,6 +28,17 @@ def test_inspect_lstmlif_json(capsys):
     assert rep["det"] == pytest.approx(1.0, abs=1e-15)
 
 
+def test_inspect_growing_model_reports_inf(capsys):
+    code, out, _ = _run(capsys, "inspect", "lstmlif", "--param", "beta1=0.5", "--param",
+                        "beta2=0.5", "--json")  # fmt: skip
+    assert code == 0
+    rep = json.loads(out)
+    assert rep["class"] == "growing" and rep["sup_norm_2"] == "inf"
+    lam = (2.25 + math.sqrt(2.25**2 - 4)) / 2
+    assert rep["log10_sup_norm_2"] == pytest.approx(10000 * math.log10(lam), rel=1e-3)
+    assert rep["eigenvalues"][0] == pytest.approx([lam, 0.0], rel=1e-14)
+
+
 def test_inspect_text_and_logits(capsys):
     code, out, _ = _run(capsys, "inspect", "lif", "--param", "alpha=0.8", "--kmax", "100")
     assert code == 0
