@@ -310,16 +310,16 @@ def _spectrum_checks(d: Derivation, lstm: bool) -> list[Check]:
     s = _symbols(d)
     a1, a2, b1, b2 = s["alpha1"], s["alpha2"], s["beta1"], s["beta2"]
     out: list[Check] = []
-    det, tr = d.det_sub, d.trace_sub
-    # A complex pair lambda = tr/2 +- i w/2 with w^2 = 4 det - tr^2 > 0 has |lambda|^2 = det.
-    mod2 = (tr / 2) ** 2 + (4 * det - tr**2) / 4
+    tr = d.trace_sub
+    # The derived roots are conjugate when complex, so |lambda|^2 = lambda1 lambda2 (Vieta).
+    lam1, lam2 = d.eigenvalues
     out.append(
         _eq(
             "2",
             "complex pair: |lambda| = sqrt(alpha1 alpha2)",
-            mod2,
+            sp.expand(lam1 * lam2),
             a1 * a2,
-            "|tr/2 + i sqrt(4 det - tr^2)/2|^2 - alpha1 alpha2 simplifies to 0",
+            "product of the two derived roots (= |lambda|^2 for a conjugate pair) - alpha1 alpha2",
         )
     )
     if not lstm:
