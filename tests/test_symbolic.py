@@ -20,6 +20,7 @@ from analysis.symbolic import (
     paper_proofs,
 )
 from neurons import ALIF, LIF, LSTMLIF, Triangle, TwoCompartment
+from neurons.ops import NUMPY_OPS
 from neurons.symbolic import evaluate
 
 MODELS = ("lif", "alif", "two_compartment", "lstmlif")
@@ -78,6 +79,8 @@ def test_spike_aware_jacobian_matches_autograd(name):
             model = _numeric_model(name, rng, convention=conv, reset=reset, detach_reset=detach)
             point, x = _point_near_threshold(model, rng, above)
             current = float(rng.normal())
+            arg = model.spike_argument(model.coefficients(NUMPY_OPS), point, NUMPY_OPS)
+            assert (arg >= 0) == above  # the previous step spiked exactly when asked to
             J_auto = _autograd_jacobian(model, point, current)
             values = {**{k: float(v) for k, v in model.params().items()}, **point, "I": current}
             J_sym = np.array(evaluate(d.J, values, tri).tolist(), dtype=np.float64)
