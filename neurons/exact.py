@@ -45,7 +45,7 @@ __all__ = ["exact_simulate", "exact_spikes", "BACKWARDS"]
 BACKWARDS = ("autograd", "exact")
 
 _SWITCHES = ("convention", "reset", "detach_reset", "surrogate")
-_BLOCK = 32  # time steps whose surrogate derivatives and parameter sums are vectorised
+_BLOCK = 16  # time steps whose surrogate derivatives and parameter sums are vectorised
 
 
 def _heaviside(x: torch.Tensor, surrogate: Any) -> torch.Tensor:
@@ -70,7 +70,8 @@ class _Plan:
     shape: tuple[int, ...]
     tensor_names: tuple[str, ...]
     fixed: dict[str, Any]
-    checkpoint: int | None
+    storage: str
+    checkpoint: int
 
 
 def _kind(model: NeuronModel) -> str:
@@ -88,25 +89,33 @@ def _kind(model: NeuronModel) -> str:
 
 def _reduce(g: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """Sum a batch-shaped gradient down to the shape of the coefficient it belongs to."""
-    if like.dim() == 0:
-        return g.sum().to(device=like.device, dtype=like.dtype)
+    if g.dim() == 0:
+        return g.reshape(like.shape).to(device=like.device, dtype=like.dtype)
     return g.sum_to_size(like.shape).to(device=like.device, dtype=like.dtype)
 
 
 class _Acc(dict):
-    """Gradient accumulators of batch shape, one per coefficient that needs a gradient."""
+    """Gradient accumulators, one per coefficient that needs a gradient: a number for a
+    one-element coefficient, else of batch shape (summed to the coefficient's shape at the end).
+    """
 
-    def __init__(self, wanted: dict[str, bool], shape: torch.Size, like: torch.Tensor) -> None:
-        super().__init__({n: like.new_zeros(shape) for n, w in wanted.items() if w})
+    def __init__(self, wanted: dict[str, torch.Tensor], shape: torch.Size, like: torch.Tensor):
+        super().__init__(
+            {n: like.new_zeros(() if c.numel() == 1 else shape) for n, c in wanted.items()}
+        )
 
     def add(self, name: str, *factors: Any, scale: float = 1.0) -> None:
         """acc[name] += scale * sum over the block (axis 0) of the product of ``factors``."""
         if name not in self:
             return
-        prod = factors[0]
+        target = self[name]
+        a = factors[0]
+        if target.dim() == 0 and len(factors) == 2 and factors[1].shape == a.shape:
+            target.add_(torch.dot(a.reshape(-1), factors[1].reshape(-1)), alpha=scale)
+            return
         for f in factors[1:]:
-            prod = prod * f
-        self[name].add_(prod.sum(0), alpha=scale)
+            a = a * f
+        target.add_(a.sum() if target.dim() == 0 else a.sum(0), alpha=scale)
 
 
 def _blocks(T: int, size: int):
@@ -136,16 +145,17 @@ def _spike_grads(p: SimpleNamespace, z: torch.Tensor, go: torch.Tensor | None, t
     return psi, gz
 
 
-def _lif_backward(p, S, blocks, gst, go, acc, current):
-    """Adjoint of ``lif_step``; returns dL/dI (T, *batch) and fills ``acc``. ``blocks`` yields
-    (t0, t1, states on [t0, t1), states on [t0 - 1, t1 - 1)), last block first.
+def _lif_backward(p, S, blocks, gst, go, acc, current, gI):
+    """Adjoint of ``lif_step``: writes dL/dI (T, *batch) into ``gI`` and fills ``acc``.
+    ``blocks`` yields (t0, t1, states on [t0, t1), states on [t0 - 1, t1 - 1)), last block
+    first; each block's rows of ``gI`` are written when the block is done (they may share
+    memory with that block's states).
 
     Carries gv = dL/dv[t] and gSn = -dL/dS[t] through the reset of step t+1.
     """
     shape = S.shape[1:]
     paper, sub, cut = p.convention == "paper", p.reset == "subtract", p.detach_reset
     alpha, v_th = p.alpha, p.v_th
-    gI = torch.empty_like(S)
     gv_c, gSn = S.new_zeros(shape), S.new_zeros(shape)
     gvs = gst.get("v")
     for t0, t1, cur, prev in blocks:
@@ -158,11 +168,12 @@ def _lif_backward(p, S, blocks, gst, go, acc, current):
             keep = 1.0 - S_prev
             carry = None if sub else keep * alpha
             back = None if sub else v_prev * alpha
+        g_in = torch.empty_like(psi)
         for t in range(t1 - 1, t0 - 1, -1):
             k = t - t0
             if not cut:
                 gz[k].addcmul_(gSn, psi[k], value=-1.0)
-            gv = torch.add(gv_c, gz[k], out=gI[t])
+            gv = torch.add(gv_c, gz[k], out=g_in[k])
             if gvs is not None:
                 gv.add_(gvs[t])
             if t == 0:
@@ -175,7 +186,7 @@ def _lif_backward(p, S, blocks, gst, go, acc, current):
                 torch.mul(gv, carry[k], out=gv_c)
                 if not cut:
                     torch.mul(gv, back[k], out=gSn)
-        gv = gI[t0:t1]
+        gv = g_in
         acc.add("v_th", gz, scale=-1.0)
         if paper:
             acc.add("alpha", gv, v_prev)
@@ -186,11 +197,11 @@ def _lif_backward(p, S, blocks, gst, go, acc, current):
             acc.add("v_th", gv, S_prev, alpha, scale=-1.0)
         else:
             acc.add("alpha", gv, v_prev, keep)
-    return gI
+        gI[t0:t1].copy_(g_in)
 
 
-def _alif_backward(p, S, blocks, gst, go, acc, current):
-    """Adjoint of ``alif_step``; returns dL/dI (T, *batch) and fills ``acc``.
+def _alif_backward(p, S, blocks, gst, go, acc, current, gI):
+    """Adjoint of ``alif_step``: writes dL/dI into ``gI`` and fills ``acc`` (as ``_lif_backward``).
 
     Carries gu = dL/du[t], ga = dL/da[t] and gSn = -dL/dS[t] from step t+1.
     """
@@ -199,7 +210,6 @@ def _alif_backward(p, S, blocks, gst, go, acc, current):
     alpha, rho, oma, beta_a, b0 = p.alpha, p.rho, p.one_minus_alpha, p.beta_a, p.b0
     neg_omr = -p.one_minus_rho
     neg_beta = -beta_a
-    gI = torch.empty_like(S)
     gu_c, ga_c, gSn = S.new_zeros(shape), S.new_zeros(shape), S.new_zeros(shape)
     gus, gas = gst.get("u"), gst.get("a")
     for t0, t1, cur, prev in blocks:
@@ -216,7 +226,7 @@ def _alif_backward(p, S, blocks, gst, go, acc, current):
             keep = 1.0 - S_prev
             carry = None if sub else keep * alpha
             back = A_prev if sub else u_prev * alpha
-        gu_b, ga_b = torch.empty_like(psi), torch.empty_like(psi)
+        gu_b, ga_b, g_in = torch.empty_like(psi), torch.empty_like(psi), torch.empty_like(psi)
         for t in range(t1 - 1, t0 - 1, -1):
             k = t - t0
             gzk = gz[k]
@@ -229,7 +239,7 @@ def _alif_backward(p, S, blocks, gst, go, acc, current):
                 ga.add_(gas[t])
             if paper and sub:
                 ga.addcmul_(gu, SbA[k])
-            torch.mul(gu, oma, out=gI[t])
+            torch.mul(gu, oma, out=g_in[k])
             if t == 0:
                 break
             torch.mul(ga, rho, out=ga_c)
@@ -261,12 +271,12 @@ def _alif_backward(p, S, blocks, gst, go, acc, current):
             acc.add("beta_a", gu, S_prev, a_prev, alpha, scale=-1.0)
         else:
             acc.add("alpha", gu, u_prev, keep)
-    return gI
+        gI[t0:t1].copy_(g_in)
 
 
-def _tc_backward(p, S, blocks, gst, go, acc, current):
-    """Adjoint of ``two_compartment_step`` (LSTM-LIF: alpha1 = alpha2 = 1); returns dL/dI
-    (T, *batch) and fills ``acc``.
+def _tc_backward(p, S, blocks, gst, go, acc, current, gI):
+    """Adjoint of ``two_compartment_step`` (LSTM-LIF: alpha1 = alpha2 = 1): writes dL/dI into
+    ``gI`` and fills ``acc`` (as ``_lif_backward``).
 
     Carries gd = dL/dd[t], gs = dL/ds[t] and gSn = -dL/dS[t] from step t+1.
     """
@@ -275,15 +285,14 @@ def _tc_backward(p, S, blocks, gst, go, acc, current):
     a1, a2, b1, b2, gamma, v_th = p.alpha1, p.alpha2, p.beta1, p.beta2, p.gamma, p.v_th
     unit1 = isinstance(a1, float) and a1 == 1.0
     unit2 = isinstance(a2, float) and a2 == 1.0
-    gI = torch.empty_like(S)
     gd_c, gs_c, gSn = S.new_zeros(shape), S.new_zeros(shape), S.new_zeros(shape)
     g_dpost, g_spost = S.new_zeros(shape), S.new_zeros(shape)
     gds, gss = gst.get("d"), gst.get("s")
     for t0, t1, cur, prev in blocks:
         psi, gz = _spike_grads(p, cur["s"] - v_th, go, t0, t1)
         S_prev, d_prev, s_prev = _prev(S, t0, t1), prev["d"], prev["s"]
-        keep = 1.0 - S_prev
-        gs_b = torch.empty_like(psi)
+        keep = None if paper and sub else 1.0 - S_prev
+        gs_b, g_in = torch.empty_like(psi), torch.empty_like(psi)
         for t in range(t1 - 1, t0 - 1, -1):
             k = t - t0
             gzk = gz[k]
@@ -292,7 +301,7 @@ def _tc_backward(p, S, blocks, gst, go, acc, current):
             gs = torch.add(gs_c, gzk, out=gs_b[k])
             if gss is not None:
                 gs.add_(gss[t])
-            gd = _axpy(gd_c, gs, b2, out=gI[t])  # s[t] = ... + b2 d[t]
+            gd = _axpy(gd_c, gs, b2, out=g_in[k])  # s[t] = ... + b2 d[t]
             if gds is not None:
                 gd.add_(gds[t])
             if t == 0:
@@ -313,7 +322,7 @@ def _tc_backward(p, S, blocks, gst, go, acc, current):
                 if not sub:
                     gs_new.mul_(keep[k])
             gd_c, gs_c = gd_new, gs_new  # read by step t-1 before these buffers are rewritten
-        gd, gs = gI[t0:t1], gs_b[: t1 - t0]
+        gd, gs = g_in, gs_b
         acc.add("beta2", gs, cur["d"])
         acc.add("v_th", gz, scale=-1.0)
         if paper:
@@ -331,7 +340,7 @@ def _tc_backward(p, S, blocks, gst, go, acc, current):
             acc.add("gamma", gd, S_prev, a1, scale=-1.0)
             if sub:
                 acc.add("v_th", gs * a2 + gd * b1, S_prev, scale=-1.0)
-    return gI
+        gI[t0:t1].copy_(g_in)
 
 
 _BACKWARD = {"lif": _lif_backward, "alif": _alif_backward, "tc": _tc_backward}
@@ -343,22 +352,31 @@ def _aligned(current_shape: torch.Size, shape: tuple[int, ...]) -> tuple[int, ..
     return (T, *([1] * (len(shape) - len(rest))), *rest)
 
 
-def _run(model, p, inputs, spikes, t0, t1, start, record):
-    """Steps t0..t1-1 of ``model`` (no graph) from ``start``, the states after step t0 - 1, whose
-    spike is ``spikes[t0 - 1]``; ``record(t, new)`` stores step t's output and returns the
-    states to carry on from."""
-    state = dict(start)
-    state["S"] = spikes[t0 - 1] if t0 > 0 else inputs.new_zeros(inputs.shape[1:])
+def _steps(model: NeuronModel, p: SimpleNamespace, inputs, t0: int, t1: int, state: dict):
+    """Steps t0..t1-1 of ``model.step`` (no graph) from ``state`` (the states and spike after
+    step t0 - 1); returns the list of each step's new states and spike."""
+    out = []
     with torch.no_grad():
         for t in range(t0, t1):
-            new, S = model.step(p, state, inputs[t], FORWARD_OPS)
-            state = record(t, new)
-            state["S"] = S
+            state, _ = model.step(p, state, inputs[t], FORWARD_OPS)
+            out.append(state)
+    return out
+
+
+def _stack(out: list[dict], name: str, into: torch.Tensor) -> None:
+    """Write one quantity of a run of steps into consecutive rows of a buffer (one copy)."""
+    torch.stack([o[name] for o in out], out=into)
 
 
 class _ExactSequence(torch.autograd.Function):
-    """(current (T, *c), *tensor coefficients) -> (spikes, *pre-reset states) (T, *batch),
-    or spikes alone with checkpoints; backward is the adjoint recursion of the model's step."""
+    """(current (T, *c), *tensor coefficients) -> (spikes, *pre-reset states) (T, *batch), or
+    spikes alone; backward is the adjoint recursion of the model's step. ``plan.storage``:
+
+    - "outputs": the states are returned (and saved as outputs);
+    - "consume": the states are kept internally and the first one's buffer becomes dL/dI
+      (so backward may run once);
+    - "checkpoint": the states every ``plan.checkpoint`` steps, segments recomputed.
+    """
 
     @staticmethod
     def forward(ctx, plan: _Plan, current: torch.Tensor, *coefs: torch.Tensor):
@@ -371,71 +389,90 @@ class _ExactSequence(torch.autograd.Function):
         inputs = current.reshape(_aligned(current.shape, shape)).expand((T, *shape))
         spikes = current.new_empty((T, *shape))
         zeros = current.new_zeros(shape)
-        start = {n: zeros for n in names}
-        spike_rows = spikes.unbind(0)
-        if K is None:
-            states = {n: current.new_empty((T, *shape)) for n in names}
-            rows = {n: states[n].unbind(0) for n in names}
-
-            def record(t, new):
-                for n in names:
-                    rows[n][t].copy_(new[n])
-                spike_rows[t].copy_(new["S"])
-                return {n: rows[n][t] for n in names}
-
-            _run(model, p, inputs, spikes, 0, T, start, record)
-            outs = (spikes, *(states[n] for n in names))
-            keep_current = plan.kind == "alif" and "one_minus_alpha" in plan.tensor_names
-            ctx.save_for_backward(*outs, current if keep_current else None, *coefs)
-        else:
-            marks = {n: current.new_empty(((T - 1) // K if T else 0, *shape)) for n in names}
-
-            def record(t, new):
-                spike_rows[t].copy_(new["S"])
-                if (t + 1) % K == 0 and t + 1 < T:
-                    for n in names:
-                        marks[n][t // K].copy_(new[n])
-                return new
-
-            _run(model, p, inputs, spikes, 0, T, start, record)
-            outs = (spikes,)
-            ctx.save_for_backward(spikes, *(marks[n] for n in names), current, *coefs)
+        state = {n: zeros for n in (*names, "S")}
+        keep_current = plan.kind == "alif" and "one_minus_alpha" in plan.tensor_names
         ctx.plan, ctx.p, ctx.current_shape = plan, p, current.shape
         ctx.set_materialize_grads(False)
-        return outs
+        if plan.storage == "checkpoint":
+            # the states after steps K-1, 2K-1, ...: the starts of the segments after the first
+            marks = {n: current.new_empty((max(T - 1, 0) // K, *shape)) for n in names}
+            for t0 in range(0, T, K):
+                t1 = min(T, t0 + K)
+                out = _steps(model, p, inputs, t0, t1, state)
+                _stack(out, "S", spikes[t0:t1])
+                state = out[-1]
+                if t1 < T:
+                    for n in names:
+                        marks[n][t0 // K].copy_(state[n])
+            ctx.save_for_backward(spikes, current, *coefs)
+            ctx.kept = marks
+            return (spikes,)
+        # whole tensors for returned states and for the buffer that becomes dL/dI; the others
+        # in blocks of rows [t0 - 1, t1) (small allocations that the allocator recycles)
+        whole = names if plan.storage == "outputs" else names[:1]
+        kept: dict[str, Any] = {n: current.new_empty((T, *shape)) for n in whole}
+        kept.update({n: [] for n in names if n not in whole})
+        for t0 in range(0, T, _BLOCK):
+            t1 = min(T, t0 + _BLOCK)
+            out = _steps(model, p, inputs, t0, t1, state)
+            _stack(out, "S", spikes[t0:t1])
+            for n in names:
+                if n in whole:
+                    _stack(out, n, kept[n][t0:t1])
+                else:
+                    rows = current.new_empty((t1 - t0 + 1, *shape))
+                    rows[0].copy_(state[n])
+                    _stack(out, n, rows[1:])
+                    kept[n].append(rows)
+            state = out[-1]
+        if plan.storage == "outputs":
+            outs = (spikes, *(kept[n] for n in names))
+            ctx.save_for_backward(*outs, current if keep_current else None, *coefs)
+            return outs
+        ctx.save_for_backward(spikes, current if keep_current else None, *coefs)
+        ctx.kept = kept
+        return (spikes,)
 
     @staticmethod
     def backward(ctx, go: torch.Tensor | None, *gstates: torch.Tensor | None):
         plan: _Plan = ctx.plan
-        p, model, K = ctx.p, plan.model, plan.checkpoint
-        names = model.state_names
+        p, model, names = ctx.p, plan.model, plan.model.state_names
         n_coef = len(plan.tensor_names)
-        saved = ctx.saved_tensors
-        S = saved[0]
-        kept = dict(zip(names, saved[1 : 1 + len(names)], strict=True))
-        current = saved[1 + len(names)]
-        coefs = saved[2 + len(names) :]
+        if plan.storage == "outputs":
+            S, *rest = ctx.saved_tensors
+            kept = dict(zip(names, rest[: len(names)], strict=True))
+            current, coefs = rest[len(names)], rest[len(names) + 1 :]
+        else:
+            S, current, *coefs = ctx.saved_tensors
+            kept = ctx.kept
+            if kept is None:
+                raise RuntimeError(
+                    "exact backward: this sequence was already differentiated and its states "
+                    "were reused for the input gradient; to backpropagate through it twice "
+                    "use exact_simulate or backward='autograd'"
+                )
         gst = {n: g for n, g in zip(names, gstates, strict=False) if g is not None}
         if go is None and not gst:
             return (None, None, *([None] * n_coef))
         T = S.shape[0]
         if current is not None:
             current = current.reshape(_aligned(current.shape, plan.shape)).expand(S.shape)
-        if K is None:
-            blocks = (
-                (
-                    t0,
-                    t1,
-                    {n: kept[n][t0:t1] for n in names},
-                    {n: _prev(kept[n], t0, t1) for n in names},
-                )
-                for t0, t1 in _blocks(T, _BLOCK)
-            )
+        if plan.storage == "checkpoint":
+            blocks = _recomputed_blocks(model, p, current, S, kept, plan.checkpoint)
         else:
-            blocks = _recomputed_blocks(model, p, current, S, kept, K)
-        wanted = {n: bool(ctx.needs_input_grad[2 + i]) for i, n in enumerate(plan.tensor_names)}
+            blocks = _stored_blocks(names, kept, T)
+        if plan.storage == "consume":
+            gI = kept[names[0]]  # each block's rows are overwritten once the block is done
+            ctx.kept = None
+        else:
+            gI = torch.empty_like(S)
+        wanted = {
+            n: c
+            for i, (n, c) in enumerate(zip(plan.tensor_names, coefs, strict=True))
+            if ctx.needs_input_grad[2 + i]
+        }
         acc = _Acc(wanted, S.shape[1:], S)
-        gI = _BACKWARD[plan.kind](p, S, blocks, gst, go, acc, current)
+        _BACKWARD[plan.kind](p, S, blocks, gst, go, acc, current, gI)
         grads = [
             _reduce(acc[n], c) if n in acc else None
             for n, c in zip(plan.tensor_names, coefs, strict=True)
@@ -447,28 +484,40 @@ class _ExactSequence(torch.autograd.Function):
         return (None, g_current, *grads)
 
 
+def _stored_blocks(names: tuple[str, ...], kept: dict[str, Any], T: int):
+    """Blocks of ``_BLOCK`` steps, last first, from stored states: whole (T, *batch) tensors or
+    lists of per-block rows [t0 - 1, t1)."""
+    for t0, t1 in _blocks(T, _BLOCK):
+        cur, prev = {}, {}
+        for n in names:
+            x = kept[n]
+            if isinstance(x, list):
+                rows = x[t0 // _BLOCK]
+                cur[n], prev[n] = rows[1:], rows[:-1]
+            else:
+                cur[n], prev[n] = x[t0:t1], _prev(x, t0, t1)
+        yield t0, t1, cur, prev
+
+
 def _recomputed_blocks(model, p, inputs, S, marks, K):
     """The segments [jK, (j+1)K), last first, with their states recomputed by ``model.step``
-    from the checkpoint before each; yields (t0, t1, states on [t0, t1), states on
-    [t0 - 1, t1 - 1))."""
+    from the checkpoint before each (the same operations on the same numbers as the forward);
+    yields (t0, t1, states on [t0, t1), states on [t0 - 1, t1 - 1))."""
     names = model.state_names
     T = S.shape[0]
     ext = {n: S.new_empty((K + 1, *S.shape[1:])) for n in names}
-    rows = {n: ext[n].unbind(0) for n in names}
     for t0, t1 in _blocks(T, K):
+        m = t1 - t0
         for n in names:
             if t0 == 0:
-                rows[n][0].zero_()
+                ext[n][0].zero_()
             else:
-                rows[n][0].copy_(marks[n][t0 // K - 1])
-
-        def record(t, new, t0=t0):
-            for n in names:
-                rows[n][t - t0 + 1].copy_(new[n])
-            return {n: rows[n][t - t0 + 1] for n in names}
-
-        _run(model, p, inputs, S, t0, t1, {n: rows[n][0] for n in names}, record)
-        m = t1 - t0
+                ext[n][0].copy_(marks[n][t0 // K - 1])
+        state = {n: ext[n][0] for n in names}
+        state["S"] = S[t0 - 1] if t0 > 0 else torch.zeros_like(S[0])
+        out = _steps(model, p, inputs, t0, t1, state)
+        for n in names:
+            _stack(out, n, ext[n][1 : m + 1])
         yield t0, t1, {n: ext[n][1 : m + 1] for n in names}, {n: ext[n][:m] for n in names}
 
 
@@ -478,7 +527,7 @@ def _coefficient_tensor(value: Any, like: torch.Tensor) -> Any:
     return value
 
 
-def _apply(model: NeuronModel, current: torch.Tensor, checkpoint: int | None, who: str):
+def _apply(model: NeuronModel, current: torch.Tensor, storage: str, checkpoint: int, who: str):
     if not isinstance(model, NeuronModel):
         raise ValueError(f"{who}: expected a neuron model, got {type(model).__name__}")
     kind = _kind(model)
@@ -504,7 +553,7 @@ def _apply(model: NeuronModel, current: torch.Tensor, checkpoint: int | None, wh
         else:
             tensor_names.append(name)
             coefs.append(value)
-    plan = _Plan(model, kind, tuple(shape), tuple(tensor_names), fixed, checkpoint)
+    plan = _Plan(model, kind, tuple(shape), tuple(tensor_names), fixed, storage, checkpoint)
     return _ExactSequence.apply(plan, current, *coefs)
 
 
@@ -515,18 +564,29 @@ def exact_simulate(model: NeuronModel, current: torch.Tensor) -> Trace:
     Returns a ``Trace``: spikes (T, *batch) and pre-reset states (T, *batch), in the current's
     dtype and device. Gradients reach the current, every tensor parameter of the model
     (through ``model.coefficients``) and flow from spikes and states alike; they equal the
-    autograd path of ``simulate`` up to rounding. Keeps all states for backward.
+    autograd path of ``simulate`` up to rounding. Keeps every state for backward.
     """
-    outs = _apply(model, current, None, "exact_simulate")
+    outs = _apply(model, current, "outputs", 0, "exact_simulate")
     return Trace(outs[0], dict(zip(model.state_names, outs[1:], strict=True)), model)
 
 
-def exact_spikes(model: NeuronModel, current: torch.Tensor, checkpoint: int = 32) -> torch.Tensor:
+def exact_spikes(
+    model: NeuronModel, current: torch.Tensor, checkpoint: int | None = None
+) -> torch.Tensor:
     """The spikes (T, *batch) of ``model`` over ``current`` (T, *batch), differentiable by the
-    exact adjoint recursion, with the least memory: only the spikes, the current and the
-    states every ``checkpoint`` steps are kept; backward recomputes each segment's states.
+    exact adjoint recursion; what the layers' ``backward="exact"`` runs.
+
+    ``checkpoint=None`` (fastest): the states are kept internally and backward reuses the
+    first state's buffer for dL/dI, so it can run once per forward (a second backward raises).
+    ``checkpoint=K``: only the spikes, the current and the states every K steps are kept;
+    backward recomputes each segment of K steps with the model's step (least memory, slower).
     """
+    if checkpoint is None:
+        (spikes,) = _apply(model, current, "consume", 0, "exact_spikes")
+        return spikes
     if isinstance(checkpoint, bool) or not isinstance(checkpoint, int) or checkpoint < 1:
-        raise ValueError(f"exact_spikes: checkpoint must be an int >= 1, got {checkpoint!r}")
-    (spikes,) = _apply(model, current, checkpoint, "exact_spikes")
+        raise ValueError(
+            f"exact_spikes: checkpoint must be None or an int >= 1, got {checkpoint!r}"
+        )
+    (spikes,) = _apply(model, current, "checkpoint", checkpoint, "exact_spikes")
     return spikes
