@@ -30,7 +30,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Make the figures; print one line per figure, or JSON with ``--json``."""
+    import matplotlib
     import torch
+
+    matplotlib.use("Agg")  # files only: no window system needed
 
     from .registry import make_figures
 

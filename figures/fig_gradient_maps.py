@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from analysis.flow import SOMA, FeedForwardSNN, digits_sequences, network_gradient_maps
 

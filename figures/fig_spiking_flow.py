@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from analysis.flow import log10_product_norms, quantile_band, trajectory_flow
 from analysis.stability import subthreshold_jacobian

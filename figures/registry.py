@@ -22,7 +22,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .files import write_text
 
@@ -102,7 +102,11 @@ def write_index(out_dir: Path) -> Path:
     for spec in discover().values():
         if not (out_dir / f"{spec.name}.png").is_file():
             continue
-        files = sorted(p.name for p in out_dir.glob(f"{spec.name}.*") if not p.name.startswith("."))
+        rank = {"png": 0, "pdf": 1}
+        files = sorted(
+            (p.name for p in out_dir.glob(f"{spec.name}.*") if not p.name.startswith(".")),
+            key=lambda name: (rank.get(name.rsplit(".", 1)[1], 2), name),
+        )
         links = ", ".join(f"[{f.split('.', 1)[1]}]({f})" for f in files)
         lines.append(f"- **{spec.name}** ({links}): {spec.caption}")
     return write_text(out_dir / "index.md", "\n".join(lines) + "\n")

@@ -10,10 +10,7 @@ import contextlib
 from collections.abc import Iterator
 
 import matplotlib
-
-matplotlib.use("Agg", force=False)
-
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 __all__ = [
     "OKABE_ITO",
