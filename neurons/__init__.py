@@ -69,6 +69,6 @@ from .layers import ALIFLayer, LIFLayer, LSTMLIFLayer, SpikingLayer, TCLIFLayer,
 
 __all__ += ["ALIFLayer", "LIFLayer", "LSTMLIFLayer", "SpikingLayer", "TCLIFLayer", "make_layer"]
 
-from .exact import BACKWARDS, exact_simulate  # noqa: E402
+from .exact import BACKWARDS, exact_simulate, exact_spikes  # noqa: E402
 
-__all__ += ["BACKWARDS", "exact_simulate"]
+__all__ += ["BACKWARDS", "exact_simulate", "exact_spikes"]

@@ -25,6 +25,7 @@ from neurons import (
     NeuronModel,
     TwoCompartment,
     exact_simulate,
+    exact_spikes,
     simulate,
 )
 
@@ -204,6 +205,48 @@ def test_broadcast_parameter_grid():
     _check_grads(list(grads[1]), list(grads[0]), ["input", "logit"], 1e-10)
 
 
+@pytest.mark.parametrize("checkpoint", [None, 1, 7, 16, 40, 100])
+@pytest.mark.parametrize("kind,conv", [("lstmlif", "code"), ("alif", "paper"), ("lif", "code")])
+def test_storage_policies(kind, conv, checkpoint):
+    """The spikes-only path: states kept in blocks (None) or recomputed from checkpoints every
+    K steps, for K dividing T = 40 or not, K = 1 and K > T."""
+    torch.manual_seed(8)
+    T, B, N = 40, 2, 5
+    sw = dict(convention=conv, reset="zero", detach_reset=False)
+    build, ps = _model(kind, N, sw)
+    scale = 3.0 if kind == "alif" else 0.8
+    x = torch.randn(T, B, N, dtype=F64) * scale + 0.4 * scale
+    w_out = torch.randn(T, B, N, dtype=F64)
+    res = []
+    for run in (lambda m, i: simulate(m, i).spikes, lambda m, i: exact_spikes(m, i, checkpoint)):
+        xi = x.clone().requires_grad_()
+        spikes = run(build(), xi)
+        res.append((spikes, torch.autograd.grad((spikes * w_out).sum(), [xi, *ps.values()])))
+    assert torch.equal(res[0][0], res[1][0])
+    _assert_spiking(res[1][0])
+    _check_grads(list(res[1][1]), list(res[0][1]), ["input", *ps], 1e-10)
+
+
+def test_second_backward():
+    """exact_simulate keeps its states (backward twice gives the same gradient); the
+    spikes-only path reuses them for dL/dI and refuses a second pass instead of being wrong."""
+    x = (torch.rand(30, 2, 3, dtype=F64) * 1.5).requires_grad_()
+    trace = exact_simulate(LSTMLIF(), x)
+    loss = trace.spikes.sum()
+    (g1,) = torch.autograd.grad(loss, [x], retain_graph=True)
+    (g2,) = torch.autograd.grad(loss, [x])
+    assert torch.equal(g1, g2) and float(g1.abs().max()) > 0
+    spikes = exact_spikes(LSTMLIF(), x)
+    loss = spikes.sum()
+    torch.autograd.grad(loss, [x], retain_graph=True)
+    with pytest.raises(RuntimeError, match="already differentiated"):
+        torch.autograd.grad(loss, [x])
+    checkpointed = exact_spikes(LSTMLIF(), x, checkpoint=8).sum()
+    (g3,) = torch.autograd.grad(checkpointed, [x], retain_graph=True)
+    (g4,) = torch.autograd.grad(checkpointed, [x])
+    assert torch.equal(g3, g4) and torch.allclose(g3, g1, rtol=1e-12, atol=0)
+
+
 # ----------------------------------------------------------------------------- by hand
 
 
@@ -316,6 +359,9 @@ def test_bad_input_raises():
         exact_simulate(LIF(alpha=torch.full((3,), 0.5)), torch.ones(5, 4))
     with pytest.raises(ValueError, match="neuron model"):
         exact_simulate("lif", torch.ones(3, 2))
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(ValueError, match="checkpoint"):
+            exact_spikes(LIF(), torch.ones(3, 2), checkpoint=bad)
 
     class Other(NeuronModel):  # a model without an adjoint recursion
         def _validate(self) -> None:
