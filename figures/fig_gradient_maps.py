@@ -29,7 +29,10 @@ CAPTION = (
     "collected by hooks on each step's autograd node; each map sums to 1; colours are clipped 10 "
     "decades below the maximum and light grey marks exactly zero gradient (a neuron never "
     "within the surrogate's support). Rates are spikes per neuron per step. Right: the share per "
-    "step summed over neurons, with each layer's share in the first half of the sequence."
+    "step summed over neurons, with each layer's share in the first half of the sequence. With "
+    "the time-summed readout every step also receives gradient directly from the loss, so "
+    "the maps are close to uniform in t; compute(readout='last') isolates what travels back "
+    "through time (notebook 01)."
 )
 
 ZERO_COLOR = "0.8"
