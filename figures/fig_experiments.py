@@ -43,7 +43,8 @@ CAPTION = (
     "(h) the spectral radius of the sub-threshold Jacobian "
     "J = [[1, beta1], [beta2, 1 + beta1 beta2]]; (i) the paper's eq. 15 criterion "
     "f = beta1 beta2^2 + beta1 beta2 + 2 beta2 + 1 with the paper's quadrant "
-    "verdict (T trainable, E exploding, V vanishing). The numbers are in experiments.csv and "
+    "verdict (T trainable, E exploding, V vanishing). Further rows: the same grid at other delays "
+    "where it was run (`--delays`), with fewer points. The numbers are in experiments.csv and "
     "experiments.npz."
 )
 
@@ -160,7 +161,10 @@ def _digits_data(records: list[dict[str, Any]]) -> dict[str, np.ndarray]:
     }
 
 
-def _quadrant_data(records: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+def _quadrant_data(
+    records: list[dict[str, Any]], prefix: str = "quadrant"
+) -> dict[str, np.ndarray]:
+    """The grid of one delay; keys ``{prefix}_betas``, ``{prefix}_accuracy``, ..."""
     rows = summary_rows("quadrants", records)
     betas = sorted({r["beta1"] for r in rows} | {r["beta2"] for r in rows})
     n = len(betas)
@@ -186,16 +190,26 @@ def _quadrant_data(records: list[dict[str, Any]]) -> dict[str, np.ndarray]:
                 {DIAGNOSIS_LETTER[r["diagnosis"]] for r in sel if r["diagnosis"] != "ok"}
             )
             diag[i, j] = "".join(letters)
-    return {
-        "quadrant_betas": np.array(betas),
-        "quadrant_accuracy": acc,
-        "quadrant_spectral_radius": rho,
-        "quadrant_paper_f": f,
-        "quadrant_diagnosis": diag.astype(str),
-        "quadrant_log10_cue_gradient": cue,
-        "quadrant_seeds": np.array(len({r["seed"] for r in rows})),
-        "quadrant_delay": np.array(records[0]["config"]["delay"]),
+    out = {
+        "betas": np.array(betas),
+        "accuracy": acc,
+        "spectral_radius": rho,
+        "paper_f": f,
+        "diagnosis": diag.astype(str),
+        "log10_cue_gradient": cue,
+        "seeds": np.array(len({r["seed"] for r in rows})),
+        "delay": np.array(records[0]["config"]["delay"]),
     }
+    return {f"{prefix}_{k}": v for k, v in out.items()}
+
+
+def _split_by_delay(records: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Quadrant records grouped by delay, the delay with the most runs first."""
+    groups: dict[int, list[dict[str, Any]]] = {}
+    for r in records:
+        groups.setdefault(int(r["config"]["delay"]), []).append(r)
+    order = sorted(groups, key=lambda d: (-len(groups[d]), d))
+    return [groups[d] for d in order]
 
 
 # ----------------------------------------------------------------------------- plot
@@ -290,9 +304,11 @@ def _grid_panel(ax: Any, values: np.ndarray, betas: np.ndarray, cmap: str, text:
     ax.set_xlabel("beta1 at init")
     ax.set_ylabel("beta2 at init")
     ax.grid(False)
-    half = (n - 1) / 2
-    ax.axvline(half, color="w", lw=1)
-    ax.axhline(half, color="w", lw=1)
+    # The axes beta1 = 0 and beta2 = 0 fall between the last negative and the first positive.
+    zero = int(np.sum(betas < 0)) - 0.5
+    if 0 < zero < n - 1:
+        ax.axvline(zero, color="w", lw=1)
+        ax.axhline(zero, color="w", lw=1)
     finite = values[np.isfinite(values)]
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
     for i in range(n):
@@ -304,16 +320,11 @@ def _grid_panel(ax: Any, values: np.ndarray, betas: np.ndarray, cmap: str, text:
     return im
 
 
-def _plot_quadrants(fig: Any, axes: list[Any], d: dict[str, np.ndarray], tag: str) -> None:
-    betas = d["quadrant_betas"]
-    acc, rho, f, diag = (
-        d["quadrant_accuracy"],
-        d["quadrant_spectral_radius"],
-        d["quadrant_paper_f"],
-        d["quadrant_diagnosis"],
-    )
-
-    cue = d["quadrant_log10_cue_gradient"]
+def _accuracy_grid(fig: Any, ax: Any, d: dict[str, np.ndarray], prefix: str, tag: str) -> None:
+    """Final accuracy on the (beta1, beta2) grid with failure letters and the cue gradient."""
+    betas = d[f"{prefix}_betas"]
+    acc, diag = d[f"{prefix}_accuracy"], d[f"{prefix}_diagnosis"]
+    cue = d[f"{prefix}_log10_cue_gradient"]
 
     def acc_text(i: int, j: int) -> str:
         if not math.isfinite(acc[i, j]):
@@ -322,15 +333,30 @@ def _plot_quadrants(fig: Any, axes: list[Any], d: dict[str, np.ndarray], tag: st
         grad = "g = 0" if cue[i, j] == -math.inf else f"g {cue[i, j]:.1f}"
         return f"{acc[i, j]:.2f} {mark}\n{grad}"
 
-    im = _grid_panel(axes[0], acc, betas, SEQUENTIAL, acc_text)
+    im = _grid_panel(ax, acc, betas, SEQUENTIAL, acc_text)
     im.set_clim(0, 1)
-    for t in axes[0].texts:
+    for t in ax.texts:
         t.set_color("w")
     for (i, j), value in np.ndenumerate(acc):
         if math.isfinite(value) and value > 0.6:
-            axes[0].texts[i * betas.size + j].set_color("k")
-    fig.colorbar(im, ax=axes[0], shrink=0.8, label="final accuracy")
-    axes[0].set_title(f"LSTM-LIF grid, recall D = {int(d['quadrant_delay'])}{tag}")
+            ax.texts[i * betas.size + j].set_color("k")
+    fig.colorbar(im, ax=ax, shrink=0.8, label="final accuracy")
+    seeds = int(d[f"{prefix}_seeds"])
+    ax.set_title(f"LSTM-LIF grid, recall D = {int(d[f'{prefix}_delay'])}, {seeds} seed(s){tag}")
+
+
+def _plot_quadrant_extra(
+    fig: Any, axes: list[Any], d: dict[str, np.ndarray], prefix: str, tag: str
+) -> None:
+    _accuracy_grid(fig, axes[0], d, prefix, tag)
+    for ax in axes[1:]:
+        ax.set_axis_off()
+
+
+def _plot_quadrants(fig: Any, axes: list[Any], d: dict[str, np.ndarray], tag: str) -> None:
+    _accuracy_grid(fig, axes[0], d, "quadrant", tag)
+    betas = d["quadrant_betas"]
+    rho, f = d["quadrant_spectral_radius"], d["quadrant_paper_f"]
     im = _grid_panel(axes[1], rho, betas, "cividis", lambda i, j: f"{rho[i, j]:.2f}")
     fig.colorbar(im, ax=axes[1], shrink=0.8, label="spectral radius of J")
     axes[1].set_title("true sub-threshold Jacobian")
@@ -378,9 +404,13 @@ def _table_rows(data: dict[str, np.ndarray]) -> list[list[Any]]:
             for j, m in enumerate(data["digits_models"]):
                 mean, std, _, _ = data["digits_final"][i, j]
                 rows.append(["digits", str(m), str(task), "", "", "", seeds, mean, std, ""])
-    if "quadrant_betas" in data:
-        betas = data["quadrant_betas"]
-        seeds = int(data["quadrant_seeds"])
+    prefixes = sorted(
+        k[: -len("_betas")] for k in data if k.startswith("quadrant") and k.endswith("_betas")
+    )
+    for prefix in prefixes:
+        q = {k[len(prefix) + 1 :]: v for k, v in data.items() if k.startswith(prefix + "_")}
+        betas = q["betas"]
+        seeds = int(q["seeds"])
         for i, b2 in enumerate(betas):
             for j, b1 in enumerate(betas):
                 rows.append(
@@ -388,17 +418,17 @@ def _table_rows(data: dict[str, np.ndarray]) -> list[list[Any]]:
                         "quadrants",
                         "lstmlif_free",
                         "recall",
-                        int(data["quadrant_delay"]),
+                        int(q["delay"]),
                         float(b1),
                         float(b2),
                         seeds,
-                        float(data["quadrant_accuracy"][i, j]),
+                        float(q["accuracy"][i, j]),
                         "",
                         "",
-                        float(data["quadrant_spectral_radius"][i, j]),
-                        float(data["quadrant_paper_f"][i, j]),
+                        float(q["spectral_radius"][i, j]),
+                        float(q["paper_f"][i, j]),
                         paper_prediction(float(b1), float(b2)),
-                        data["quadrant_diagnosis"][i, j] or "-",
+                        q["diagnosis"][i, j] or "-",
                     ]
                 )
     width = len(TABLE_HEADER)
@@ -425,9 +455,14 @@ def make(out_dir: Path, results_dir: str | Path | None = None) -> dict:
         data.update(_digits_data(digits))
         rows.append(("digits", digits_quick))
     if quads:
-        data.update(_quadrant_data(quads))
+        groups = _split_by_delay(quads)
+        data.update(_quadrant_data(groups[0]))
         rows.append(("quadrants", quads_quick))
-    letters = iter("abcdefghi")
+        for group in groups[1:]:
+            prefix = f"quadrant_D{int(group[0]['config']['delay'])}"
+            data.update(_quadrant_data(group, prefix))
+            rows.append((prefix, quads_quick))
+    letters = iter("abcdefghijklmnopqrstuvwxyz")
     with style():
         fig, axes = plt.subplots(
             len(rows), 3, figsize=(12.5, 3.9 * len(rows)), squeeze=False, layout="constrained"
@@ -439,10 +474,13 @@ def make(out_dir: Path, results_dir: str | Path | None = None) -> dict:
                 _plot_recall(row, data, tag)
             elif name == "digits":
                 _plot_digits(row, data, tag)
-            else:
+            elif name == "quadrants":
                 _plot_quadrants(fig, row, data, tag)
+            else:
+                _plot_quadrant_extra(fig, row, data, name, tag)
             for ax in row:
-                panel_label(ax, next(letters))
+                if ax.axison:
+                    panel_label(ax, next(letters))
         paths = save_figure(fig, out_dir, NAME)
     paths.append(save_npz(out_dir, NAME, data))
     paths.append(

@@ -38,7 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="the small sizes used by the tests")
     parser.add_argument("--out", default="results", help="results folder (default: results/)")
     parser.add_argument("--seeds", type=_int_list, help="comma-separated seeds, e.g. 0,1,2")
-    parser.add_argument("--delays", type=_int_list, help="recall delays, e.g. 25,50,100")
+    parser.add_argument(
+        "--delays", type=_int_list, help="recall delays (also of the quadrant grid), e.g. 25,50,100"
+    )
     parser.add_argument("--models", help="comma-separated subset of lif,alif,lstmlif")
     parser.add_argument("--betas", type=_float_list, help="quadrant grid values, e.g. -0.5,0.5")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -59,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
                 args.out,
                 quick=args.quick,
                 seeds=args.seeds,
-                delays=args.delays if name == "recall" else None,
+                delays=args.delays if name != "digits" else None,
                 models=models if name != "quadrants" else None,
                 betas=args.betas if name == "quadrants" else None,
                 progress=not args.no_progress,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import itertools
 import json
 import math
 import os
@@ -185,8 +186,9 @@ def make_configs(
 ) -> list[dict[str, Any]]:
     """Every run of experiment ``name`` (``recall``, ``digits``, ``quadrants``) as a config.
 
-    ``seeds``, ``delays`` (recall), ``models`` (recall, digits) and ``betas`` (the values of
-    beta1 and of beta2 on the quadrant grid) override the defaults of ``SETTINGS``.
+    ``seeds``, ``delays`` (recall; for the quadrant grid, the delays of its recall task),
+    ``models`` (recall, digits) and ``betas`` (the values of beta1 and of beta2 on the quadrant
+    grid) override the defaults of ``SETTINGS``.
     """
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; choose one of {list(EXPERIMENTS)}")
@@ -197,8 +199,8 @@ def make_configs(
     for m in model_list:
         if m not in MODEL_NAMES:
             raise ValueError(f"unknown model {m!r}; choose one of {list(MODEL_NAMES)}")
-    if delays is not None and name != "recall":
-        raise ValueError("delays apply to the recall experiment only")
+    if delays is not None and name == "digits":
+        raise ValueError("delays apply to the recall and quadrants experiments only")
     if betas is not None and name != "quadrants":
         raise ValueError("betas apply to the quadrants experiment only")
     common = {"experiment": name, "size": size, "version": FORMAT_VERSION}
@@ -245,28 +247,27 @@ def make_configs(
                     )
     else:
         beta_list = _float_list("betas", s["betas"] if betas is None else betas)
-        for b1 in beta_list:
-            for b2 in beta_list:
-                for seed in seed_list:
-                    configs.append(
-                        dict(
-                            common,
-                            model="lstmlif_free",
-                            seed=seed,
-                            beta1=b1,
-                            beta2=b2,
-                            delay=s["delay"],
-                            hidden=s["hidden"],
-                            n_classes=s["n_classes"],
-                            updates=s["updates"],
-                            batch=s["batch"],
-                            n_test=s["n_test"],
-                            lr=s["lr"],
-                            eval_at=_eval_points(s["updates"], s["evals"]),
-                            target_rate=s["target_rate"],
-                            reference_betas=[-0.5, 0.5],
-                        )
-                    )
+        delay_list = _int_list("delays", [s["delay"]] if delays is None else delays, 0)
+        for delay, b1, b2, seed in itertools.product(delay_list, beta_list, beta_list, seed_list):
+            configs.append(
+                dict(
+                    common,
+                    model="lstmlif_free",
+                    seed=seed,
+                    beta1=b1,
+                    beta2=b2,
+                    delay=delay,
+                    hidden=s["hidden"],
+                    n_classes=s["n_classes"],
+                    updates=s["updates"],
+                    batch=s["batch"],
+                    n_test=s["n_test"],
+                    lr=s["lr"],
+                    eval_at=_eval_points(s["updates"], s["evals"]),
+                    target_rate=s["target_rate"],
+                    reference_betas=[-0.5, 0.5],
+                )
+            )
     return configs
 
 
