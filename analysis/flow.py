@@ -184,7 +184,9 @@ class TrajectoryFlow:
     trace: Trace
 
 
-def trajectory_flow(model: NeuronModel, current: Any, kmax: int | None = None, ord: Any = 2):
+def trajectory_flow(
+    model: NeuronModel, current: Any, kmax: int | None = None, ord: Any = 2
+) -> TrajectoryFlow:
     """Simulate ``model`` on ``current`` (T, *batch) and measure how the gradient of the final
     state reaches back: log10 ||d x[T-1] / d x[T-1-k]|| for k = 1..kmax (default T-1), spike-aware
     Jacobians, log-space products. Returns a ``TrajectoryFlow``."""
@@ -205,6 +207,9 @@ def quantile_band(values: np.ndarray, q: Sequence[float] = (0.1, 0.5, 0.9)) -> n
     """Quantiles over axis 1 of ``values`` (k, samples) -> (len(q), k), taken as order statistics
     (no interpolation), so that -inf entries (exactly vanished products) are ranked, not NaN."""
     values = np.asarray(values, dtype=np.float64).reshape(len(values), -1)
+    q = np.asarray(q, dtype=np.float64)
+    if np.any((q < 0) | (q > 1)) or np.any(np.isnan(q)):
+        raise ValueError(f"quantile_band: quantiles must lie in [0, 1], got {q}")
     if np.any(np.isnan(values)):
         raise ValueError("quantile_band: values contain NaN")
     return np.quantile(values, q, axis=1, method="inverted_cdf")
@@ -213,7 +218,9 @@ def quantile_band(values: np.ndarray, q: Sequence[float] = (0.1, 0.5, 0.9)) -> n
 # ----------------------------------------------------------------------------- network maps
 
 
-def digits_sequences(batch: int = 256, seed: int = 0, side: int = 28) -> tuple[torch.Tensor, ...]:
+def digits_sequences(
+    batch: int = 256, seed: int = 0, side: int = 28
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The 8x8 digits that scikit-learn ships (no download), upsampled bilinearly to
     ``side`` x ``side``, scaled to [0, 1] and read pixel by pixel.
 
