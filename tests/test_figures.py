@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import numpy as np
 import pytest
@@ -69,6 +70,10 @@ def test_cli_makes_one_figure_with_json_and_an_index(tmp_path, capsys):
     assert "**membrane_traces**" in index and "[png](membrane_traces.png)" in index
     assert "gradient_maps" not in index  # only figures present in the folder are listed
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files
+    umask = os.umask(0)
+    os.umask(umask)
+    for p in out.iterdir():  # the usual permissions, not mkstemp's 0600
+        assert p.stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 def test_cli_rejects_an_unknown_name_with_exit_status_2(tmp_path, capsys):
