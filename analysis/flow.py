@@ -302,7 +302,10 @@ def _collect_step_grads(stacked: torch.Tensor) -> list[list[torch.Tensor | None]
     total gradient reaching it (all its uses summed), i.e. the autograd node's grad_output."""
     node = stacked.grad_fn
     if node is None or type(node).__name__ != "StackBackward0":
-        raise ValueError("cannot hook the per-step tensors: expected a stacked trace")
+        raise ValueError(
+            "cannot hook the per-step tensors: the trace was not stacked from a per-step "
+            "autograd graph (per-step gradients need the layers' backward='autograd')"
+        )
     store: list[list[torch.Tensor | None]] = [[None] for _ in node.next_functions]
     for t, (fn, idx) in enumerate(node.next_functions):
         if fn is None:

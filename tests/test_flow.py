@@ -285,3 +285,6 @@ def test_network_inputs_are_validated():
         network_gradient_maps(net, x, y, state="q")
     with pytest.raises(ValueError, match="expected x"):
         network_gradient_maps(net, x[:, :1], y)
+    exact = FeedForwardSNN("lif", sizes=(1, 4, 4, 4, 10), backward="exact")
+    with pytest.raises(ValueError, match="backward='autograd'"):
+        network_gradient_maps(exact, x, y)
