@@ -138,10 +138,30 @@ def _axpy(y: torch.Tensor, x: torch.Tensor, c: Any, out: torch.Tensor) -> torch.
     return torch.add(y, x, alpha=c, out=out)
 
 
-def _spike_grads(p: SimpleNamespace, z: torch.Tensor, go: torch.Tensor | None, t0: int, t1: int):
-    """(psi(z), dL/dS * psi(z)) on a block, the second to be completed step by step."""
-    psi = p.surrogate.psi(z, TORCH_MATH)
-    gz = go[t0:t1] * psi if go is not None else torch.zeros_like(psi)
+class _Work(dict):
+    """Block work buffers (rows, *batch), allocated once per backward and reused by every block
+    (fresh block-sized temporaries would cost page faults on each block)."""
+
+    def __init__(self, like: torch.Tensor) -> None:
+        super().__init__()
+        self.like = like
+
+    def take(self, name: str, m: int) -> torch.Tensor:
+        if name not in self or self[name].shape[0] < m:
+            self[name] = self.like.new_empty((max(m, _BLOCK), *self.like.shape[1:]))
+        return self[name][:m]
+
+
+def _spike_grads(p, work: _Work, x, threshold, go, t0: int, t1: int):
+    """(psi(z), dL/dS * psi(z)) on a block with z = x - threshold, the second to be completed
+    step by step."""
+    m = t1 - t0
+    psi = p.surrogate.psi(torch.sub(x, threshold, out=work.take("z", m)), TORCH_MATH)
+    gz = work.take("gz", m)
+    if go is not None:
+        torch.mul(go[t0:t1], psi, out=gz)
+    else:
+        gz.zero_()
     return psi, gz
 
 
@@ -154,12 +174,13 @@ def _lif_backward(p, S, blocks, gst, go, acc, current, gI):
     Carries gv = dL/dv[t] and gSn = -dL/dS[t] through the reset of step t+1.
     """
     shape = S.shape[1:]
+    work = _Work(S)
     paper, sub, cut = p.convention == "paper", p.reset == "subtract", p.detach_reset
     alpha, v_th = p.alpha, p.v_th
     gv_c, gSn = S.new_zeros(shape), S.new_zeros(shape)
     gvs = gst.get("v")
     for t0, t1, cur, prev in blocks:
-        psi, gz = _spike_grads(p, cur["v"] - v_th, go, t0, t1)
+        psi, gz = _spike_grads(p, work, cur["v"], v_th, go, t0, t1)
         S_prev, v_prev = _prev(S, t0, t1), prev["v"]
         if paper:
             carry = None if sub else alpha - S_prev  # dv[t]/dv[t-1]
@@ -168,7 +189,7 @@ def _lif_backward(p, S, blocks, gst, go, acc, current, gI):
             keep = 1.0 - S_prev
             carry = None if sub else keep * alpha
             back = None if sub else v_prev * alpha
-        g_in = torch.empty_like(psi)
+        g_in = work.take("g_in", t1 - t0)
         for t in range(t1 - 1, t0 - 1, -1):
             k = t - t0
             if not cut:
@@ -206,6 +227,7 @@ def _alif_backward(p, S, blocks, gst, go, acc, current, gI):
     Carries gu = dL/du[t], ga = dL/da[t] and gSn = -dL/dS[t] from step t+1.
     """
     shape = S.shape[1:]
+    work = _Work(S)
     paper, sub, cut = p.convention == "paper", p.reset == "subtract", p.detach_reset
     alpha, rho, oma, beta_a, b0 = p.alpha, p.rho, p.one_minus_alpha, p.beta_a, p.b0
     neg_omr = -p.one_minus_rho
@@ -215,7 +237,7 @@ def _alif_backward(p, S, blocks, gst, go, acc, current, gI):
     for t0, t1, cur, prev in blocks:
         a_cur = cur["a"]
         A = b0 + beta_a * a_cur
-        psi, gz = _spike_grads(p, cur["u"] - A, go, t0, t1)
+        psi, gz = _spike_grads(p, work, cur["u"], A, go, t0, t1)
         S_prev, u_prev, a_prev = _prev(S, t0, t1), prev["u"], prev["a"]
         SbA = S_prev * neg_beta  # d(reset)/da, the reset's threshold term A * S[t-1]
         A_prev = b0 + beta_a * a_prev
@@ -226,7 +248,7 @@ def _alif_backward(p, S, blocks, gst, go, acc, current, gI):
             keep = 1.0 - S_prev
             carry = None if sub else keep * alpha
             back = A_prev if sub else u_prev * alpha
-        gu_b, ga_b, g_in = torch.empty_like(psi), torch.empty_like(psi), torch.empty_like(psi)
+        gu_b, ga_b, g_in = (work.take(n, t1 - t0) for n in ("gu", "ga", "g_in"))
         for t in range(t1 - 1, t0 - 1, -1):
             k = t - t0
             gzk = gz[k]
@@ -281,6 +303,7 @@ def _tc_backward(p, S, blocks, gst, go, acc, current, gI):
     Carries gd = dL/dd[t], gs = dL/ds[t] and gSn = -dL/dS[t] from step t+1.
     """
     shape = S.shape[1:]
+    work = _Work(S)
     paper, sub, cut = p.convention == "paper", p.reset == "subtract", p.detach_reset
     a1, a2, b1, b2, gamma, v_th = p.alpha1, p.alpha2, p.beta1, p.beta2, p.gamma, p.v_th
     unit1 = isinstance(a1, float) and a1 == 1.0
@@ -289,10 +312,10 @@ def _tc_backward(p, S, blocks, gst, go, acc, current, gI):
     g_dpost, g_spost = S.new_zeros(shape), S.new_zeros(shape)
     gds, gss = gst.get("d"), gst.get("s")
     for t0, t1, cur, prev in blocks:
-        psi, gz = _spike_grads(p, cur["s"] - v_th, go, t0, t1)
+        psi, gz = _spike_grads(p, work, cur["s"], v_th, go, t0, t1)
         S_prev, d_prev, s_prev = _prev(S, t0, t1), prev["d"], prev["s"]
         keep = None if paper and sub else 1.0 - S_prev
-        gs_b, g_in = torch.empty_like(psi), torch.empty_like(psi)
+        gs_b, g_in = work.take("gs", t1 - t0), work.take("g_in", t1 - t0)
         for t in range(t1 - 1, t0 - 1, -1):
             k = t - t0
             gzk = gz[k]
@@ -539,7 +562,9 @@ def _apply(model: NeuronModel, current: torch.Tensor, storage: str, checkpoint: 
         raise ValueError(f"{who}: current must have shape (T, *batch), got a scalar")
     if not current.is_floating_point():
         raise ValueError(f"{who}: current must be a floating tensor, got {current.dtype}")
-    if not bool(torch.isfinite(current).all()):
+    # one reduction first (no temporaries); the element-wise test only when the sum is not
+    # finite, so a sum that merely overflows is not taken for a NaN
+    if not bool(torch.isfinite(current.sum())) and not bool(torch.isfinite(current).all()):
         raise ValueError(f"{who}: current contains NaN or infinite values")
     shape = batch_shape(model, tuple(current.shape))
     p = model.coefficients(TORCH_OPS)
