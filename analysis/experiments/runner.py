@@ -273,6 +273,7 @@ def make_configs(
 
 def _n_updates(config: dict[str, Any]) -> int:
     if config["experiment"] == "digits":
+        # 1797 digits, 360 of them (20 %, stratified) held out: 1437 training sequences.
         n_train = config["limit"] or 1437
         return config["epochs"] * math.ceil(n_train / config["batch"])
     return config["updates"]
