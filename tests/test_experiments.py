@@ -66,6 +66,7 @@ def test_generators_are_deterministic_and_encode_the_class():
     plain, shuffled = digits_data(False), digits_data(True)
     assert plain["x_train"].shape[0] == 64 and plain["x_train"].shape[2] == 1
     assert plain["x_train"].shape[1] + plain["x_test"].shape[1] == 1797
+    assert plain["x_test"].shape[1] == 360  # ceil(0.2 * 1797), stratified
     assert float(plain["x_train"].min()) == 0.0 and float(plain["x_train"].max()) == 1.0
     assert torch.equal(shuffled["x_train"], plain["x_train"][torch.from_numpy(perm)])
     assert torch.equal(shuffled["y_test"], plain["y_test"])
