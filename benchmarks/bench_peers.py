@@ -25,6 +25,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from importlib import metadata
 
 import torch
 
@@ -84,12 +85,11 @@ def _spikingjelly(N: int):
     return run
 
 
-def _version(module: str) -> str:
+def _version(dist: str) -> str:
     try:
-        mod = __import__(module)
-    except ImportError:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
         return "not installed"
-    return str(getattr(mod, "__version__", "installed"))
 
 
 def _contestants(N: int) -> dict[str, Callable | str]:
