@@ -1,9 +1,9 @@
 """Exact, fast training backward: BPTT written out as the adjoint recursion.
 
-The forward runs the model's own ``step`` (``neurons.models``) under ``torch.no_grad``, so no
-per-step graph is built; the backward is a hand-derived adjoint recursion over the whole
-sequence, one ``torch.autograd.Function``. For state x[t] (pre-reset potentials), spike
-S[t] = H(z[t]) and step x[t] = F(x[t-1], S[t-1], I[t]), it runs t = T..1:
+The forward runs the model's own ``step`` (``neurons.models``) without a graph; the backward
+is a hand-derived adjoint recursion over the whole sequence, one ``torch.autograd.Function``.
+For state x[t] (pre-reset potentials), spike S[t] = H(z[t]) and step
+x[t] = F(x[t-1], S[t-1], I[t]), it runs t = T..1:
 
     gS[t] = dL/dS[t] + (dF_{t+1}/dS[t])^T gx[t+1],
     gx[t] = (dF_{t+1}/dx[t])^T gx[t+1] + dL/dx[t] + psi(z[t]) gS[t] dz[t]/dx[t],
@@ -17,13 +17,19 @@ reset; ALIF's adaptation a[t] still sees S[t-1]).
 Coefficients enter as the tensors of ``model.coefficients`` (alpha, or beta1 = -sigmoid(c1)...),
 so autograd carries their gradients on to the raw trainable tensors (logits, log tau).
 
-Two storage policies:
+Storage (what the forward keeps for backward):
 - ``exact_simulate``: returns (and keeps) the pre-reset states, differentiable like
   ``simulate``'s; memory: spikes + states, (1 + n_states) * T * B * N numbers.
-- ``exact_spikes`` (the layers' ``backward="exact"``): keeps the spikes, the input current and
-  the states every ``checkpoint`` steps, and recomputes each segment's states with the same
-  ``step`` in backward (bit-identical, same operations on the same numbers); memory:
-  spikes + current + O(T / checkpoint + checkpoint) states.
+- ``exact_spikes`` (the layers' ``backward="exact"``): returns the spikes only and keeps the
+  states internally, the first one in a (T, *batch) buffer that backward overwrites with
+  dL/dI block by block (so it can run once), the others in blocks of 16 steps;
+  memory: the same numbers, one fewer buffer at the backward peak.
+- ``exact_spikes(..., checkpoint=K)``: keeps the spikes, the input current and the states every
+  K steps, and recomputes each segment with the same ``step`` in backward (bit-identical: the
+  same operations on the same numbers); memory: spikes + current + O(T / K + K) states.
+
+The forward runs ``model.step`` with ``FORWARD_OPS``, the torch view without the surrogate's
+autograd node (values identical to ``TORCH_OPS``).
 """
 
 from __future__ import annotations

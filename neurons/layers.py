@@ -31,7 +31,8 @@ class SpikingLayer(nn.Module):
     ``backward="autograd"`` (default, the reference) differentiates the per-step graph;
     ``backward="exact"`` runs the forward without a graph and differentiates by the
     hand-derived adjoint recursion (``neurons.exact``): the same gradients, faster, less memory
-    (``forward`` keeps only spikes, input and checkpoints; ``run`` keeps every state).
+    (``forward`` returns the spikes only and its backward can run once per forward; ``run``
+    returns and keeps every state).
     """
 
     def __init__(self, size: int, backward: str = "autograd", **switches: Any) -> None:
