@@ -584,6 +584,11 @@ def _apply(model: NeuronModel, current: torch.Tensor, storage: str, checkpoint: 
         else:
             tensor_names.append(name)
             coefs.append(value)
+    if storage != "outputs" and not (
+        torch.is_grad_enabled() and (current.requires_grad or any(c.requires_grad for c in coefs))
+    ):
+        # nothing to differentiate (inference): keep no states at all
+        storage, checkpoint = "checkpoint", max(int(current.shape[0]), 1)
     plan = _Plan(model, kind, tuple(shape), tuple(tensor_names), fixed, storage, checkpoint)
     return _ExactSequence.apply(plan, current, *coefs)
 
