@@ -36,8 +36,11 @@ CAPTION = (
     "saved pixel permutation (e): test accuracy per epoch, mean and min-max band over seeds; "
     "(f) the final table (mean +- standard deviation). Bottom: LSTM-LIF with trainable, "
     "unconstrained (beta1, beta2) initialised on a grid, trained on the recall task: (g) final "
-    "accuracy (mean over seeds) with the failure diagnosis of the failed runs (E exploding, S "
-    "silent, V vanishing, O other; a dot where every seed learned) and g, the mean over seeds "
+    "accuracy (mean over the seeds whose training finished; grey '-' where none did) with the "
+    "failure diagnosis of the failed runs (final accuracy below 0.625, halfway from chance to "
+    "1; E exploding: a non-finite or > 1e6 gradient norm; S silent: under 1e-4 spikes per "
+    "neuron and step; V vanishing: under 1e-3 of the largest per-step gradient reaches the cue; "
+    "O other; a dot where every seed learned) and g, the mean over seeds "
     "where it is not zero of log10 ||dL/dI|| at the cue steps at initialisation (g = 0: "
     "exactly zero in every seed); "
     "(h) the spectral radius of the sub-threshold Jacobian "
@@ -298,7 +301,9 @@ def _plot_digits(axes: list[Any], d: dict[str, np.ndarray], tag: str) -> None:
 
 def _grid_panel(ax: Any, values: np.ndarray, betas: np.ndarray, cmap: str, text: Any) -> Any:
     n = betas.size
-    im = ax.imshow(values, origin="lower", cmap=cmap, aspect="equal")
+    colormap = plt.get_cmap(cmap).copy()
+    colormap.set_bad("0.85")  # light grey: no finished run in this cell
+    im = ax.imshow(np.ma.masked_invalid(values), origin="lower", cmap=colormap, aspect="equal")
     ax.set_xticks(range(n), [f"{b:g}" for b in betas])
     ax.set_yticks(range(n), [f"{b:g}" for b in betas])
     ax.set_xlabel("beta1 at init")
@@ -327,9 +332,9 @@ def _accuracy_grid(fig: Any, ax: Any, d: dict[str, np.ndarray], prefix: str, tag
     cue = d[f"{prefix}_log10_cue_gradient"]
 
     def acc_text(i: int, j: int) -> str:
-        if not math.isfinite(acc[i, j]):
-            return ""
         mark = diag[i, j] or "."
+        if not math.isfinite(acc[i, j]):
+            return f"- {mark}" if diag[i, j] else ""
         grad = "g = 0" if cue[i, j] == -math.inf else f"g {cue[i, j]:.1f}"
         return f"{acc[i, j]:.2f} {mark}\n{grad}"
 
@@ -338,7 +343,7 @@ def _accuracy_grid(fig: Any, ax: Any, d: dict[str, np.ndarray], prefix: str, tag
     for t in ax.texts:
         t.set_color("w")
     for (i, j), value in np.ndenumerate(acc):
-        if math.isfinite(value) and value > 0.6:
+        if not math.isfinite(value) or value > 0.6:
             ax.texts[i * betas.size + j].set_color("k")
     fig.colorbar(im, ax=ax, shrink=0.8, label="final accuracy")
     seeds = int(d[f"{prefix}_seeds"])
@@ -479,7 +484,7 @@ def make(out_dir: Path, results_dir: str | Path | None = None) -> dict:
             else:
                 _plot_quadrant_extra(fig, row, data, name, tag)
             for ax in row:
-                if ax.axison:
+                if ax.axison or ax.tables:
                     panel_label(ax, next(letters))
         paths = save_figure(fig, out_dir, NAME)
     paths.append(save_npz(out_dir, NAME, data))
