@@ -301,8 +301,7 @@ def _plot_digits(axes: list[Any], d: dict[str, np.ndarray], tag: str) -> None:
 
 def _grid_panel(ax: Any, values: np.ndarray, betas: np.ndarray, cmap: str, text: Any) -> Any:
     n = betas.size
-    colormap = plt.get_cmap(cmap).copy()
-    colormap.set_bad("0.85")  # light grey: no finished run in this cell
+    colormap = plt.get_cmap(cmap).with_extremes(bad="0.85")  # grey: no finished run
     im = ax.imshow(np.ma.masked_invalid(values), origin="lower", cmap=colormap, aspect="equal")
     ax.set_xticks(range(n), [f"{b:g}" for b in betas])
     ax.set_yticks(range(n), [f"{b:g}" for b in betas])
