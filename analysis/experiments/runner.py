@@ -344,6 +344,7 @@ def _digits_run(config: dict[str, Any], progress: Any) -> dict[str, Any]:
     x_tr, y_tr = data["x_train"], data["y_train"]
     n_train = x_tr.shape[1]
     gains = calibrate_input_gain(net, x_tr[:, :128], config["target_rate"])
+    # The "cue" of a digit is its first row of 8 pixels (steps 0-7).
     init = gradient_at_init(net, x_tr[:, : config["batch"]], y_tr[: config["batch"]], 8)
     init_acc, _ = accuracy(net, data["x_test"], data["y_test"])
     per_epoch = math.ceil(n_train / config["batch"])
