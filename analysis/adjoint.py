@@ -24,41 +24,45 @@ THEORY.md's J_t. With Sbar[t] = dL/dS[t] (total), for t = T..1 (lambda[T+1] = 0)
 dF/dS holds only the explicit S-paths; k multiplies those through the reset. ``psi_zero=True``
 sets psi = 0: the exact derivative of L with the spike pattern held fixed (finite differences).
 Below, subscript p means the previous step (v_p = v[t-1], S_p = S[t-1]); [sub], [zero] select
-the reset; c = 1 (paper) or alpha (code) is the factor in front of the reset.
+the reset; c = 1 (paper) or alpha (code) is the factor in front of the reset. A hard reset
+brings the potential the next step leaks from to 0 in both conventions (the paper form
+subtracts leak * potential * S outside the leak), so for LIF and ALIF [zero] is the code form.
 
-LIF.  v = alpha v_p - c r + I,  r = v_th S^r_p [sub] | v_p S^r_p [zero];  z = v - v_th.
-    dv/dv_p = alpha - c S_p [zero];  dv/dS_p = -c k (v_th [sub] | v_p [zero]);  dv/dI = 1;
-    dv/dalpha = v_p (paper) | v_p - r_p (code);  dv/dv_th = -c S_p [sub];  dz/dv_th = -1;
+LIF.  v = alpha v_p - c r + I,  r = v_th S^r_p [sub] | v_p S^r_p [zero, c = alpha];
+    z = v - v_th.  dv/dv_p = alpha - c S_p [zero];  dv/dS_p = -c k (v_th [sub] | v_p [zero]);
+    dv/dI = 1;  dv/dalpha = v_p (paper, sub) | v_p - r_p (code or zero);
+    dv/dv_th = -c S_p [sub];  dz/dv_th = -1;
     alpha = exp(-dt/tau_m)  =>  dalpha/dtau_m = alpha dt / tau_m^2.
 
 ALIF.  a = rho a_p + (1 - rho) S_p (S not detached);  A = b0 + beta_a a;  z = u - A;
-    paper: u = alpha u_p + (1-alpha) I - A S^r_p [sub] | - u_p S^r_p [zero];
+    paper: u = alpha u_p + (1-alpha) I - A S^r_p [sub] | - alpha u_p S^r_p [zero];
     code:  u = alpha (u_p - r) + (1-alpha) I,  r = A_p S^r_p [sub] | u_p S^r_p [zero].
     da/da_p = rho, da/dS_p = 1 - rho, da/drho = a_p - S_p;
-    du/du_p = alpha - S_p [paper, zero] | alpha (1 - S_p) [code, zero] | alpha [sub];
+    du/du_p = alpha (1 - S_p) [zero] | alpha [sub];
     du/da_p = -beta_a rho S_p [paper, sub] | -alpha beta_a S_p [code, sub] | 0 [zero];
-    du/dS_p = -k A - beta_a (1-rho) S_p [paper, sub] (A itself holds S_p) | -k u_p [paper, zero]
-              | -alpha k A_p [code, sub] | -alpha k u_p [code, zero];
-    du/dI = 1 - alpha;  du/dalpha = u_p - I (paper) | u_p - r_p - I (code);
+    du/dS_p = -k A - beta_a (1-rho) S_p [paper, sub] (A itself holds S_p)
+              | -alpha k A_p [code, sub] | -alpha k u_p [zero];
+    du/dI = 1 - alpha;  du/dalpha = u_p - I (paper, sub) | u_p - r_p - I (code or zero);
     du/drho = -beta_a (a_p - S_p) S_p [paper, sub];
     du/dbeta_a = -a S_p [paper, sub] | -alpha a_p S_p [code, sub];  du/db0 = -S_p | -alpha S_p;
     dz/du = 1, dz/da = -beta_a, dz/dbeta_a = -a, dz/db0 = -1;  dalpha/dtau_m = alpha dt/tau_m^2,
     drho/dtau_a = rho dt/tau_a^2.
 
 Two compartments (LSTM-LIF: alpha1 = alpha2 = 1).  z = s - v_th.
-    paper: d = a1 d_p + b1 s_p + I - gamma S^r_p;  s = a2 s_p + b2 d - r_s;
+    paper: d = a1 d_p + b1 s_p + I - gamma S^r_p;  s = a2 s_p + b2 d - r_s [sub] | - a2 r_s [zero];
     code:  d = a1 d' + b1 s' + I,  s = a2 s' + b2 d,  d' = d_p - gamma S^r_p,  s' = s_p - r_s;
     r_s = v_th S^r_p [sub] | s_p S^r_p [zero].
     s depends on the *new* d, so with mu[t] = lambda_d[t] + b2 lambda_s[t] (the adjoint of the
     intermediate d[t], which also feeds s[t]) the step's transposed Jacobian reads
-    paper: lambda_d[t-1] <- a1 mu,  lambda_s[t-1] <- b1 mu + (a2 - S_p [zero]) lambda_s,
-           Sbar[t-1] <- -k (gamma mu + (v_th [sub] | s_p [zero]) lambda_s);
+    paper: lambda_d[t-1] <- a1 mu,  lambda_s[t-1] <- b1 mu + a2 (1 - S_p [zero]) lambda_s,
+           Sbar[t-1] <- -k (gamma mu + (v_th [sub] | a2 s_p [zero]) lambda_s);
     code:  d'bar = a1 mu, s'bar = b1 mu + a2 lambda_s;  lambda_d[t-1] <- d'bar,
            lambda_s[t-1] <- (1 - S_p [zero]) s'bar,
            Sbar[t-1] <- -k (gamma d'bar + (v_th [sub] | s_p [zero]) s'bar);
     dL/dI[t] = mu[t];  dF/dtheta: a1 -> mu d_p | mu d';  b1 -> mu s_p | mu s';  a2 -> lambda_s s_p
-    | lambda_s s';  b2 -> lambda_s d;  gamma -> -mu S_p | -a1 mu S_p;  v_th [sub] -> -lambda_s S_p
-    | -s'bar S_p;  plus dz/dv_th = -1.  Logits: beta1 = -sigmoid(c1), beta2 = sigmoid(c2), so
+    (s_p (1 - S_p) [zero]) | lambda_s s';  b2 -> lambda_s d;  gamma -> -mu S_p | -a1 mu S_p;
+    v_th [sub] -> -lambda_s S_p | -s'bar S_p;  plus dz/dv_th = -1.
+    Logits: beta1 = -sigmoid(c1), beta2 = sigmoid(c2), so
     dL/dc1 = dL/dbeta1 * beta1 (1 + beta1) and dL/dc2 = dL/dbeta2 * beta2 (1 - beta2).
 
 Parameter gradients are summed over time and over the batch axes a parameter was broadcast
@@ -303,7 +307,8 @@ def _lif(model: LIF, p: SimpleNamespace, x: dict, S: np.ndarray, psi, gS, gX, rr
     v = x["v"]
     T = v.shape[0]
     zero = p.reset == "zero"
-    code = p.convention == "code"
+    # a hard reset is written identically in both conventions: v = alpha v_p (1 - S^r_p) + I
+    code = p.convention == "code" or zero
     alpha = p.alpha
     c = alpha if code else 1.0
     lam = np.zeros_like(v)
@@ -336,7 +341,8 @@ def _alif(model: ALIF, p, x: dict, S, current, psi, gS, gX, rr: float):
     u, a = x["u"], x["a"]
     T = u.shape[0]
     zero = p.reset == "zero"
-    code = p.convention == "code"
+    # a hard reset is written identically in both conventions: u = alpha u_p (1 - S^r_p) + ...
+    code = p.convention == "code" or zero
     alpha, rho, beta_a, b0 = p.alpha, p.rho, p.beta_a, p.b0
     A = b0 + beta_a * a
     lu = np.zeros_like(u)
@@ -419,8 +425,8 @@ def _two_compartment(model: TwoCompartment, p, x: dict, S, psi, gS, gX, rr: floa
                 sb = sb - rr * (gamma * dbar + rs_dS * sbar)
             else:
                 acc_d = acc_d + a1 * mu
-                acc_s = acc_s + b1 * mu + ((a2 - S[t]) if zero else a2) * ns
-                sb = sb - rr * (gamma * mu + rs_dS * ns)
+                acc_s = acc_s + b1 * mu + (a2 * (1.0 - S[t]) if zero else a2) * ns
+                sb = sb - rr * (gamma * mu + (a2 * rs_dS if zero else rs_dS) * ns)
         Sbar[t] = sb
         ls[t] = acc_s + psi[t] * sb
         ld[t] = acc_d
@@ -440,7 +446,7 @@ def _two_compartment(model: TwoCompartment, p, x: dict, S, psi, gS, gX, rr: floa
         raw = {
             "alpha1": mu * d_p,
             "beta1": mu * s_p,
-            "alpha2": ls * s_p,
+            "alpha2": ls * (s_p * (1.0 - S_p) if zero else s_p),
             "gamma": -mu * S_p,
         }
         dvth = -ls * S_p

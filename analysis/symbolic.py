@@ -238,15 +238,8 @@ def model_checks(
         if detach_reset and reset == "subtract":
             checks.append(_eq("4", "detached reset: J_t = alpha (no psi)", d.J_psi[0, 0], a))
         if detach_reset and reset == "zero":
-            if convention == "code":
-                claim, expected = (
-                    "detached hard reset: membrane path alpha (1 - S)",
-                    a * (1 - S_PREV),
-                )
-            else:
-                # paper: v[t] = alpha v - v S + I, the reset sits outside the leak.
-                claim, expected = "detached hard reset (paper): membrane path alpha - S", a - S_PREV
-            checks.append(_eq("4", claim, d.J_psi[0, 0], expected))
+            claim = "detached hard reset: membrane path alpha (1 - S)"
+            checks.append(_eq("4", claim, d.J_psi[0, 0], a * (1 - S_PREV)))
     elif isinstance(m, ALIF):
         p = m.coefficients(SYMPY_OPS)
         checks.append(_eq("1", "J = diag(alpha, rho)", d.J_sub, sp.diag(p.alpha, p.rho)))

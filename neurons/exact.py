@@ -181,7 +181,8 @@ def _lif_backward(p, S, blocks, gst, go, acc, current, gI):
     """
     shape = S.shape[1:]
     work = _Work(S)
-    paper, sub, cut = p.convention == "paper", p.reset == "subtract", p.detach_reset
+    sub, cut = p.reset == "subtract", p.detach_reset
+    paper = p.convention == "paper" and sub  # a hard reset reads the same in both conventions
     alpha, v_th = p.alpha, p.v_th
     gv_c, gSn = S.new_zeros(shape), S.new_zeros(shape)
     gvs = gst.get("v")
@@ -234,7 +235,8 @@ def _alif_backward(p, S, blocks, gst, go, acc, current, gI):
     """
     shape = S.shape[1:]
     work = _Work(S)
-    paper, sub, cut = p.convention == "paper", p.reset == "subtract", p.detach_reset
+    sub, cut = p.reset == "subtract", p.detach_reset
+    paper = p.convention == "paper" and sub  # a hard reset reads the same in both conventions
     alpha, rho, oma, beta_a, b0 = p.alpha, p.rho, p.one_minus_alpha, p.beta_a, p.b0
     neg_omr = -p.one_minus_rho
     neg_beta = -beta_a
@@ -321,6 +323,9 @@ def _tc_backward(p, S, blocks, gst, go, acc, current, gI):
         psi, gz = _spike_grads(p, work, cur["s"], v_th, go, t0, t1)
         S_prev, d_prev, s_prev = _prev(S, t0, t1), prev["d"], prev["s"]
         keep = None if paper and sub else 1.0 - S_prev
+        # paper hard reset: s[t] = a2 s[t-1] (1 - S[t-1]) + b2 d[t]
+        S_a2 = S_prev if unit2 or sub or not paper else S_prev * a2
+        s_a2 = s_prev if unit2 or sub or not paper else s_prev * a2
         gs_b, g_in = work.take("gs", t1 - t0), work.take("g_in", t1 - t0)
         for t in range(t1 - 1, t0 - 1, -1):
             k = t - t0
@@ -340,9 +345,9 @@ def _tc_backward(p, S, blocks, gst, go, acc, current, gI):
             gs_new = _axpy(gs if unit2 else torch.mul(gs, a2, out=g_spost), gd, b1, out=g_spost)
             if paper:
                 if not sub:
-                    gs_new.addcmul_(gs, S_prev[k], value=-1.0)
+                    gs_new.addcmul_(gs, S_a2[k], value=-1.0)
                 if not cut:
-                    torch.mul(gs, v_th if sub else s_prev[k], out=gSn)
+                    torch.mul(gs, v_th if sub else s_a2[k], out=gSn)
                     _axpy(gSn, gd, gamma, out=gSn)
             else:
                 if not cut:
@@ -356,7 +361,7 @@ def _tc_backward(p, S, blocks, gst, go, acc, current, gI):
         acc.add("v_th", gz, scale=-1.0)
         if paper:
             acc.add("alpha1", gd, d_prev)
-            acc.add("alpha2", gs, s_prev)
+            acc.add("alpha2", gs, s_prev if sub else s_prev * keep)
             acc.add("beta1", gd, s_prev)
             acc.add("gamma", gd, S_prev, scale=-1.0)
             if sub:

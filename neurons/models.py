@@ -9,10 +9,12 @@ carry the same state and differ only in where the reset enters:
 - ``convention="code"``: the reset is applied to the stored potential right after the spike,
   so the next update starts from ``x[t-1] - r[t-1]`` (leaks and couplings see that value).
 
-``reset="subtract"`` makes ``r = threshold * S``; ``reset="zero"`` makes ``r = potential * S``
-on the membrane / soma (in the "code" convention the stored potential becomes exactly 0; in the
-"paper" convention ``r`` is subtracted outside the leak, so ``v[t] = (alpha - 1) v[t-1] + I[t]``
-after a spike of a leaky LIF). The two-compartment dendritic reset is ``gamma * S`` for both
+``reset="subtract"`` makes ``r = threshold * S``. ``reset="zero"`` is a hard reset of the
+membrane / soma: the potential the next step leaks from is 0, ``x <- x (1 - S)``; in the
+"code" convention that is ``r = potential * S`` before the leak, in the "paper" convention the
+same removal written outside the leak, ``r = leak * potential * S`` (so a single compartment
+resets identically in both conventions; two compartments still differ in whether the dendrite
+sees the pre- or post-reset soma). The two-compartment dendritic reset is ``gamma * S`` for both
 resets. ALIF's threshold reset is ``A[t] * S[t-1]`` in the "paper" convention (the updated
 threshold, as printed) and ``A[t-1] * S[t-1]`` in the "code" one (the threshold the spike
 crossed). With ``detach_reset`` the spike inside ``r`` carries no gradient. The exact equations
@@ -260,12 +262,15 @@ def _reset_spike(p: SimpleNamespace, S: Any, ops: Ops) -> Any:
 def lif_step(p: SimpleNamespace, state: dict, current: Any, ops: Ops) -> tuple[dict, Any]:
     """LIF. paper: v[t] = alpha v[t-1] + I[t] - r;  code: v[t] = alpha (v[t-1] - r) + I[t].
 
-    r = v_th S[t-1] (subtract) or v[t-1] S[t-1] (zero);  S[t] = H(v[t] - v_th).
+    r = v_th S[t-1] (subtract) or v[t-1] S[t-1] (zero; alpha v[t-1] S[t-1] in the paper form,
+    so both give v[t] = alpha v[t-1] (1 - S[t-1]) + I[t]);  S[t] = H(v[t] - v_th).
     """
     v, S = state["v"], state["S"]
     Sr = _reset_spike(p, S, ops)
     r = p.v_th * Sr if p.reset == "subtract" else v * Sr
     if p.convention == "paper":
+        if p.reset == "zero":
+            r = _mul(p.alpha, r)
         v_new = _mul(p.alpha, v) - r + current
     else:
         v_new = _mul(p.alpha, v - r) + current
@@ -320,7 +325,8 @@ class LIF(NeuronModel):
 
 def alif_step(p: SimpleNamespace, state: dict, current: Any, ops: Ops) -> tuple[dict, Any]:
     """ALIF. a[t] = rho a[t-1] + (1-rho) S[t-1];  A[t] = b0 + beta_a a[t];
-    paper: u[t] = alpha u[t-1] + (1-alpha) I[t] - r,  r = A[t] S[t-1] (subtract) or u[t-1] S[t-1];
+    paper: u[t] = alpha u[t-1] + (1-alpha) I[t] - r,  r = A[t] S[t-1] (subtract) or
+    alpha u[t-1] S[t-1] (zero);
     code:  u[t] = alpha (u[t-1] - r) + (1-alpha) I[t], r = A[t-1] S[t-1] or u[t-1] S[t-1];
     S[t] = H(u[t] - A[t]) (the gradient reaches both u and a through the spike).
     """
@@ -330,7 +336,7 @@ def alif_step(p: SimpleNamespace, state: dict, current: Any, ops: Ops) -> tuple[
     A_new = p.b0 + p.beta_a * a_new
     drive = p.one_minus_alpha * current
     if p.convention == "paper":
-        r = A_new * Sr if p.reset == "subtract" else u * Sr
+        r = A_new * Sr if p.reset == "subtract" else p.alpha * (u * Sr)
         u_new = p.alpha * u + drive - r
     else:
         r = (p.b0 + p.beta_a * a) * Sr if p.reset == "subtract" else u * Sr
@@ -392,13 +398,16 @@ def two_compartment_step(
 
     paper: d[t] = a1 d[t-1] + b1 s[t-1] + I[t] - gamma S[t-1];  s[t] = a2 s[t-1] + b2 d[t] - r;
     code:  the same update applied to d[t-1] - gamma S[t-1] and s[t-1] - r;
-    r = v_th S[t-1] (subtract) or s[t-1] S[t-1] (zero);  S[t] = H(s[t] - v_th).
+    r = v_th S[t-1] (subtract) or s[t-1] S[t-1] (zero; a2 s[t-1] S[t-1] in the paper form, so
+    the soma leaks from 0 after a spike);  S[t] = H(s[t] - v_th).
     """
     d, s, S = state["d"], state["s"], state["S"]
     Sr = _reset_spike(p, S, ops)
     r_d = p.gamma * Sr
     r_s = p.v_th * Sr if p.reset == "subtract" else s * Sr
     if p.convention == "paper":
+        if p.reset == "zero":
+            r_s = _mul(p.alpha2, r_s)
         d_new = _mul(p.alpha1, d) + p.beta1 * s + current - r_d
         s_new = _mul(p.alpha2, s) + p.beta2 * d_new - r_s
     else:

@@ -38,7 +38,7 @@ LIF_INPUT = [0.75, 0.75, 0.5, 0.25, 1.0, 0.0]
 LIF_SPIKES = [0.0, 1.0, 0.0, 0.0, 1.0, 0.0]
 # alpha = 0.5, v_th = 1. Steps 1-2 are common to all cases: v1 = 0.75, v2 = 0.5*0.75 + 0.75.
 LIF_GOLDEN = {
-    # paper: v[t] = alpha v[t-1] + I[t] - r,  r = v_th S[t-1] or v[t-1] S[t-1]
+    # paper: v[t] = alpha v[t-1] + I[t] - r,  r = v_th S[t-1] or alpha v[t-1] S[t-1]
     ("paper", "subtract"): [
         0.75,
         1.125,
@@ -50,10 +50,10 @@ LIF_GOLDEN = {
     ("paper", "zero"): [
         0.75,
         1.125,
-        0.5 * 1.125 + 0.5 - 1.125,  # -0.0625
-        0.5 * -0.0625 + 0.25,  # 0.21875
-        0.5 * 0.21875 + 1.0,  # 1.109375 (spike)
-        0.5 * 1.109375 + 0.0 - 1.109375,
+        0.5 * 1.125 + 0.5 - 0.5 * 1.125,  # 0.5: the leak starts from 0 after the spike
+        0.5 * 0.5 + 0.25,  # 0.5
+        0.5 * 0.5 + 1.0,  # 1.25 (spike)
+        0.5 * 1.25 + 0.0 - 0.5 * 1.25,
     ],
     # code: v[t] = alpha (v[t-1] - r) + I[t]
     ("code", "subtract"): [
@@ -103,9 +103,9 @@ def alif_golden(convention: str, reset: str) -> tuple[dict, list]:
         u3 = al * u2 + (1 - al) * 4.0
         u4 = al * u3 - A4 * 1.0
     elif (convention, reset) == ("paper", "zero"):
-        u2 = al * u1 + (1 - al) * 1.0 - u1
+        u2 = al * u1 + (1 - al) * 1.0 - al * u1
         u3 = al * u2 + (1 - al) * 4.0
-        u4 = al * u3 - u3
+        u4 = al * u3 - al * u3
     elif (convention, reset) == ("code", "subtract"):
         u2 = al * (u1 - A1) + (1 - al) * 1.0
         u3 = al * u2 + (1 - al) * 4.0
@@ -135,10 +135,11 @@ TWO_COMPARTMENT_GOLDEN = {
         [1.25, 0.625 + 0.5 * 2.3125 - 1.0, 1.41015625, 0.16845703125],
         [1.0, 0.0, 1.0, 0.0],
     ),
+    # paper, hard reset: s = a2 s (1 - S) + b2 d_new (the dendrite reads the pre-reset soma)
     ("paper", "zero"): (
-        [2.5, 2.3125, 0.75 * 2.3125 - 0.25 * 0.53125 + 0.5, 0.9970703125],
-        [1.25, 0.625 + 0.5 * 2.3125 - 1.25, 0.265625 + 0.5 * 2.1015625, -0.15966796875],
-        [1.0, 0.0, 1.0, 0.0],
+        [2.5, 2.3125, 0.75 * 2.3125 - 0.25 * 1.15625 + 0.5 - 0.25, 1.0595703125],
+        [1.25, 0.0 + 0.5 * 2.3125, 0.0 + 0.5 * 1.6953125, 0.423828125 + 0.52978515625],
+        [1.0, 1.0, 0.0, 0.0],
     ),
     # code: d_post = d - gamma S, s_post = s - r;  d = a1 d_post + b1 s_post + I;
     #       s = a2 s_post + b2 d_new
@@ -157,8 +158,7 @@ TWO_COMPARTMENT_GOLDEN = {
 # paper/subtract t3: d = 0.75*2.3125 - 0.25*0.78125 + 0.5, s = 0.390625 + 1.01953125
 #                t4: d = 0.75*2.0390625 - 0.25*1.41015625 - 0.25,
 #                    s = 0.705078125 + 0.46337890625 - 1
-# paper/zero     t4: d = 0.75*2.1015625 - 0.25*1.31640625 - 0.25,
-#                    s = 0.658203125 + 0.49853515625 - 1.31640625
+# paper/zero     t4: d = 0.75*1.6953125 - 0.25*0.84765625, s = 0.5*0.84765625 + 0.5*d
 # code/subtract  t4: d = 0.75*1.921875 - 0.25*0.3046875, s = 0.15234375 + 0.6826171875
 
 
@@ -286,12 +286,12 @@ def test_lif_jacobian_with_spikes(device, v, S):
         ("code", "subtract", False): alpha * (1 - v_th * psi),
         ("paper", "subtract", True): alpha,
         ("code", "subtract", True): alpha,
-        # hard reset r = v S: the membrane path is multiplied by (1 - S) (code), or loses S
-        # outside the leak (paper); without detach the spike's psi adds -v psi.
+        # hard reset: the membrane path is multiplied by (1 - S) in both conventions; without
+        # detach the spike's psi adds -alpha v psi.
         ("code", "zero", True): alpha * (1 - S),
-        ("paper", "zero", True): alpha - S,
+        ("paper", "zero", True): alpha * (1 - S),
         ("code", "zero", False): alpha * (1 - S - v * psi),
-        ("paper", "zero", False): alpha - S - v * psi,
+        ("paper", "zero", False): alpha * (1 - S - v * psi),
     }
     for (convention, reset, detach), value in expected.items():
         model = LIF(alpha=alpha, v_th=v_th, convention=convention, reset=reset, detach_reset=detach)
@@ -332,7 +332,7 @@ def test_two_compartment_jacobian_with_spikes(device, s_offset):
         J, [[a1, b1 * (1 - S)], [a1 * b2, (a2 + b1 * b2) * (1 - S)]], rtol=1e-14, atol=1e-16
     )
     J = autograd_jacobian(TwoCompartment(convention="paper", **hard), state, device=device)
-    np.testing.assert_allclose(J, [[a1, b1], [a1 * b2, a2 + b1 * b2 - S]], rtol=1e-14)
+    np.testing.assert_allclose(J, [[a1, b1], [a1 * b2, a2 * (1 - S) + b1 * b2]], rtol=1e-14)
 
 
 @pytest.mark.parametrize("device", DEVICES)

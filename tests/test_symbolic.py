@@ -132,8 +132,8 @@ def test_section4_determinants_against_autograd_by_hand():
         lif_d = LIF(alpha=0.8, v_th=vth, convention=conv, detach_reset=True)
         assert _autograd_jacobian(lif_d, {"v": vth + 0.5}, 0.0)[0, 0] == pytest.approx(0.8)
         hard = LIF(alpha=0.8, v_th=vth, convention=conv, reset="zero", detach_reset=True)
-        expected = 0.8 * (1 - 1) if conv == "code" else 0.8 - 1
-        assert _autograd_jacobian(hard, {"v": vth + 0.5}, 0.0)[0, 0] == pytest.approx(expected)
+        # hard reset: the potential the next step leaks from is 0 in both conventions
+        assert _autograd_jacobian(hard, {"v": vth + 0.5}, 0.0)[0, 0] == pytest.approx(0.0)
 
 
 def test_paper_and_code_determinants_differ_with_leak_and_agree_without():
