@@ -97,6 +97,9 @@ def test_quick_recall_beats_chance_and_resumes(tmp_path):
     assert sorted(p.name for p in folder.iterdir()) == sorted(
         [f"{k}.json" for k in report.computed] + ["summary.csv"]
     )  # no temporary files left behind
+    umask = os.umask(0)
+    os.umask(umask)
+    assert all(p.stat().st_mode & 0o777 == 0o666 & ~umask for p in folder.iterdir())
     C, H, K = (4 + 1) * 4, 32, 4
     weights = C * H + H + H * H + H * K + K  # input, recurrent and readout layers
     expected_params = {"lif": weights + 1, "alif": weights + 2, "lstmlif": weights + 2}
