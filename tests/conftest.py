@@ -1,4 +1,5 @@
-"""Shared test settings: float64 by default for verification, CUDA tests skipped without a GPU."""
+"""Shared test settings: one torch thread (small tensors), hypothesis without deadlines, CUDA
+tests skipped without a GPU. Verification tests choose float64 themselves."""
 
 import os
 
@@ -8,7 +9,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from hypothesis import settings  # noqa: E402
 
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+torch.set_num_threads(1)
 settings.register_profile("project", deadline=None, derandomize=True, print_blob=True)
 settings.load_profile("project")
 
