@@ -208,7 +208,7 @@ def _small_maps(kind, keep, raw=False, readout="sum"):
     x, y = digits_sequences(batch=6, seed=0, side=8)
     net = FeedForwardSNN(kind, sizes=(1, 12, 16, 16, 10), seed=1, readout=readout).double()
     maps = network_gradient_maps(net, x.double(), y, keep=keep, raw=raw)
-    assert min(maps.rates[:2]) > 0  # spikes happened in the first layers
+    assert min(maps.rates) > 0  # spikes happened in every hidden layer
     for G in maps.maps:
         assert np.all(np.isfinite(G)) and G.sum() > 0
     return net, maps
@@ -266,7 +266,7 @@ def test_last_step_readout_with_detached_reset_gives_pure_alpha_powers_in_the_la
         "lif", sizes=(1, 12, 16, 16, 10), seed=1, readout="last", detach_reset=True
     ).double()
     maps = network_gradient_maps(net, x.double(), y, raw=True)
-    assert maps.rates[0] > 0
+    assert min(maps.rates) > 0  # the last hidden layer spikes: there is a reset to detach
     g = maps.raw["v"][2]
     T = g.shape[0]
     assert np.abs(g[-1]).max() > 0

@@ -201,5 +201,6 @@ def test_cuda_layer_matches_cpu(name):
         results.append((out.detach().cpu(), xd.grad.cpu()))
     (out_cpu, g_cpu), (out_gpu, g_gpu) = results
     assert out_cpu.sum() > 0
+    assert bool(torch.isfinite(g_cpu).all()) and float(g_cpu.abs().max()) > 0
     assert torch.equal(out_cpu, out_gpu)
     torch.testing.assert_close(g_gpu, g_cpu, rtol=1e-10, atol=1e-12)
