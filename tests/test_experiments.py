@@ -3,6 +3,7 @@ criteria and the experiment figure."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import math
@@ -129,6 +130,13 @@ def test_quick_recall_beats_chance_and_resumes(tmp_path):
     new = json.loads(victim.read_text())
     assert new["result"]["curve"] == old["result"]["curve"]
     assert new["result"]["losses"] == old["result"]["losses"]
+    # A narrower sweep (one model) recomputes nothing, and summary.csv still lists every
+    # finished run in the folder: this sweep's first, then the others.
+    subset = run_experiment("recall", tmp_path, quick=True, models=["lif"], progress=False)
+    assert not subset.computed and len(subset.skipped) == 1
+    with open(folder / "summary.csv", newline="") as f:
+        keys = [row["key"] for row in csv.DictReader(f)]
+    assert keys[0] == subset.skipped[0] and sorted(keys) == sorted(report.computed)
 
 
 def test_quadrants_criteria_diagnosis_and_figure(tmp_path, monkeypatch, capsys):

@@ -3,8 +3,9 @@
 A run is a config dict; its key is a hash of the config, and its result lives in
 ``OUT/<experiment>[_quick]/<key>.json`` (written to a temporary file, then ``os.replace``d). A
 sweep skips every config whose file already exists, so an interrupted sweep resumes where it
-stopped and a finished run is never recomputed. After a sweep ``summary.csv`` (one row per run)
-is rewritten beside the JSON files.
+stopped and a finished run is never recomputed. After a sweep ``summary.csv`` is rewritten
+beside the JSON files, one row per finished run in the folder (this sweep's runs first, in
+sweep order, then runs of earlier sweeps with other settings, by key).
 """
 
 from __future__ import annotations
@@ -617,7 +618,8 @@ def run_sweep(
     name: str, configs: list[dict[str, Any]], folder: str | Path, progress: bool = True
 ) -> SweepReport:
     """Run every config of ``configs`` whose result file is missing in ``folder``; keep the
-    others. Shows one progress bar over training updates (stderr)."""
+    others. Shows one progress bar over training updates (stderr). ``summary.csv`` then lists
+    every finished run in ``folder``, those of earlier sweeps with other settings included."""
     from tqdm.auto import tqdm
 
     folder = Path(folder)
@@ -643,7 +645,9 @@ def run_sweep(
             report.computed.append(record["key"])
             report.records.append(record)
     report.wall_time_s = time.perf_counter() - start
-    _write_summary(folder, name, report.records)
+    swept = set(report.computed) | set(report.skipped)
+    others = [_read(p) for p in sorted(folder.glob("*.json")) if p.stem not in swept]
+    _write_summary(folder, name, report.records + [r for r in others if r is not None])
     return report
 
 
