@@ -42,7 +42,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--delays", type=_int_list, help="recall delays (also of the quadrant grid), e.g. 25,50,100"
     )
     parser.add_argument("--models", help="comma-separated subset of lif,alif,lstmlif")
-    parser.add_argument("--betas", type=_float_list, help="quadrant grid values, e.g. -0.5,0.5")
+    parser.add_argument(
+        "--betas",
+        type=_float_list,
+        help="quadrant grid values, e.g. --betas=-0.5,0.5 (a list that starts with a minus "
+        "needs the '=')",
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
