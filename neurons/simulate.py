@@ -76,8 +76,8 @@ def simulate(model: NeuronModel, current: Any) -> Trace:
     device, differentiable (surrogate gradients) in the current and in any tensor parameter.
     The time axis is split once (``unbind``), so backward costs O(T). NumPy runs walk the
     batch in blocks of neurons with the time loop inside each block (same result, faster).
-    Raises ``ValueError`` for a scalar or non-finite current and for array parameters that do
-    not broadcast against ``current.shape[1:]``.
+    Raises ``ValueError`` for a scalar, complex or non-finite current and for array parameters
+    that do not broadcast against ``current.shape[1:]``.
     """
     if not isinstance(model, NeuronModel):
         raise ValueError(f"simulate: expected a neuron model, got {type(model).__name__}")
@@ -88,11 +88,14 @@ def simulate(model: NeuronModel, current: Any) -> Trace:
                 "simulate: the model has torch parameters; pass the current as a torch tensor"
             )
         try:
-            current = np.asarray(current, dtype=np.float64)
+            complex_values = np.iscomplexobj(current)
+            current = np.asarray(current, dtype=None if complex_values else np.float64)
         except (TypeError, ValueError):
             raise ValueError(
                 "simulate: current must be a numeric array of shape (T, *batch)"
             ) from None
+        if complex_values:
+            raise ValueError("simulate: current must be real, got complex values")
     _check_current(current)
     shape = batch_shape(model, tuple(current.shape))
     T = current.shape[0]

@@ -102,6 +102,7 @@ CASES = [
     ),
     ("sim-int-tensor", lambda: simulate(LIF(), torch.ones(T, 2, dtype=torch.int64)), ["current"]),
     ("sim-text-current", lambda: simulate(LIF(), ["a", "b"]), ["current"]),
+    ("sim-complex-current", lambda: simulate(LIF(), np.array([0.5, 1j])), ["current", "complex"]),
     ("sim-not-a-model", lambda: simulate("lif", np.zeros(T)), ["model"]),
     (
         "sim-torch-param-numpy-current",
