@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -13,6 +14,9 @@ from neurons import ALIF, LIF, LSTMLIF, TwoCompartment
 
 from .files import save_all
 from .style import MODEL_COLORS, OKABE_ITO, SEQUENTIAL, panel_label, plt, style
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 NAME = "eigenvalues"
 ORDER = 6
@@ -66,7 +70,7 @@ def _circle(ax, radius: float = 1.0, **kw) -> None:
     ax.plot(radius * np.cos(t), radius * np.sin(t), **kw)
 
 
-def plot(data: dict[str, np.ndarray]):
+def plot(data: dict[str, np.ndarray]) -> Figure:
     """(a) LSTM-LIF sweep, (b) LIF and ALIF, (c) modulus and angle against the product."""
     p = data["product"]
     lam = data["lstmlif"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -15,6 +16,9 @@ from neurons import ALIF, LIF, LSTMLIF
 
 from .files import save_all
 from .style import COLORS, MODEL_COLORS, OKABE_ITO, panel_label, plt, style
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 NAME = "gradient_distance"
 ORDER = 1
@@ -97,7 +101,7 @@ def _closed_real_k(betas: np.ndarray, k: np.ndarray) -> np.ndarray:
     return out
 
 
-def plot(data: dict[str, np.ndarray]):
+def plot(data: dict[str, np.ndarray]) -> Figure:
     """(a) LIF, ALIF membrane; (b) ALIF adaptation; (c) LSTM-LIF, first 60 steps; (d) all k."""
     k = data["k"]
     kmax = int(k[-1])

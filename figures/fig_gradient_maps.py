@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm import tqdm
@@ -13,6 +14,9 @@ from analysis.flow import SOMA, FeedForwardSNN, digits_sequences, network_gradie
 
 from .files import save_all
 from .style import COLORS, SEQUENTIAL, panel_label, plt, style
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 NAME = "gradient_maps"
 ORDER = 3
@@ -66,7 +70,7 @@ def compute(
     return data
 
 
-def plot(data: dict[str, np.ndarray]):
+def plot(data: dict[str, np.ndarray]) -> Figure:
     """Rows: models; columns: the three hidden layers' heat maps, then the per-step shares."""
     n_layers = len(data["sizes"]) - 2
     with style():

@@ -4,6 +4,7 @@ brief pulse, in both conventions."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -11,6 +12,9 @@ from neurons import LIF, LSTMLIF, simulate
 
 from .files import save_all
 from .style import OKABE_ITO, panel_label, plt, style
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 NAME = "membrane_traces"
 ORDER = 7
@@ -65,7 +69,7 @@ def compute(T: int = 80) -> dict[str, np.ndarray]:
     return data
 
 
-def plot(data: dict[str, np.ndarray]):
+def plot(data: dict[str, np.ndarray]) -> Figure:
     """Rows: step, pulse; columns: LIF, LSTM-LIF."""
     t = data["t"]
     state_colors = {"v": OKABE_ITO["blue"], "d": OKABE_ITO["green"], "s": OKABE_ITO["vermillion"]}

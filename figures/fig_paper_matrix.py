@@ -4,6 +4,7 @@ criterion f (eq. 15) against the true spectral radius over the second quadrant."
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.colors import TwoSlopeNorm
@@ -15,6 +16,9 @@ from neurons import LSTMLIF
 
 from .files import save_all
 from .style import COLORS, DIVERGING, OKABE_ITO, SEQUENTIAL, panel_label, plt, style
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 NAME = "paper_matrix"
 ORDER = 8
@@ -65,7 +69,7 @@ def compute(kmax: int = 60, n: int = 161) -> dict[str, np.ndarray]:
     return data
 
 
-def plot(data: dict[str, np.ndarray]):
+def plot(data: dict[str, np.ndarray]) -> Figure:
     """(a) power norms, (b) f map, (c) rho(J) map, (d) f against rho."""
     b1, b2 = data["b1"], data["b2"]
     ext = (b1[0], 0.0, 0.0, b2[-1])

@@ -5,6 +5,7 @@ several surrogate shapes and widths."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm import tqdm
@@ -15,6 +16,9 @@ from neurons import ALIF, LIF, LSTMLIF, NeuronModel, get_surrogate
 
 from .files import save_all
 from .style import COLORS, panel_label, plt, style
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 NAME = "spiking_flow"
 ORDER = 2
@@ -88,7 +92,7 @@ def compute(
     return data
 
 
-def plot(data: dict[str, np.ndarray]):
+def plot(data: dict[str, np.ndarray]) -> Figure:
     """Rows: conventions / surrogates; columns: LIF, ALIF, LSTM-LIF."""
     k = data["k"]
     with style():

@@ -4,6 +4,7 @@ few couplings (beta1, beta2), and ALIF's memory horizons over (tau_m, tau_a)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.colors import BoundaryNorm, ListedColormap
@@ -14,6 +15,9 @@ from neurons import ALIF, TwoCompartment
 
 from .files import save_all
 from .style import OKABE_ITO, SEQUENTIAL, panel_label, plt, style
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 NAME = "stability_atlas"
 ORDER = 5
@@ -63,7 +67,7 @@ def compute(n_alpha: int = 200, n_tau: int = 120) -> dict[str, np.ndarray]:
     return data
 
 
-def plot(data: dict[str, np.ndarray]):
+def plot(data: dict[str, np.ndarray]) -> Figure:
     """Rows: regions, log10 rho, ALIF horizons; columns: the couplings."""
     alpha = data["alpha"]
     ext = (0.0, 1.0, 0.0, 1.0)

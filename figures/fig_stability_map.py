@@ -5,6 +5,7 @@ criterion, Table 7 and the paper's settings."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import sympy as sp
@@ -21,6 +22,9 @@ from neurons.symbolic import jacobian, subthreshold, symbolic_model
 
 from .files import save_all
 from .style import DIVERGING, OKABE_ITO, SEQUENTIAL, panel_label, plt, style
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 NAME = "stability_map"
 ORDER = 4
@@ -175,7 +179,7 @@ def _overlay(ax, data: dict[str, np.ndarray], legend: bool = False) -> None:
     ax.grid(False)
 
 
-def plot(data: dict[str, np.ndarray]):
+def plot(data: dict[str, np.ndarray]) -> Figure:
     """(a) log10 rho, (b) period, (c) log10 sup_k ||J^k||."""
     b = data["beta"]
     ext = (b[0], b[-1], b[0], b[-1])

@@ -86,11 +86,13 @@ class Ops:
     zeros_like: Any
 
     @property
-    def exp(self):
+    def exp(self) -> Any:
+        """The backend's elementwise exp."""
         return self.m.exp
 
     @property
-    def sigmoid(self):
+    def sigmoid(self) -> Any:
+        """The backend's elementwise logistic function 1 / (1 + exp(-x))."""
         return self.m.sigmoid
 
 
@@ -106,13 +108,13 @@ class SpikeFunction(torch.autograd.Function):
     """S = H(x) forward (H(0) = 1); dS/dx = psi(x) backward."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, surrogate: Surrogate) -> torch.Tensor:
+    def forward(ctx: Any, x: torch.Tensor, surrogate: Surrogate) -> torch.Tensor:
         ctx.save_for_backward(x)
         ctx.surrogate = surrogate
         return (x >= 0).to(x.dtype)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor):
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
         (x,) = ctx.saved_tensors
         return grad * ctx.surrogate.psi(x, TORCH_MATH), None
 
@@ -136,12 +138,12 @@ class Spike(sp.Function):
     nargs = 1
 
     @classmethod
-    def eval(cls, x):
+    def eval(cls, x: sp.Expr) -> sp.Expr | None:
         if x.is_number and x.is_real:
             return sp.Integer(1) if bool(x >= 0) else sp.Integer(0)
         return None
 
-    def fdiff(self, argindex=1):
+    def fdiff(self, argindex: int = 1) -> sp.Expr:
         return Psi(self.args[0])
 
 
@@ -151,12 +153,12 @@ class StopGradient(sp.Function):
     nargs = 1
 
     @classmethod
-    def eval(cls, x):
+    def eval(cls, x: sp.Expr) -> sp.Expr | None:
         if x.is_number:
             return x
         return None
 
-    def fdiff(self, argindex=1):
+    def fdiff(self, argindex: int = 1) -> sp.Expr:
         return sp.Integer(0)
 
 

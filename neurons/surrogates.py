@@ -77,20 +77,20 @@ class Triangle(Surrogate):
     width: float = 1.0
     name = "triangle"
 
-    def psi(self, x, m):
+    def psi(self, x: Any, m: Any) -> Any:
         return m.relu(1 - m.abs(x) / self.width) / self.width
 
-    def primitive(self, x):
+    def primitive(self, x: np.ndarray) -> np.ndarray:
         w = self.width
         y = np.clip(np.asarray(x, dtype=np.float64) / w, -1.0, 1.0)
         return np.where(y < 0, 0.5 * (1 + y) ** 2, 1 - 0.5 * (1 - y) ** 2)
 
     @property
-    def peak(self):
+    def peak(self) -> float:
         return 1.0 / self.width
 
     @property
-    def integral(self):
+    def integral(self) -> float:
         return 1.0
 
 
@@ -101,19 +101,19 @@ class Rectangle(Surrogate):
     width: float = 1.0
     name = "rectangle"
 
-    def psi(self, x, m):
+    def psi(self, x: Any, m: Any) -> Any:
         return m.step(self.width / 2 - m.abs(x)) / self.width
 
-    def primitive(self, x):
+    def primitive(self, x: np.ndarray) -> np.ndarray:
         w = self.width
         return np.clip((np.asarray(x, dtype=np.float64) + w / 2) / w, 0.0, 1.0)
 
     @property
-    def peak(self):
+    def peak(self) -> float:
         return 1.0 / self.width
 
     @property
-    def integral(self):
+    def integral(self) -> float:
         return 1.0
 
 
@@ -124,20 +124,20 @@ class FastSigmoid(Surrogate):
     slope: float = 25.0
     name = "fast_sigmoid"
 
-    def psi(self, x, m):
+    def psi(self, x: Any, m: Any) -> Any:
         return 1 / (1 + self.slope * m.abs(x)) ** 2
 
-    def primitive(self, x):
+    def primitive(self, x: np.ndarray) -> np.ndarray:
         k = self.slope
         x = np.asarray(x, dtype=np.float64)
         return 1 / k + np.sign(x) * (1 - 1 / (1 + k * np.abs(x))) / k
 
     @property
-    def peak(self):
+    def peak(self) -> float:
         return 1.0
 
     @property
-    def integral(self):
+    def integral(self) -> float:
         return 2.0 / self.slope
 
 
@@ -148,19 +148,19 @@ class Sigmoid(Surrogate):
     slope: float = 4.0
     name = "sigmoid"
 
-    def psi(self, x, m):
+    def psi(self, x: Any, m: Any) -> Any:
         s = m.sigmoid(self.slope * x)
         return self.slope * s * (1 - s)
 
-    def primitive(self, x):
+    def primitive(self, x: np.ndarray) -> np.ndarray:
         return special.expit(self.slope * np.asarray(x, dtype=np.float64))
 
     @property
-    def peak(self):
+    def peak(self) -> float:
         return self.slope / 4.0
 
     @property
-    def integral(self):
+    def integral(self) -> float:
         return 1.0
 
 
@@ -171,19 +171,19 @@ class Arctan(Surrogate):
     alpha: float = 2.0
     name = "arctan"
 
-    def psi(self, x, m):
+    def psi(self, x: Any, m: Any) -> Any:
         return (self.alpha / 2) / (1 + (m.pi / 2 * self.alpha * x) ** 2)
 
-    def primitive(self, x):
+    def primitive(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
         return 0.5 + np.arctan(np.pi / 2 * self.alpha * x) / np.pi
 
     @property
-    def peak(self):
+    def peak(self) -> float:
         return self.alpha / 2.0
 
     @property
-    def integral(self):
+    def integral(self) -> float:
         return 1.0
 
 
@@ -204,7 +204,7 @@ class MultiGaussian(Surrogate):
     scale: float = 0.5
     name = "multi_gaussian"
 
-    def psi(self, x, m):
+    def psi(self, x: Any, m: Any) -> Any:
         sg, h, wide = self.sigma, self.h, self.s * self.sigma
         return self.scale * (
             (1 + h) * _normal_pdf(x, 0.0, sg, m)
@@ -212,7 +212,7 @@ class MultiGaussian(Surrogate):
             - h * _normal_pdf(x, -sg, wide, m)
         )
 
-    def primitive(self, x):
+    def primitive(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
         sg, h, wide = self.sigma, self.h, self.s * self.sigma
 
@@ -224,14 +224,14 @@ class MultiGaussian(Surrogate):
         )
 
     @property
-    def peak(self):
+    def peak(self) -> float:
         sg, h, wide = self.sigma, self.h, self.s * self.sigma
         narrow = 1 / (sg * math.sqrt(2 * math.pi))
         side = math.exp(-(sg**2) / (2 * wide**2)) / (wide * math.sqrt(2 * math.pi))
         return self.scale * ((1 + h) * narrow - 2 * h * side)
 
     @property
-    def integral(self):
+    def integral(self) -> float:
         return self.scale * (1 - self.h)
 
 
