@@ -61,12 +61,15 @@ class SpikingLayer(nn.Module):
             )
 
     def run(self, x: torch.Tensor) -> Trace:
+        """The whole trace of input current x (T, B, N): spikes S (T, B, N) and every state's
+        pre-reset potentials (T, B, N), differentiable by this layer's ``backward``."""
         self._check_input(x)
         if self.backward == "exact":
             return exact_simulate(self.model(), x)
         return simulate(self.model(), x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Spikes S (T, B, N) = H(potential - threshold) for input current x (T, B, N)."""
         if self.backward == "exact":
             self._check_input(x)
             return exact_spikes(self.model(), x)
