@@ -37,7 +37,7 @@ class SpikingLayer(nn.Module):
 
     def __init__(self, size: int, backward: str = "autograd", **switches: Any) -> None:
         super().__init__()
-        if not isinstance(size, int) or size <= 0:
+        if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
             raise ValueError(f"{type(self).__name__}: size must be a positive int, got {size!r}")
         if backward not in BACKWARDS:
             raise ValueError(

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+import sympy as sp
 import torch
 
 from .models import NeuronModel, torch_coefficients
@@ -36,12 +37,18 @@ class Trace:
 def batch_shape(model: NeuronModel, current_shape: tuple[int, ...]) -> tuple[int, ...]:
     """The batch shape of a run: ``current.shape[1:]`` broadcast with every array parameter.
 
-    Raises ``ValueError`` naming the parameter whose shape does not broadcast.
+    Raises ``ValueError`` naming the parameter whose shape does not broadcast, or that is a
+    SymPy expression (those belong to ``neurons.symbolic``, not to a run).
     """
     if len(current_shape) < 1:
         raise ValueError("simulate: current must have shape (T, *batch), got a scalar")
     shape = tuple(current_shape[1:])
     for name, value in model.params().items():
+        if isinstance(value, sp.Basic):
+            raise ValueError(
+                f"simulate: parameter '{name}' is a SymPy expression ({value}); a run needs "
+                "floats, NumPy arrays or torch tensors (neurons.symbolic is the SymPy view)"
+            )
         pshape = (
             tuple(np.shape(value)) if not isinstance(value, torch.Tensor) else tuple(value.shape)
         )

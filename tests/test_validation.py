@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+import sympy as sp
 import torch
 
 from neurons import (
@@ -16,6 +17,7 @@ from neurons import (
     LIFLayer,
     LSTMLIFLayer,
     TwoCompartment,
+    exact_simulate,
     get_model,
     get_surrogate,
     make_layer,
@@ -105,12 +107,23 @@ CASES = [
     ("sim-complex-current", lambda: simulate(LIF(), np.array([0.5, 1j])), ["current", "complex"]),
     ("sim-not-a-model", lambda: simulate("lif", np.zeros(T)), ["model"]),
     (
+        "sim-sympy-param",
+        lambda: simulate(LSTMLIF(beta1=sp.Symbol("b1")), np.zeros(T)),
+        ["'beta1'", "SymPy"],
+    ),
+    (
+        "exact-sympy-param",
+        lambda: exact_simulate(LSTMLIF(beta2=sp.Rational(1, 2)), torch.zeros(T)),
+        ["'beta2'", "SymPy"],
+    ),
+    (
         "sim-torch-param-numpy-current",
         lambda: simulate(LIF(alpha=torch.tensor(0.5)), np.zeros(T)),
         ["current", "torch"],
     ),
     # layers: sizes, starting values and the (T, B, N) input
     ("layer-size", lambda: LIFLayer(0), ["size"]),
+    ("layer-size-bool", lambda: LIFLayer(True), ["size"]),
     ("layer-alpha", lambda: LIFLayer(4, alpha=1.5), ["'alpha'"]),
     ("layer-learn-alpha-1", lambda: LIFLayer(4, alpha=1.0, learn_alpha=True), ["alpha"]),
     ("layer-tau", lambda: ALIFLayer(4, tau_m=-1.0), ["'tau_m'"]),
