@@ -121,6 +121,11 @@ def make_figures(
     """
     specs = select(only)
     out_dir = Path(out_dir)
+    for folder in (out_dir, *out_dir.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise ValueError(f"figures: cannot write into {out_dir}: {folder} is a file")
+            break
     out_dir.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict] = {}
     bar = tqdm(specs, desc="figures", unit="fig", disable=None if progress else True)

@@ -82,6 +82,10 @@ def test_cli_rejects_an_unknown_name_with_exit_status_2(tmp_path, capsys):
     assert main(["figures", "--only", "bogus", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "bogus" in err and "gradient_distance" in err
+    (tmp_path / "a_file").write_text("")
+    out = str(tmp_path / "a_file" / "figs")
+    assert main(["figures", "--only", "eigenvalues", "--out", out]) == 2
+    assert "is a file" in capsys.readouterr().err
 
 
 def test_an_interrupted_write_leaves_the_old_file_and_no_temporary(tmp_path):

@@ -674,4 +674,10 @@ def run_experiment(
     >>> report = run_experiment("recall", "results", quick=True)
     """
     configs = make_configs(name, quick, seeds=seeds, delays=delays, models=models, betas=betas)
-    return run_sweep(name, configs, result_dir(out_dir, name, quick), progress=progress)
+    folder = result_dir(out_dir, name, quick)
+    for parent in (folder, *folder.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"{name}: cannot write results into {folder}: {parent} is a file")
+            break
+    return run_sweep(name, configs, folder, progress=progress)
