@@ -171,6 +171,18 @@ def test_quadrants_criteria_diagnosis_and_figure(tmp_path, monkeypatch, capsys):
         assert row["eigen_prediction"] == ("bounded" if b1 * b2 < 0 else "growing")
         assert row["diagnosis"] in {"ok", "exploding", "silent", "vanishing", "other"}
     assert cli_main(["experiment", "nonsense", "--out", out]) == 2
+    # An option the named experiment does not take is an error, not silently dropped.
+    for argv, option in (
+        (["recall", "--betas=-0.5,0.5"], "--betas"),
+        (["digits", "--delays", "5"], "--delays"),
+        (["quadrants", "--models", "lif"], "--models"),
+    ):
+        capsys.readouterr()
+        assert cli_main(["experiment", *argv, "--quick", "--out", out, "--no-progress"]) == 2
+        assert option in capsys.readouterr().err
+    (tmp_path / "a_file").write_text("")
+    assert cli_main(["experiment", "recall", "--quick", "--out", str(tmp_path / "a_file")]) == 2
+    assert "is a file" in capsys.readouterr().err
 
     # The diagnosis rules on hand-made records.
     def record(acc, status="done", finite=True, pnorm=1.0, rate=0.05, final_rate=0.05, ratio=-1):

@@ -2,6 +2,9 @@
 
 NAME is ``recall``, ``digits``, ``quadrants`` or ``all``. Results go to ``--out`` (default
 ``results/``), one JSON per run plus ``summary.csv`` per experiment; finished runs are skipped.
+``--delays`` applies to recall and quadrants, ``--models`` to recall and digits, ``--betas`` to
+quadrants: with ``all`` each goes to the experiments that take it, and naming one experiment
+together with an option it does not take is an error.
 """
 
 from __future__ import annotations
@@ -56,6 +59,15 @@ def run(args: argparse.Namespace) -> int:
     names = list(EXPERIMENTS) if args.name == "all" else [args.name]
     if args.name != "all" and args.name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {args.name!r}; choose one of {[*EXPERIMENTS, 'all']}")
+    if args.name != "all":
+        unused = {
+            "--delays": args.delays is not None and args.name == "digits",
+            "--models": args.models is not None and args.name == "quadrants",
+            "--betas": args.betas is not None and args.name != "quadrants",
+        }
+        if any(unused.values()):
+            options = ", ".join(k for k, v in unused.items() if v)
+            raise ValueError(f"experiment {args.name!r} does not take {options}")
     models = None if args.models is None else [m.strip() for m in args.models.split(",")]
     start = time.perf_counter()
     reports = []
