@@ -16,7 +16,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from analysis.adjoint import AdjointResult, adjoint, logit_gradients, reduce_to_shape
@@ -190,6 +190,7 @@ def rel_err(ours, ref) -> float:
 def assert_not_vacuous(model, current, result: AdjointResult) -> Trace:
     trace = simulate(model, current)
     assert trace.spikes.sum() >= 1, "no spike: the check would be vacuous"
+    assert np.any(result.psi != 0), "psi = 0 at every step: the surrogate path is not exercised"
     assert np.all(np.isfinite(result.current)) and np.linalg.norm(result.current) > 0
     for k, g in result.params.items():
         assert np.all(np.isfinite(g)), k
@@ -206,6 +207,7 @@ def assert_not_vacuous(model, current, result: AdjointResult) -> Trace:
 def test_adjoint_matches_autograd(name, data):
     model, current, g_s, g_x = data.draw(spiking_cases(name))
     ours = adjoint(model, current, g_s, g_x)
+    assume(np.any(ours.psi != 0))  # a narrow surrogate may miss every step: not a psi check
     assert_not_vacuous(model, current, ours)
     ref_current, ref_params = autograd_reference(model, current, g_s, g_x)
     assert rel_err(reduce_to_shape(ours.current, current.shape), ref_current) < AUTOGRAD_RTOL
@@ -223,6 +225,7 @@ def test_adjoint_matches_autograd(name, data):
 def test_state_adjoints_match_autograd(name, data):
     model, current, g_s, g_x = data.draw(spiking_cases(name, steps=(100, 105), batch=(1, 2)))
     ours = adjoint(model, current, g_s, g_x)
+    assume(np.any(ours.psi != 0))  # a narrow surrogate may miss every step: not a psi check
     assert_not_vacuous(model, current, ours)
     ref = state_reference(model, current, g_s, g_x)
     for n in model.state_names:
