@@ -13,8 +13,9 @@ spike, with a random linear loss L = sum_t g_S[t] S[t] + sum_t sum_n g_n[t] x_n[
   are compared with the ``psi_zero`` adjoint, |fd - adj| / max(|adj|, 1e-3 max |adj|). Every
   perturbed run must keep the spike pattern; otherwise h shrinks, then the current is re-drawn.
 
-A case fails on an error above tolerance and is *vacuous* (also a failure) when no neuron spiked
-or the gradient is zero or not finite. ``lstmlif verify`` prints the table and exits 1 on any
+A case fails on an error above tolerance and is *vacuous* (also a failure) when no neuron spiked,
+the surrogate slope psi is 0 at every step (the psi-terms go untested), or the gradient is zero
+or not finite. ``lstmlif verify`` prints the table and exits 1 on any
 failure.
 """
 
@@ -34,6 +35,7 @@ from tqdm import tqdm
 
 from neurons import (
     CONVENTIONS,
+    NUMPY_OPS,
     RESETS,
     TORCH_OPS,
     NeuronModel,
@@ -356,6 +358,11 @@ def check_case(
     finite = all(np.all(np.isfinite(g)) for g in ours.params.values()) and math.isfinite(grad_norm)
     if n_spikes == 0:
         problems.append("vacuous: no spike")
+    else:
+        # psi along the trajectory, from the model's own threshold argument (not the adjoint's)
+        z = trace.model.spike_argument(trace.model.coefficients(NUMPY_OPS), trace.states, NUMPY_OPS)
+        if not np.any(trace.model.surrogate(z) != 0):
+            problems.append("vacuous: surrogate slope psi = 0 at every step")
     if not finite:
         problems.append("vacuous: gradient not finite")
     elif grad_norm == 0.0:

@@ -16,7 +16,7 @@ import torch
 from analysis import gradcheck
 from analysis.adjoint import adjoint as real_adjoint
 from analysis.cli import main
-from neurons import CONVENTIONS, LIF, RESETS
+from neurons import CONVENTIONS, LIF, RESETS, get_surrogate
 
 ALL_COMBOS = set(itertools.product(gradcheck.MODEL_NAMES, CONVENTIONS, RESETS, (False, True)))
 
@@ -78,6 +78,18 @@ def test_vacuous_cases_fail(capsys):
         == 1
     )
     assert "FAIL: vacuous" in capsys.readouterr().out
+
+
+def test_a_surrogate_that_misses_every_step_is_vacuous():
+    """A rectangle of width 1e-9 is non-zero only within 5e-10 of the threshold: the neurons
+    spike, but psi = 0 at every step, so the surrogate terms would go unchecked."""
+    rng = np.random.default_rng(0)
+    current = 0.3 + 0.6 * rng.standard_normal((100, 2))
+    model = LIF(alpha=0.8, v_th=1.0, surrogate=get_surrogate("rectangle", width=1e-9))
+    g_s, g_x = rng.standard_normal((100, 2)), {"v": rng.standard_normal((100, 2))}
+    row = gradcheck.check_case(gradcheck.Case(model, current, g_s, g_x), rng, fd=False)
+    assert row["spikes"] > 0 and not row["ok"]
+    assert "vacuous: surrogate slope psi = 0 at every step" in row["problems"]
 
 
 def test_wrong_adjoint_is_caught(monkeypatch):
