@@ -15,8 +15,7 @@ spike, with a random linear loss L = sum_t g_S[t] S[t] + sum_t sum_n g_n[t] x_n[
 
 A case fails on an error above tolerance and is *vacuous* (also a failure) when no neuron spiked,
 the surrogate slope psi is 0 at every step (the psi-terms go untested), or the gradient is zero
-or not finite. ``lstmlif verify`` prints the table and exits 1 on any
-failure.
+or not finite. ``lstmlif verify`` prints the table and exits 1 on any failure.
 """
 
 from __future__ import annotations
