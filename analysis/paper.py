@@ -115,7 +115,12 @@ def _f(beta1: Any, beta2: Any) -> Any:
 def _floats(*values: Any) -> list[np.ndarray]:
     out = []
     for v in values:
-        arr = np.asarray(v, dtype=np.float64)
+        try:
+            if np.iscomplexobj(v):
+                raise TypeError
+            arr = np.asarray(v, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"beta1 and beta2 must be finite real numbers, got {v!r}") from None
         if not np.all(np.isfinite(arr)):
             raise ValueError("beta1 and beta2 must be finite real numbers")
         out.append(arr)

@@ -131,3 +131,6 @@ def test_bad_input():
         paper_f(np.nan, 0.5)
     with pytest.raises(ValueError, match="finite"):
         paper_matrix(0.5, np.inf)
+    for bad in ("a", 1j, [0.5, [0.2]]):
+        with pytest.raises(ValueError, match="finite real numbers"):
+            paper_matrix(bad, 0.5)
