@@ -9,6 +9,7 @@ math namespace, so NumPy, PyTorch and SymPy evaluate the same formula. Each also
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -29,6 +30,8 @@ __all__ = [
 
 
 def _positive(name: str, owner: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{owner}: '{name}' must be a finite number > 0, got {value!r}")
     value = float(value)
     if not math.isfinite(value) or value <= 0:
         raise ValueError(f"{owner}: '{name}' must be a finite number > 0, got {value!r}")
@@ -43,7 +46,8 @@ class Surrogate:
 
     def __post_init__(self) -> None:
         for f in fields(self):
-            _positive(f.name, f"surrogate '{self.name}'", getattr(self, f.name))
+            value = _positive(f.name, f"surrogate '{self.name}'", getattr(self, f.name))
+            object.__setattr__(self, f.name, value)  # stored as a plain float
 
     def psi(self, x: Any, m: Any) -> Any:
         """psi(x), written with the math namespace ``m`` (see ``neurons.ops``)."""
