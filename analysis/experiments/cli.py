@@ -94,8 +94,8 @@ def run(args: argparse.Namespace) -> int:
         spent = sum(rec["wall_time_s"] for rec in r.records)
         print(
             f"{r.name}: {len(r.computed)} run(s) computed, {len(r.skipped)} already finished; "
-            f"{len(r.records)} in {r.folder} (summary.csv); compute time of all runs "
-            f"{spent / 60:.1f} min"
+            f"compute time of this sweep's {len(r.records)} runs {spent / 60:.1f} min; "
+            f"{r.folder / 'summary.csv'} lists every finished run there"
         )
     print(f"wall time of this call: {total / 60:.1f} min")
     return 0
