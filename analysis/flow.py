@@ -371,6 +371,11 @@ def network_gradient_maps(
             f"network_gradient_maps: expected x (T, B, n_in) and y (B,), got {tuple(x.shape)} "
             f"and {tuple(y.shape)}"
         )
+    n_out = net.linears[-1].out_features
+    if y.dtype.is_floating_point or y.dtype.is_complex or bool(((y < 0) | (y >= n_out)).any()):
+        raise ValueError(
+            f"network_gradient_maps: labels y must be integers in [0, {n_out}), got {y.tolist()}"
+        )
     state = SOMA[net.kind] if state is None else state
     names = [state, *keep]
     logits, currents, traces = net(x)

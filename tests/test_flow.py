@@ -285,6 +285,9 @@ def test_network_inputs_are_validated():
         network_gradient_maps(net, x, y, state="q")
     with pytest.raises(ValueError, match="expected x"):
         network_gradient_maps(net, x[:, :1], y)
+    for labels in (torch.tensor([10, 0]), torch.tensor([-1, 0]), torch.tensor([0.0, 1.0])):
+        with pytest.raises(ValueError, match="labels y"):
+            network_gradient_maps(net, x, labels)
     exact = FeedForwardSNN("lif", sizes=(1, 4, 4, 4, 10), backward="exact")
     with pytest.raises(ValueError, match="backward='autograd'"):
         network_gradient_maps(exact, x, y)
