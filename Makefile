@@ -1,6 +1,7 @@
 # Quick start:  make figures   (every figure into figures/out/)
 #               make test      (lint + the whole test suite)
-# Both create .venv on first use with torch 2.13.0 (CPU) and the project in editable mode.
+# Both create .venv on first use with torch 2.13.0 (the CPU wheel where pip serves it, as on
+# the project's machines) and the project in editable mode.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
