@@ -149,6 +149,20 @@ def config_key(config: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def _recall_fields(s: dict[str, Any]) -> dict[str, Any]:
+    """The recall-task part of a config, shared by the recall and quadrant sweeps."""
+    return dict(
+        hidden=s["hidden"],
+        n_classes=s["n_classes"],
+        updates=s["updates"],
+        batch=s["batch"],
+        n_test=s["n_test"],
+        lr=s["lr"],
+        eval_at=_eval_points(s["updates"], s["evals"]),
+        target_rate=s["target_rate"],
+    )
+
+
 def _int_list(name: str, values: Sequence[Any], lo: int) -> list[int]:
     out = []
     for v in values:
@@ -208,25 +222,11 @@ def make_configs(
     configs = []
     if name == "recall":
         delay_list = _int_list("delays", s["delays"] if delays is None else delays, 0)
+        task = _recall_fields(s)
         for delay in delay_list:
             for model in model_list:
                 for seed in seed_list:
-                    configs.append(
-                        dict(
-                            common,
-                            model=model,
-                            seed=seed,
-                            delay=delay,
-                            hidden=s["hidden"],
-                            n_classes=s["n_classes"],
-                            updates=s["updates"],
-                            batch=s["batch"],
-                            n_test=s["n_test"],
-                            lr=s["lr"],
-                            eval_at=_eval_points(s["updates"], s["evals"]),
-                            target_rate=s["target_rate"],
-                        )
-                    )
+                    configs.append(dict(common, model=model, seed=seed, delay=delay, **task))
     elif name == "digits":
         for task in s["tasks"]:
             for model in model_list:
@@ -249,6 +249,7 @@ def make_configs(
     else:
         beta_list = _float_list("betas", s["betas"] if betas is None else betas)
         delay_list = _int_list("delays", [s["delay"]] if delays is None else delays, 0)
+        task = _recall_fields(s)
         for delay, b1, b2, seed in itertools.product(delay_list, beta_list, beta_list, seed_list):
             configs.append(
                 dict(
@@ -258,15 +259,8 @@ def make_configs(
                     beta1=b1,
                     beta2=b2,
                     delay=delay,
-                    hidden=s["hidden"],
-                    n_classes=s["n_classes"],
-                    updates=s["updates"],
-                    batch=s["batch"],
-                    n_test=s["n_test"],
-                    lr=s["lr"],
-                    eval_at=_eval_points(s["updates"], s["evals"]),
-                    target_rate=s["target_rate"],
                     reference_betas=[-0.5, 0.5],
+                    **task,
                 )
             )
     return configs
