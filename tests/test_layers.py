@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from _helpers import graph_census
 from torch import nn
 
 from neurons import (
@@ -162,17 +163,7 @@ def test_each_layer_owns_fresh_parameter_tensors():
 
 def count_graph(layer: nn.Module, steps: int) -> tuple[int, dict[str, int]]:
     x = torch.rand(steps, 2, N, dtype=torch.float64, requires_grad=True)
-    root = layer(x).sum().grad_fn
-    kinds: dict[str, int] = {}
-    seen, stack = set(), [root]
-    while stack:
-        node = stack.pop()
-        if node is None or node in seen:
-            continue
-        seen.add(node)
-        kinds[type(node).__name__] = kinds.get(type(node).__name__, 0) + 1
-        stack.extend(n for n, _ in node.next_functions)
-    return len(seen), kinds
+    return graph_census(layer(x).sum().grad_fn)
 
 
 @pytest.mark.parametrize("name", ["lif-neuron", "alif-neuron", "lstmlif-layer"])

@@ -13,6 +13,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from _helpers import autograd_jacobian
 
 from neurons import ALIF, LIF, LSTMLIF, TCLIF, TwoCompartment, get_model, simulate
 
@@ -232,21 +233,6 @@ def test_lstmlif_defaults_alias_and_logits():
 def triangle_psi(x: float) -> float:
     """The default surrogate, written out: max(0, 1 - |x|)."""
     return max(0.0, 1.0 - abs(x))
-
-
-def autograd_jacobian(model, state: dict, current: float = 0.3, device: str = "cpu"):
-    """d x[t] / d x[t-1] of ``model.transition`` by torch autograd (state order state_names)."""
-    names = model.state_names
-    x0 = torch.tensor([state[n] for n in names], dtype=F64, device=device)
-    current_t = torch.tensor(current, dtype=F64, device=device)
-
-    def f(x):
-        out = model.transition({n: x[i] for i, n in enumerate(names)}, current_t)
-        return torch.stack([out[n] for n in names])
-
-    J = torch.autograd.functional.jacobian(f, x0)
-    assert J.device.type == device
-    return J.cpu().numpy()
 
 
 @pytest.mark.parametrize("device", DEVICES)

@@ -14,6 +14,7 @@ import itertools
 import numpy as np
 import pytest
 import torch
+from _helpers import graph_census
 
 from neurons import ALIF, LIF, LSTMLIF, TwoCompartment, simulate
 
@@ -206,16 +207,7 @@ def test_backward_graph_is_linear_in_time():
 
     def count(T):
         I = torch.rand(T, 2, 3, dtype=F64, requires_grad=True)
-        root = simulate(LSTMLIF(), I).spikes.sum().grad_fn
-        kinds, seen, stack = {}, set(), [root]
-        while stack:
-            node = stack.pop()
-            if node is None or node in seen:
-                continue
-            seen.add(node)
-            kinds[type(node).__name__] = kinds.get(type(node).__name__, 0) + 1
-            stack.extend(n for n, _ in node.next_functions)
-        return len(seen), kinds
+        return graph_census(simulate(LSTMLIF(), I).spikes.sum().grad_fn)
 
     (n10, k10), (n20, _), (n40, _) = count(10), count(20), count(40)
     assert n40 - n20 == 2 * (n20 - n10) > 0

@@ -7,6 +7,7 @@ import mpmath
 import numpy as np
 import pytest
 import torch
+from _helpers import autograd_jacobian
 
 from analysis.stability import (
     classify,
@@ -28,20 +29,6 @@ from neurons import ALIF, LIF, LSTMLIF, TwoCompartment, simulate
 PAPER_POINTS = [(-0.5, 0.5), (-0.8, 0.4), (-0.2, 0.8), (-0.8, 0.8)]
 
 
-def _autograd_jacobian(model, potentials, current=0.0):
-    """d x[t] / d x[t-1] of ``model.transition`` by torch autograd in float64."""
-    names = model.state_names
-
-    def f(x):
-        out = model.transition(
-            {n: x[i] for i, n in enumerate(names)}, torch.tensor(current, dtype=torch.float64)
-        )
-        return torch.stack([out[n] for n in names])
-
-    x0 = torch.tensor([potentials[n] for n in names], dtype=torch.float64)
-    return torch.autograd.functional.jacobian(f, x0).numpy()
-
-
 SUB_MODELS = [
     (LIF(alpha=0.8), {"v": -0.3}),
     (LIF(alpha=0.95, convention="code", reset="zero"), {"v": -0.1}),
@@ -61,7 +48,7 @@ SUB_MODELS = [
 def test_jacobian_matches_autograd_below_threshold(model, point):
     # |threshold argument| > 1 = triangle width: psi = 0 there, so autograd sees sub-threshold J
     J = subthreshold_jacobian(model)
-    J_auto = _autograd_jacobian(model, point, current=0.05)
+    J_auto = autograd_jacobian(model, point, current=0.05)
     np.testing.assert_allclose(J, J_auto, rtol=0, atol=1e-14)
 
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import sympy as sp
 import torch
+from _helpers import autograd_jacobian
 
 from analysis.symbolic import (
     PSI,
@@ -56,19 +57,6 @@ def _point_near_threshold(model, rng, above):
     return {"d": rng.uniform(-1, 1), "s": model.v_th + x}, x
 
 
-def _autograd_jacobian(model, potentials, current):
-    names = model.state_names
-
-    def f(x):
-        out = model.transition(
-            {n: x[i] for i, n in enumerate(names)}, torch.tensor(current, dtype=torch.float64)
-        )
-        return torch.stack([out[n] for n in names])
-
-    x0 = torch.tensor([potentials[n] for n in names], dtype=torch.float64)
-    return torch.autograd.functional.jacobian(f, x0).numpy()
-
-
 @pytest.mark.parametrize("name", MODELS)
 def test_spike_aware_jacobian_matches_autograd(name):
     rng = np.random.default_rng(11)
@@ -81,7 +69,7 @@ def test_spike_aware_jacobian_matches_autograd(name):
             current = float(rng.normal())
             arg = model.spike_argument(model.coefficients(NUMPY_OPS), point, NUMPY_OPS)
             assert (arg >= 0) == above  # the previous step spiked exactly when asked to
-            J_auto = _autograd_jacobian(model, point, current)
+            J_auto = autograd_jacobian(model, point, current)
             values = {**{k: float(v) for k, v in model.params().items()}, **point, "I": current}
             J_sym = np.array(evaluate(d.J, values, tri).tolist(), dtype=np.float64)
             np.testing.assert_allclose(J_sym, J_auto, rtol=1e-12, atol=1e-12)
@@ -115,25 +103,25 @@ def test_section4_determinants_against_autograd_by_hand():
                            convention=conv)  # fmt: skip
         for x in (-0.4, 0.3):
             psi = 1 - abs(x)
-            J = _autograd_jacobian(m, {"d": rng.normal(), "s": vth + x}, 0.2)
+            J = autograd_jacobian(m, {"d": rng.normal(), "s": vth + x}, 0.2)
             det = a1 * (a2 - vth * psi) if conv == "paper" else a1 * a2 * (1 - vth * psi)
             assert np.linalg.det(J) == pytest.approx(det, rel=1e-12)
             if conv == "paper":
                 hand = [[a1, b1 - g * psi], [a1 * b2, a2 + b2 * (b1 - g * psi) - vth * psi]]
                 np.testing.assert_allclose(J, hand, rtol=1e-12)
         lstm = LSTMLIF(beta1=b1, beta2=b2, gamma=g, v_th=vth, convention=conv)
-        J = _autograd_jacobian(lstm, {"d": 0.1, "s": vth - 0.25}, 0.0)
+        J = autograd_jacobian(lstm, {"d": 0.1, "s": vth - 0.25}, 0.0)
         assert np.linalg.det(J) == pytest.approx(1 - vth * 0.75, rel=1e-12)
         lif = LIF(alpha=0.8, v_th=vth, convention=conv)
-        J = _autograd_jacobian(lif, {"v": vth + 0.5}, 0.0)
+        J = autograd_jacobian(lif, {"v": vth + 0.5}, 0.0)
         expected = 0.8 - vth * 0.5 if conv == "paper" else 0.8 * (1 - vth * 0.5)
         assert J[0, 0] == pytest.approx(expected, rel=1e-12)
         # detached subtractive reset: no psi term, even at the spike
         lif_d = LIF(alpha=0.8, v_th=vth, convention=conv, detach_reset=True)
-        assert _autograd_jacobian(lif_d, {"v": vth + 0.5}, 0.0)[0, 0] == pytest.approx(0.8)
+        assert autograd_jacobian(lif_d, {"v": vth + 0.5}, 0.0)[0, 0] == pytest.approx(0.8)
         hard = LIF(alpha=0.8, v_th=vth, convention=conv, reset="zero", detach_reset=True)
         # hard reset: the potential the next step leaks from is 0 in both conventions
-        assert _autograd_jacobian(hard, {"v": vth + 0.5}, 0.0)[0, 0] == pytest.approx(0.0)
+        assert autograd_jacobian(hard, {"v": vth + 0.5}, 0.0)[0, 0] == pytest.approx(0.0)
 
 
 def test_paper_and_code_determinants_differ_with_leak_and_agree_without():
