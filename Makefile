@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 figures: install
-	$(PY) -m figures
+	$(PY) -m lstmlif figures
 
 lint: install
 	$(PY) -m ruff check .

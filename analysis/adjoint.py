@@ -84,8 +84,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from neurons import ALIF, LIF, NUMPY_OPS, NeuronModel, Trace, TwoCompartment, simulate
-from neurons.simulate import batch_shape
+from lstmlif.neurons import ALIF, LIF, NUMPY_OPS, NeuronModel, Trace, TwoCompartment, simulate
+from lstmlif.neurons.simulate import batch_shape
 
 __all__ = ["AdjointResult", "adjoint", "logit_gradients", "reduce_to_shape"]
 

@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from neurons import NeuronModel, Trace, make_layer, simulate
-from neurons.ops import TORCH_OPS
+from lstmlif.neurons import NeuronModel, Trace, make_layer, simulate
+from lstmlif.neurons.ops import TORCH_OPS
 
 __all__ = [
     "NORM_ORDERS",

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from neurons import (
+from lstmlif.neurons import (
     CONVENTIONS,
     NUMPY_OPS,
     RESETS,

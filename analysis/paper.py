@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from neurons.models import LIF, LSTMLIF
+from lstmlif.neurons.models import LIF, LSTMLIF
 
 from .stability import classify, eigenvalues, log10_power_norms, period, subthreshold_jacobian
 

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from neurons.models import LSTMLIF, NeuronModel, get_model
-from neurons.ops import NUMPY_OPS
+from lstmlif.neurons.models import LSTMLIF, NeuronModel, get_model
+from lstmlif.neurons.ops import NUMPY_OPS
 
 __all__ = [
     "MARGINAL_TOL",

@@ -26,9 +26,17 @@ from typing import Any
 
 import sympy as sp
 
-from neurons.models import ALIF, CONVENTIONS, LIF, LSTMLIF, RESETS, TwoCompartment, get_model
-from neurons.ops import SYMPY_OPS
-from neurons.symbolic import Psi, Spike, StopGradient, jacobian, symbolic_model, update_map
+from lstmlif.neurons.models import (
+    ALIF,
+    CONVENTIONS,
+    LIF,
+    LSTMLIF,
+    RESETS,
+    TwoCompartment,
+    get_model,
+)
+from lstmlif.neurons.ops import SYMPY_OPS
+from lstmlif.neurons.symbolic import Psi, Spike, StopGradient, jacobian, symbolic_model, update_map
 
 from .paper import E_matrix_entries, paper_matrix_entries
 

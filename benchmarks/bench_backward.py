@@ -27,7 +27,7 @@ import time
 
 import torch
 
-from neurons import make_layer
+from lstmlif.neurons import make_layer
 
 MODES = ("autograd", "exact")
 LAYER_KW = {

@@ -33,7 +33,7 @@ ALPHA = 0.9
 
 
 def _ours(backward: str, N: int):
-    from neurons import LIFLayer
+    from lstmlif.neurons import LIFLayer
 
     layer = LIFLayer(
         N,

@@ -23,7 +23,7 @@ import time
 import numpy as np
 import torch
 
-from neurons import LSTMLIF, simulate
+from lstmlif.neurons import LSTMLIF, simulate
 
 BETA1, BETA2, GAMMA, V_TH = -0.5, 0.5, 0.5, 1.0
 

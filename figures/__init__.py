@@ -1,1 +1,2 @@
-"""Figures: one module per figure; ``python -m figures`` or ``lstmlif figures`` makes them all."""
+"""Figures: one module per figure; ``lstmlif figures`` (or ``python -m lstmlif.figures``) makes
+them all."""

@@ -1,4 +1,4 @@
-"""``python -m figures``: make every figure into figures/out/."""
+"""``python -m lstmlif.figures``: make every figure into figures/out/ (as ``lstmlif figures``)."""
 
 import sys
 

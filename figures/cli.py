@@ -1,4 +1,5 @@
-"""``lstmlif figures`` / ``python -m figures``: make every figure (PNG, PDF, data, index.md)."""
+"""``lstmlif figures`` / ``python -m lstmlif.figures``: make every figure (PNG, PDF, data,
+index.md)."""
 
 from __future__ import annotations
 
@@ -60,8 +61,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m figures`` entry point (exit status 2 with a message for bad input)."""
-    parser = argparse.ArgumentParser(prog="python -m figures", description=__doc__)
+    """``python -m lstmlif.figures`` entry point (exit status 2 with a message for bad input)."""
+    parser = argparse.ArgumentParser(prog="python -m lstmlif.figures", description=__doc__)
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
     add_arguments(parser)
     args = parser.parse_args(argv)

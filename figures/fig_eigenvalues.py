@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from analysis.stability import eigenvalues, subthreshold_jacobian
-from neurons import ALIF, LIF, LSTMLIF, TwoCompartment
+from lstmlif.analysis.stability import eigenvalues, subthreshold_jacobian
+from lstmlif.neurons import ALIF, LIF, LSTMLIF, TwoCompartment
 
 from .files import save_all
 from .style import MODEL_COLORS, OKABE_ITO, SEQUENTIAL, panel_label, plt, style

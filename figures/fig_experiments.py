@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from analysis.experiments.runner import (
+from lstmlif.experiments.runner import (
     RESULTS_DIR,
     load_results,
     paper_prediction,

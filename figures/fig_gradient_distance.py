@@ -9,10 +9,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from analysis.flow import log10_product_norms
-from analysis.paper import PAPER_SETTINGS
-from analysis.stability import lstmlif_power_closed_form, lstmlif_theta, subthreshold_jacobian
-from neurons import ALIF, LIF, LSTMLIF
+from lstmlif.analysis.flow import log10_product_norms
+from lstmlif.analysis.paper import PAPER_SETTINGS
+from lstmlif.analysis.stability import (
+    lstmlif_power_closed_form,
+    lstmlif_theta,
+    subthreshold_jacobian,
+)
+from lstmlif.neurons import ALIF, LIF, LSTMLIF
 
 from .files import save_all
 from .style import COLORS, MODEL_COLORS, OKABE_ITO, panel_label, plt, style

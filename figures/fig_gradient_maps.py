@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from tqdm import tqdm
 
-from analysis.flow import SOMA, FeedForwardSNN, digits_sequences, network_gradient_maps
+from lstmlif.analysis.flow import SOMA, FeedForwardSNN, digits_sequences, network_gradient_maps
 
 from .files import save_all
 from .style import COLORS, SEQUENTIAL, panel_label, plt, style

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from neurons import LIF, LSTMLIF, simulate
+from lstmlif.neurons import LIF, LSTMLIF, simulate
 
 from .files import save_all
 from .style import OKABE_ITO, panel_label, plt, style

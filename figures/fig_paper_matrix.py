@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 from matplotlib.colors import TwoSlopeNorm
 
-from analysis.flow import log10_product_norms
-from analysis.paper import PAPER_SETTINGS, TABLE7, paper_f, paper_matrix
-from analysis.stability import spectral_radius, subthreshold_jacobian
-from neurons import LSTMLIF
+from lstmlif.analysis.flow import log10_product_norms
+from lstmlif.analysis.paper import PAPER_SETTINGS, TABLE7, paper_f, paper_matrix
+from lstmlif.analysis.stability import spectral_radius, subthreshold_jacobian
+from lstmlif.neurons import LSTMLIF
 
 from .files import save_all
 from .style import COLORS, DIVERGING, OKABE_ITO, SEQUENTIAL, panel_label, plt, style

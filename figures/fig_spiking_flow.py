@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 from tqdm import tqdm
 
-from analysis.flow import log10_product_norms, quantile_band, trajectory_flow
-from analysis.stability import subthreshold_jacobian
-from neurons import ALIF, LIF, LSTMLIF, NeuronModel, get_surrogate
+from lstmlif.analysis.flow import log10_product_norms, quantile_band, trajectory_flow
+from lstmlif.analysis.stability import subthreshold_jacobian
+from lstmlif.neurons import ALIF, LIF, LSTMLIF, NeuronModel, get_surrogate
 
 from .files import save_all
 from .style import COLORS, panel_label, plt, style

@@ -10,8 +10,8 @@ import numpy as np
 from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.patches import Patch
 
-from analysis.stability import LABELS, classify, memory_horizon, spectral_radius
-from neurons import ALIF, TwoCompartment
+from lstmlif.analysis.stability import LABELS, classify, memory_horizon, spectral_radius
+from lstmlif.neurons import ALIF, TwoCompartment
 
 from .files import save_all
 from .style import OKABE_ITO, SEQUENTIAL, panel_label, plt, style

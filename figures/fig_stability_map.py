@@ -10,15 +10,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 import sympy as sp
 
-from analysis.paper import PAPER_SETTINGS, TABLE7, paper_f, quadrant_table
-from analysis.stability import (
+from lstmlif.analysis.paper import PAPER_SETTINGS, TABLE7, paper_f, quadrant_table
+from lstmlif.analysis.stability import (
     classify,
     log10_sup_power_norm,
     period,
     spectral_radius,
 )
-from neurons import LSTMLIF
-from neurons.symbolic import jacobian, subthreshold, symbolic_model
+from lstmlif.neurons import LSTMLIF
+from lstmlif.neurons.symbolic import jacobian, subthreshold, symbolic_model
 
 from .files import save_all
 from .style import DIVERGING, OKABE_ITO, SEQUENTIAL, panel_label, plt, style

@@ -1,6 +1,6 @@
 """Neuron models defined once (pure step functions) and seen three ways: NumPy, PyTorch, SymPy.
 
->>> from neurons import LSTMLIF, simulate
+>>> from lstmlif.neurons import LSTMLIF, simulate
 >>> trace = simulate(LSTMLIF(beta1=-0.5, beta2=0.5), current)   # current: (T, *batch)
 """
 

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from analysis.flow import (
+from lstmlif.analysis.flow import (
     FeedForwardSNN,
     digits_sequences,
     log10_product_norms,
@@ -39,11 +39,11 @@ from analysis.flow import (
     quantile_band,
     trajectory_flow,
 )
-from analysis.stability import subthreshold_jacobian
-from figures import fig_gradient_distance, fig_gradient_maps, fig_spiking_flow
-from figures.registry import make_figures
-from figures.style import COLORS, plt, style
-from neurons import LIF, LSTMLIF, get_surrogate
+from lstmlif.analysis.stability import subthreshold_jacobian
+from lstmlif.figures import fig_gradient_distance, fig_gradient_maps, fig_spiking_flow
+from lstmlif.figures.registry import make_figures
+from lstmlif.figures.style import COLORS, plt, style
+from lstmlif.neurons import LIF, LSTMLIF, get_surrogate
 
 torch.set_num_threads(1)
 OUT = Path(tempfile.mkdtemp(prefix="lstmlif-notebook-"))

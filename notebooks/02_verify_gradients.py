@@ -30,15 +30,15 @@ import numpy as np
 import torch
 from IPython.display import Markdown, Math, display
 
-from analysis.adjoint import adjoint
-from analysis.gradcheck import (
+from lstmlif.analysis.adjoint import adjoint
+from lstmlif.analysis.gradcheck import (
     check_case,
     finite_difference_check,
     make_case,
     verify_table,
 )
-from analysis.symbolic import derive_report
-from neurons import LSTMLIF, simulate
+from lstmlif.analysis.symbolic import derive_report
+from lstmlif.neurons import LSTMLIF, simulate
 
 torch.set_num_threads(1)
 

@@ -27,17 +27,17 @@ import numpy as np
 import torch
 from IPython.display import Markdown, display
 
-from analysis.paper import PAPER_SETTINGS, quadrant_table
-from analysis.stability import (
+from lstmlif.analysis.paper import PAPER_SETTINGS, quadrant_table
+from lstmlif.analysis.stability import (
     classify,
     eigenvalues,
     inspect_model,
     log10_power_norms,
     subthreshold_jacobian,
 )
-from figures import fig_stability_atlas, fig_stability_map
-from figures.style import COLORS, plt, style
-from neurons import LSTMLIF, TwoCompartment
+from lstmlif.figures import fig_stability_atlas, fig_stability_map
+from lstmlif.figures.style import COLORS, plt, style
+from lstmlif.neurons import LSTMLIF, TwoCompartment
 
 torch.set_num_threads(1)
 

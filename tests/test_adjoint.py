@@ -19,8 +19,8 @@ import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from analysis.adjoint import AdjointResult, adjoint, logit_gradients, reduce_to_shape
-from neurons import (
+from lstmlif.analysis.adjoint import AdjointResult, adjoint, logit_gradients, reduce_to_shape
+from lstmlif.neurons import (
     ALIF,
     LIF,
     LSTMLIF,

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from analysis.cli import main
+from lstmlif.cli import main
 
 
 def _run(capsys, *argv):

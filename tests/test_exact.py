@@ -14,7 +14,7 @@ import math
 import pytest
 import torch
 
-from neurons import (
+from lstmlif.neurons import (
     ALIF,
     LIF,
     LSTMLIF,

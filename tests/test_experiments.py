@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from analysis.cli import main as cli_main
-from analysis.experiments import (
+from lstmlif.cli import main as cli_main
+from lstmlif.experiments import (
     RecallTask,
     config_key,
     diagnose_failure,
@@ -151,7 +151,7 @@ def test_quadrants_criteria_diagnosis_and_figure(tmp_path, monkeypatch, capsys):
     with pytest.raises(ValueError, match="axis"):
         paper_prediction(0.0, 0.5)
 
-    import figures.fig_experiments as fig
+    import lstmlif.figures.fig_experiments as fig
 
     assert fig.make(tmp_path / "fig", results_dir=tmp_path / "none")["paths"] == []
     assert not (tmp_path / "fig").exists()  # nothing made without results

@@ -11,7 +11,7 @@ import os
 import numpy as np
 import pytest
 
-from figures import (
+from lstmlif.figures import (
     fig_eigenvalues,
     fig_gradient_distance,
     fig_gradient_maps,
@@ -21,8 +21,8 @@ from figures import (
     fig_stability_atlas,
     fig_stability_map,
 )
-from figures.files import atomic_open, save_csv
-from figures.registry import discover, select, write_index
+from lstmlif.figures.files import atomic_open, save_csv
+from lstmlif.figures.registry import discover, select, write_index
 
 OURS = {
     "gradient_distance",
@@ -55,7 +55,7 @@ def test_unknown_figure_names_are_rejected_with_the_known_names():
 
 
 def test_cli_makes_one_figure_with_json_and_an_index(tmp_path, capsys):
-    from analysis.cli import main
+    from lstmlif.cli import main
 
     out = tmp_path / "out"
     assert main(["figures", "--only", "membrane_traces", "--out", str(out), "--json"]) == 0
@@ -77,7 +77,7 @@ def test_cli_makes_one_figure_with_json_and_an_index(tmp_path, capsys):
 
 
 def test_cli_rejects_an_unknown_name_with_exit_status_2(tmp_path, capsys):
-    from analysis.cli import main
+    from lstmlif.cli import main
 
     assert main(["figures", "--only", "bogus", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err

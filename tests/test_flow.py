@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from analysis.flow import (
+from lstmlif.analysis.flow import (
     FeedForwardSNN,
     digits_sequences,
     jacobians_along,
@@ -20,7 +20,7 @@ from analysis.flow import (
     quantile_band,
     trajectory_flow,
 )
-from neurons import ALIF, LIF, LSTMLIF, simulate
+from lstmlif.neurons import ALIF, LIF, LSTMLIF, simulate
 
 TRI = lambda x: np.maximum(0.0, 1.0 - np.abs(x))  # noqa: E731  triangle psi, width 1
 

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import torch
 
-from analysis import gradcheck
-from analysis.adjoint import adjoint as real_adjoint
-from analysis.cli import main
-from neurons import CONVENTIONS, LIF, RESETS, get_surrogate
+from lstmlif.analysis import gradcheck
+from lstmlif.analysis.adjoint import adjoint as real_adjoint
+from lstmlif.cli import main
+from lstmlif.neurons import CONVENTIONS, LIF, RESETS, get_surrogate
 
 ALL_COMBOS = set(itertools.product(gradcheck.MODEL_NAMES, CONVENTIONS, RESETS, (False, True)))
 

@@ -10,7 +10,7 @@ import torch
 from _helpers import graph_census
 from torch import nn
 
-from neurons import (
+from lstmlif.neurons import (
     ALIF,
     LIF,
     LSTMLIF,

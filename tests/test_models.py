@@ -15,7 +15,7 @@ import pytest
 import torch
 from _helpers import autograd_jacobian
 
-from neurons import ALIF, LIF, LSTMLIF, TCLIF, TwoCompartment, get_model, simulate
+from lstmlif.neurons import ALIF, LIF, LSTMLIF, TCLIF, TwoCompartment, get_model, simulate
 
 F64 = torch.float64
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)]

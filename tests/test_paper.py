@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from analysis.paper import (
+from lstmlif.analysis.paper import (
     PAPER_SETTINGS,
     PERIODS,
     TABLE7,
@@ -20,13 +20,13 @@ from analysis.paper import (
     paper_table,
     quadrant_table,
 )
-from analysis.stability import (
+from lstmlif.analysis.stability import (
     eigenvalues,
     log10_power_norms,
     period,
     subthreshold_jacobian,
 )
-from neurons import LIF, LSTMLIF
+from lstmlif.neurons import LIF, LSTMLIF
 
 
 def test_table7_reproduced_to_three_decimals():

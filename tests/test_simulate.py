@@ -16,10 +16,10 @@ import pytest
 import torch
 from _helpers import graph_census
 
-from neurons import ALIF, LIF, LSTMLIF, TwoCompartment, simulate
+from lstmlif.neurons import ALIF, LIF, LSTMLIF, TwoCompartment, simulate
 
 F64 = torch.float64
-simulate_module = importlib.import_module("neurons.simulate")
+simulate_module = importlib.import_module("lstmlif.neurons.simulate")
 
 # model factory, range of the uniform random current (chosen so that many neurons spike)
 MODELS = {

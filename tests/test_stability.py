@@ -9,7 +9,7 @@ import pytest
 import torch
 from _helpers import autograd_jacobian
 
-from analysis.stability import (
+from lstmlif.analysis.stability import (
     classify,
     eigenvalues,
     input_vector,
@@ -24,7 +24,7 @@ from analysis.stability import (
     subthreshold_jacobian,
     sup_power_norm,
 )
-from neurons import ALIF, LIF, LSTMLIF, TwoCompartment, simulate
+from lstmlif.neurons import ALIF, LIF, LSTMLIF, TwoCompartment, simulate
 
 PAPER_POINTS = [(-0.5, 0.5), (-0.8, 0.4), (-0.2, 0.8), (-0.8, 0.8)]
 

@@ -16,9 +16,9 @@ import sympy as sp
 import torch
 from scipy import integrate
 
-from neurons import get_surrogate
-from neurons.ops import SYMPY_MATH, SpikeFunction
-from neurons.surrogates import SURROGATES
+from lstmlif.neurons import get_surrogate
+from lstmlif.neurons.ops import SYMPY_MATH, SpikeFunction
+from lstmlif.neurons.surrogates import SURROGATES
 
 
 def _ndtr(z: torch.Tensor) -> torch.Tensor:

@@ -9,7 +9,7 @@ import sympy as sp
 import torch
 from _helpers import autograd_jacobian
 
-from analysis.symbolic import (
+from lstmlif.analysis.symbolic import (
     PSI,
     S_PREV,
     _closed_form,
@@ -20,9 +20,9 @@ from analysis.symbolic import (
     model_checks,
     paper_proofs,
 )
-from neurons import ALIF, LIF, LSTMLIF, Triangle, TwoCompartment
-from neurons.ops import NUMPY_OPS
-from neurons.symbolic import evaluate
+from lstmlif.neurons import ALIF, LIF, LSTMLIF, Triangle, TwoCompartment
+from lstmlif.neurons.ops import NUMPY_OPS
+from lstmlif.neurons.symbolic import evaluate
 
 MODELS = ("lif", "alif", "two_compartment", "lstmlif")
 SWITCHES = list(itertools.product(("paper", "code"), ("subtract", "zero"), (False, True)))

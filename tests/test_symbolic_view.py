@@ -15,8 +15,8 @@ import pytest
 import sympy as sp
 import torch
 
-from neurons import NUMPY_OPS, get_model
-from neurons.symbolic import (
+from lstmlif.neurons import NUMPY_OPS, get_model
+from lstmlif.neurons.symbolic import (
     Psi,
     evaluate,
     jacobian,

@@ -9,7 +9,7 @@ import pytest
 import sympy as sp
 import torch
 
-from neurons import (
+from lstmlif.neurons import (
     ALIF,
     LIF,
     LSTMLIF,

@@ -28,10 +28,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from neurons import LSTMLIF
+from lstmlif.analysis.paper import QUADRANT_VERDICTS, paper_f
+from lstmlif.analysis.stability import spectral_radius
+from lstmlif.neurons import LSTMLIF
 
-from ..paper import QUADRANT_VERDICTS, paper_f
-from ..stability import spectral_radius
 from .networks import MODEL_NAMES, DigitsNetwork, RecallNetwork, count_parameters
 from .tasks import RecallTask, digits_data, digits_permutation, recall_batch
 from .training import accuracy, calibrate_input_gain, gradient_at_init, train_steps

@@ -1,4 +1,4 @@
-"""The ``lstmlif`` command line (also ``python -m analysis``).
+"""The ``lstmlif`` command line (also ``python -m lstmlif``).
 
 Each subcommand lives in the module that does the work; that module supplies
 ``add_arguments(parser)`` and ``run(args) -> int``. Every subcommand has ``--json``. Modules are
@@ -13,15 +13,17 @@ import argparse
 import importlib
 import sys
 
+from lstmlif import __version__
+
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "figures": ("figures.cli", "make every figure (PNG, PDF, data, captions)"),
-    "verify": ("analysis.gradcheck", "the gradient-check table: adjoint vs autograd vs FD"),
-    "inspect": ("analysis.stability", "Jacobian, spectrum, period, norms, memory horizon"),
-    "derive": ("analysis.symbolic", "the SymPy derivation of a model's gradient recursion"),
-    "paper": ("analysis.paper", "each number the paper printed, recomputed, side by side"),
-    "experiment": ("analysis.experiments.cli", "long-delay learning experiments"),
+    "figures": ("lstmlif.figures.cli", "make every figure (PNG, PDF, data, captions)"),
+    "verify": ("lstmlif.analysis.gradcheck", "the gradient-check table: adjoint vs autograd vs FD"),
+    "inspect": ("lstmlif.analysis.stability", "Jacobian, spectrum, period, norms, memory horizon"),
+    "derive": ("lstmlif.analysis.symbolic", "the SymPy derivation of a model's gradient recursion"),
+    "paper": ("lstmlif.analysis.paper", "each number the paper printed, recomputed, side by side"),
+    "experiment": ("lstmlif.experiments.cli", "long-delay learning experiments"),
 }
 
 
@@ -31,6 +33,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         prog="lstmlif",
         description="Gradient theory of LIF, ALIF and LSTM-LIF (TC-LIF) spiking neurons.",
     )
+    parser.add_argument("--version", action="version", version=f"lstmlif {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)

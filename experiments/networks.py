@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from neurons import LSTMLIF, TORCH_OPS, SpikingLayer, make_layer
+from lstmlif.neurons import LSTMLIF, TORCH_OPS, SpikingLayer, make_layer
 
 __all__ = [
     "MODEL_NAMES",

@@ -4,7 +4,7 @@
 - ``digits``: scikit-learn's 8x8 digits pixel by pixel (64 steps), plain and permuted.
 - ``quadrants``: LSTM-LIF with (beta1, beta2) on a grid in all four quadrants.
 
->>> from analysis.experiments import run_experiment
+>>> from lstmlif.experiments import run_experiment
 >>> report = run_experiment("recall", "results", quick=True)
 >>> report.records[0]["final_accuracy"]
 
