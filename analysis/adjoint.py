@@ -1,72 +1,34 @@
-r"""The hand-derived adjoint of backpropagation through time, in NumPy float64.
+r"""The adjoint of backpropagation through time in NumPy float64, generated from the step.
 
 Given a NumPy trajectory (``neurons.simulate``) and the loss gradients g_S[t] = dL/dS[t] and
 g_x[t] = dL/dx[t] taken *explicitly* (L = sum_t g_S[t] S[t] + sum_t g_x[t] . x[t] to first
-order), this module runs the backward recursion derived below by hand from the step functions in
-``neurons/models.py`` (no autograd, no SymPy at run time) and returns dL/dI[t], the total
-adjoint of every state and dL/d(parameters).
+order), ``adjoint`` runs the backward recursion with the partial derivatives that SymPy takes of
+the model's own step function (``neurons.derivatives``: no formula is retyped here, so every
+registered model has it) and returns dL/dI[t], the total adjoint of every state and
+dL/d(parameters).
 
-Notation and what is computed
------------------------------
-x[t] is the carried state after step t (pre-reset potentials: v; u, a; d, s), z[t] the spike
-argument (``model.spike_argument``), S[t] = H(z[t]) with surrogate slope psi[t] = psi(z[t]).
-Step t is a map F_t: (x[t-1], S[t-1], I[t]) -> x[t]; x[0] = 0, S[0] = 0. The reset spike is
-S^r = S (gradient flows) or stop_gradient(S) (``detach_reset``); k = 1, or k = 0 if detached.
-The *state adjoint* is lambda[t] = dL/dx[t] for a perturbation of x[t] after step t (S[t] and
-all later steps recomputed from it): the adjoint of the Markov state whose one-step Jacobian is
-THEORY.md's J_t. With Sbar[t] = dL/dS[t] (total), for t = T..1 (lambda[T+1] = 0):
+x[t] is the carried state after step t, z[t] = ``spike_argument(x[t])``, S[t] = H(z[t]) with
+surrogate slope psi[t] = psi(z[t]); step t is x[t] = F(x[t-1], S[t-1], I[t]; theta) with
+x[0] = 0, S[0] = 0. The *state adjoint* lambda[t] = dL/dx[t] is for a perturbation of x[t]
+after step t (S[t] and all later steps recomputed from it): the adjoint of the Markov state whose
+one-step Jacobian is THEORY.md's J_t. With Sbar[t] = dL/dS[t] through the explicit spike paths,
+for t = T..1 (lambda[T+1] = 0):
 
     Sbar[t]   = g_S[t] + (dF_{t+1}/dS[t])^T lambda[t+1]
     lambda[t] = g_x[t] + (dF_{t+1}/dx[t])^T lambda[t+1] + (dz/dx)^T psi[t] Sbar[t]
     dL/dI[t]  = (dF_t/dI[t])^T lambda[t]
     dL/dtheta = sum_t (dF_t/dtheta)^T lambda[t] + sum_t (dz[t]/dtheta) psi[t] Sbar[t]
 
-dF/dS holds only the explicit S-paths; k multiplies those through the reset. ``psi_zero=True``
-sets psi = 0: the exact derivative of L with the spike pattern held fixed (finite differences).
-Below, subscript p means the previous step (v_p = v[t-1], S_p = S[t-1]); [sub], [zero] select
-the reset; c = 1 (paper) or alpha (code) is the factor in front of the reset. A hard reset
-brings the potential the next step leaks from to 0 in both conventions (the paper form
-subtracts leak * potential * S outside the leak), so for LIF and ALIF [zero] is the code form.
+A step that reads its own new spike (S[t] inside F_t) has those paths inside its partials
+(SymPy differentiates through the spike). ``psi_zero=True`` sets psi = 0: the exact derivative
+of L with the spike pattern held fixed (what finite differences measure).
 
-LIF.  v = alpha v_p - c r + I,  r = v_th S^r_p [sub] | v_p S^r_p [zero, c = alpha];
-    z = v - v_th.  dv/dv_p = alpha - c S_p [zero];  dv/dS_p = -c k (v_th [sub] | v_p [zero]);
-    dv/dI = 1;  dv/dalpha = v_p (paper, sub) | v_p - r_p (code or zero);
-    dv/dv_th = -c S_p [sub];  dz/dv_th = -1;
-    alpha = exp(-dt/tau_m)  =>  dalpha/dtau_m = alpha dt / tau_m^2.
-
-ALIF.  a = rho a_p + (1 - rho) S_p (S not detached);  A = b0 + beta_a a;  z = u - A;
-    paper: u = alpha u_p + (1-alpha) I - A S^r_p [sub] | - alpha u_p S^r_p [zero];
-    code:  u = alpha (u_p - r) + (1-alpha) I,  r = A_p S^r_p [sub] | u_p S^r_p [zero].
-    da/da_p = rho, da/dS_p = 1 - rho, da/drho = a_p - S_p;
-    du/du_p = alpha (1 - S_p) [zero] | alpha [sub];
-    du/da_p = -beta_a rho S_p [paper, sub] | -alpha beta_a S_p [code, sub] | 0 [zero];
-    du/dS_p = -k A - beta_a (1-rho) S_p [paper, sub] (A itself holds S_p)
-              | -alpha k A_p [code, sub] | -alpha k u_p [zero];
-    du/dI = 1 - alpha;  du/dalpha = u_p - I (paper, sub) | u_p - r_p - I (code or zero);
-    du/drho = -beta_a (a_p - S_p) S_p [paper, sub];
-    du/dbeta_a = -a S_p [paper, sub] | -alpha a_p S_p [code, sub];  du/db0 = -S_p | -alpha S_p;
-    dz/du = 1, dz/da = -beta_a, dz/dbeta_a = -a, dz/db0 = -1;  dalpha/dtau_m = alpha dt/tau_m^2,
-    drho/dtau_a = rho dt/tau_a^2.
-
-Two compartments (LSTM-LIF: alpha1 = alpha2 = 1).  z = s - v_th.
-    paper: d = a1 d_p + b1 s_p + I - gamma S^r_p;  s = a2 s_p + b2 d - r_s [sub] | - a2 r_s [zero];
-    code:  d = a1 d' + b1 s' + I,  s = a2 s' + b2 d,  d' = d_p - gamma S^r_p,  s' = s_p - r_s;
-    r_s = v_th S^r_p [sub] | s_p S^r_p [zero].
-    s depends on the *new* d, so with mu[t] = lambda_d[t] + b2 lambda_s[t] (the adjoint of the
-    intermediate d[t], which also feeds s[t]) the step's transposed Jacobian reads
-    paper: lambda_d[t-1] <- a1 mu,  lambda_s[t-1] <- b1 mu + a2 (1 - S_p [zero]) lambda_s,
-           Sbar[t-1] <- -k (gamma mu + (v_th [sub] | a2 s_p [zero]) lambda_s);
-    code:  d'bar = a1 mu, s'bar = b1 mu + a2 lambda_s;  lambda_d[t-1] <- d'bar,
-           lambda_s[t-1] <- (1 - S_p [zero]) s'bar,
-           Sbar[t-1] <- -k (gamma d'bar + (v_th [sub] | s_p [zero]) s'bar);
-    dL/dI[t] = mu[t];  dF/dtheta: a1 -> mu d_p | mu d';  b1 -> mu s_p | mu s';  a2 -> lambda_s s_p
-    (s_p (1 - S_p) [zero]) | lambda_s s';  b2 -> lambda_s d;  gamma -> -mu S_p | -a1 mu S_p;
-    v_th [sub] -> -lambda_s S_p | -s'bar S_p;  plus dz/dv_th = -1.
-    Logits: beta1 = -sigmoid(c1), beta2 = sigmoid(c2), so
-    dL/dc1 = dL/dbeta1 * beta1 (1 + beta1) and dL/dc2 = dL/dbeta2 * beta2 (1 - beta2).
-
-Parameter gradients are summed over time and over the batch axes a parameter was broadcast
-along, so each has its parameter's shape.
+theta are the model's parameters as stored (``model.params()``: ``tau_m`` rather than the decay
+it makes). ``raw_gradients`` chains them on to a layer's raw trainable values (logits, log time
+constants) through the model's declared parameterisations; ``logit_gradients`` is the LSTM-LIF
+case. The paper's hand-derived recursions for LIF, ALIF and the two-compartment models are kept
+as objects of study in ``analysis.hand_adjoint``; the tests tie the two to each other and to
+autograd.
 
 Usage (current, g, h: NumPy arrays (T, *batch))::
 
@@ -78,16 +40,26 @@ Usage (current, g, h: NumPy arrays (T, *batch))::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import torch
 
-from lstmlif.neurons import ALIF, LIF, NUMPY_OPS, NeuronModel, Trace, TwoCompartment, simulate
+from lstmlif.neurons import NUMPY_OPS, NeuronModel, Trace, TwoCompartment, simulate
+from lstmlif.neurons.derivatives import step_partials
+from lstmlif.neurons.mathspace import NUMPY_MATH
 from lstmlif.neurons.simulate import batch_shape
 
-__all__ = ["AdjointResult", "adjoint", "logit_gradients", "reduce_to_shape"]
+__all__ = [
+    "AdjointResult",
+    "Prepared",
+    "adjoint",
+    "prepare",
+    "surrogate_slopes",
+    "logit_gradients",
+    "raw_gradients",
+    "reduce_to_shape",
+]
 
 
 @dataclass(frozen=True)
@@ -173,27 +145,29 @@ def _numpy_model(model: NeuronModel) -> None:
             raise ValueError(f"adjoint: parameter '{name}' must be numeric, got {value!r}")
 
 
-# ----------------------------------------------------------------------------- public entry
+# ----------------------------------------------------------------------------- inputs
 
 
-def adjoint(
+@dataclass(frozen=True)
+class Prepared:
+    """A validated backward problem: the NumPy model, its trajectory and the loss gradients,
+    every array (T, *batch) float64; ``current`` is None when it was not given."""
+
+    model: NeuronModel
+    spikes: np.ndarray
+    states: dict[str, np.ndarray]
+    current: np.ndarray | None
+    grad_spikes: np.ndarray
+    grad_states: dict[str, np.ndarray]
+
+
+def prepare(
     source: Trace | NeuronModel,
     current: Any = None,
     grad_spikes: Any = None,
     grad_states: dict[str, Any] | None = None,
-    *,
-    psi_zero: bool = False,
-) -> AdjointResult:
-    """Backpropagate the explicit loss gradients through a trajectory by the hand-derived adjoint.
-
-    source: a NumPy ``Trace`` (then ``current``, the input it was run on, is optional, except for
-    ALIF, whose tau_m gradient needs I) or a model (then ``current`` (T, *batch) is required and
-    simulated here).
-    grad_spikes: dL/dS[t] (T, *batch) or None (zero); grad_states: {state name: dL/dx[t]} with
-    arrays broadcasting to (T, *batch), missing names or None meaning zero. ``psi_zero``: psi = 0
-    everywhere (spike pattern held fixed). Returns an ``AdjointResult``; see the module docstring
-    for the recursion lambda[t] = g_x[t] + J^T lambda[t+1] + (dz/dx) psi[t] Sbar[t].
-    """
+) -> Prepared:
+    """Check and convert the arguments of ``adjoint`` (ValueErrors name what is wrong)."""
     if isinstance(source, Trace):
         trace = source
         model = trace.model
@@ -240,26 +214,84 @@ def adjoint(
             f"states are {list(model.state_names)}"
         )
     gX = {n: _loss_grad(f"grad_states['{n}']", grad_states.get(n), shape) for n in states}
+    return Prepared(model, spikes, states, current, gS, gX)
 
-    p = model.coefficients(NUMPY_OPS)
-    z = model.spike_argument(p, states, NUMPY_OPS)
-    psi = np.zeros(shape) if psi_zero else np.broadcast_to(model.surrogate(z), shape).copy()
-    rr = 0.0 if model.detach_reset else 1.0
-    if isinstance(model, LIF):
-        out = _lif(model, p, states, spikes, psi, gS, gX, rr)
-    elif isinstance(model, ALIF):
-        if current is None:
-            raise ValueError("adjoint: ALIF needs the input current (its tau_m gradient uses I)")
-        out = _alif(model, p, states, spikes, current, psi, gS, gX, rr)
-    elif isinstance(model, TwoCompartment):
-        out = _two_compartment(model, p, states, spikes, psi, gS, gX, rr)
-    else:
-        raise ValueError(f"adjoint: no adjoint is derived for {type(model).__name__}")
-    dI, lam, Sbar, raw = out
+
+def surrogate_slopes(prep: Prepared, psi_zero: bool = False) -> np.ndarray:
+    """psi(z[t]) along the trajectory (T, *batch), or zeros with ``psi_zero``."""
+    shape = prep.spikes.shape
+    if psi_zero:
+        return np.zeros(shape)
+    model = prep.model
+    z = model.spike_argument(model.coefficients(NUMPY_OPS), prep.states, NUMPY_OPS)
+    return np.broadcast_to(model.surrogate(z), shape).copy()
+
+
+# ----------------------------------------------------------------------------- the recursion
+
+
+def adjoint(
+    source: Trace | NeuronModel,
+    current: Any = None,
+    grad_spikes: Any = None,
+    grad_states: dict[str, Any] | None = None,
+    *,
+    psi_zero: bool = False,
+) -> AdjointResult:
+    """Backpropagate the explicit loss gradients through a trajectory by the adjoint recursion
+    generated from the model's step function.
+
+    source: a NumPy ``Trace`` (then ``current``, the input it was run on, is optional, unless the
+    step's partial derivatives read the input, as ALIF's do) or a model (then ``current``
+    (T, *batch) is required and simulated here).
+    grad_spikes: dL/dS[t] (T, *batch) or None (zero); grad_states: {state name: dL/dx[t]} with
+    arrays broadcasting to (T, *batch), missing names or None meaning zero. ``psi_zero``: psi = 0
+    everywhere (spike pattern held fixed). Returns an ``AdjointResult``; see the module docstring
+    for the recursion lambda[t] = g_x[t] + J^T lambda[t+1] + (dz/dx) psi[t] Sbar[t].
+    """
+    prep = prepare(source, current, grad_spikes, grad_states)
+    model = prep.model
+    D = step_partials(model)
+    if "I" in D.depends and prep.current is None:
+        raise ValueError(
+            f"adjoint: {type(model).__name__} needs the input current (its step's partial "
+            "derivatives read I)"
+        )
+    psi = surrogate_slopes(prep, psi_zero)
+    names, n = D.state_names, D.n
+    S = prep.spikes
+    T = S.shape[0]
+    theta = [np.asarray(v, dtype=np.float64) for v in model.params().values()]
+    x = [prep.states[nm] for nm in names]
+    x_prev = [_prev(v) for v in x]
+    I = prep.current if prep.current is not None else np.zeros_like(S)
+    flat = D.numpy["partials"](*x_prev, _prev(S), I, S, psi, *theta)
+    dx, dS, dI, dth = D.split(
+        [np.broadcast_to(np.asarray(e, dtype=np.float64), S.shape) for e in flat]
+    )
+    zflat = D.numpy["z"](*x, *theta)
+    zflat = [np.broadcast_to(np.asarray(e, dtype=np.float64), S.shape) for e in zflat]
+    zx, zth = zflat[:n], zflat[n:]
+    lam = [np.zeros_like(S) for _ in names]
+    Sbar = np.zeros_like(S)
+    for t in range(T - 1, -1, -1):
+        sb = prep.grad_spikes[t]
+        acc = [prep.grad_states[nm][t] for nm in names]
+        if t + 1 < T:
+            nxt = [lam[i][t + 1] for i in range(n)]
+            sb = sb + sum(dS[i][t + 1] * nxt[i] for i in range(n))
+            acc = [acc[j] + sum(dx[i][j][t + 1] * nxt[i] for i in range(n)) for j in range(n)]
+        Sbar[t] = sb
+        zbar = psi[t] * sb
+        for j in range(n):
+            lam[j][t] = acc[j] + zx[j][t] * zbar
+    dL_dI = sum(dI[i] * lam[i] for i in range(n))
+    zbar = psi * Sbar
     params = {}
-    for name, value in model.params().items():
-        params[name] = reduce_to_shape(raw[name], np.shape(value))
-    return AdjointResult(dI, lam, Sbar, params, psi, model)
+    for q, (name, value) in enumerate(model.params().items()):
+        raw = sum(dth[i][q] * lam[i] for i in range(n)) + zth[q] * zbar
+        params[name] = reduce_to_shape(raw, np.shape(value))
+    return AdjointResult(dL_dI, dict(zip(names, lam, strict=True)), Sbar, params, psi, model)
 
 
 def logit_gradients(result: AdjointResult, c1: Any, c2: Any) -> dict[str, np.ndarray]:
@@ -300,156 +332,55 @@ def logit_gradients(result: AdjointResult, c1: Any, c2: Any) -> dict[str, np.nda
     return out
 
 
-# ----------------------------------------------------------------------------- the recursions
+def raw_gradients(
+    result: AdjointResult, raw: dict[str, Any], forms: dict[str, Any] | None = None
+) -> dict[str, np.ndarray]:
+    """dL/d(raw value) for parameters trained through a parameterisation value = form(raw).
 
+    ``raw``: {raw name: value} (e.g. ``{"c1": 0.4}`` or ``{"log_tau_m": ...}``); ``forms``:
+    {parameter: ``Trainable``} (default: the model class's ``trainable``). The chain factor
+    d form / d raw is SymPy's derivative of the form, evaluated in NumPy. Each result has its
+    raw value's shape; a raw value whose form does not reproduce the model's parameter is a
+    ValueError.
+    """
+    import sympy as sp
 
-def _lif(model: LIF, p: SimpleNamespace, x: dict, S: np.ndarray, psi, gS, gX, rr: float):
-    v = x["v"]
-    T = v.shape[0]
-    zero = p.reset == "zero"
-    # a hard reset is written identically in both conventions: v = alpha v_p (1 - S^r_p) + I
-    code = p.convention == "code" or zero
-    alpha = p.alpha
-    c = alpha if code else 1.0
-    lam = np.zeros_like(v)
-    Sbar = np.zeros_like(v)
-    for t in range(T - 1, -1, -1):
-        sb = gS[t]
-        acc = gX["v"][t]
-        if t + 1 < T:
-            ln = lam[t + 1]
-            dr_dS = v[t] if zero else p.v_th
-            sb = sb - rr * c * dr_dS * ln
-            acc = acc + ((alpha - c * S[t]) if zero else alpha) * ln
-        Sbar[t] = sb
-        lam[t] = acc + psi[t] * sb
-    v_p, S_p = _prev(v), _prev(S)
-    r_p = (v_p if zero else p.v_th) * S_p
-    dalpha = lam * (v_p - r_p if code else v_p)
-    dvth = -psi * Sbar
-    if not zero:
-        dvth = dvth - c * S_p * lam
-    raw = {"v_th": dvth}
-    if model.tau_m is not None:
-        raw["tau_m"] = dalpha * (alpha * model.dt / model.tau_m**2)
-    else:
-        raw["alpha"] = dalpha
-    return lam, {"v": lam}, Sbar, raw
+    from lstmlif.neurons.mathspace import SYMPY_MATH
 
-
-def _alif(model: ALIF, p, x: dict, S, current, psi, gS, gX, rr: float):
-    u, a = x["u"], x["a"]
-    T = u.shape[0]
-    zero = p.reset == "zero"
-    # a hard reset is written identically in both conventions: u = alpha u_p (1 - S^r_p) + ...
-    code = p.convention == "code" or zero
-    alpha, rho, beta_a, b0 = p.alpha, p.rho, p.beta_a, p.b0
-    A = b0 + beta_a * a
-    lu = np.zeros_like(u)
-    la = np.zeros_like(u)
-    Sbar = np.zeros_like(u)
-    for t in range(T - 1, -1, -1):
-        sb = gS[t]
-        acc_u = gX["u"][t]
-        acc_a = gX["a"][t]
-        if t + 1 < T:
-            nu, na = lu[t + 1], la[t + 1]
-            # the explicit derivatives of step t+1 with respect to u[t], a[t], S[t]
-            if code:
-                du_du = alpha * (1.0 - S[t]) if zero else alpha
-                du_da = 0.0 if zero else -alpha * beta_a * S[t]
-                du_dS = -alpha * rr * (u[t] if zero else A[t])
-            else:
-                du_du = alpha - S[t] if zero else alpha
-                du_da = 0.0 if zero else -beta_a * rho * S[t]
-                if zero:
-                    du_dS = -rr * u[t]
-                else:
-                    du_dS = -rr * A[t + 1] - beta_a * (1.0 - rho) * S[t]
-            sb = sb + (1.0 - rho) * na + du_dS * nu
-            acc_u = acc_u + du_du * nu
-            acc_a = acc_a + rho * na + du_da * nu
-        Sbar[t] = sb
-        zbar = psi[t] * sb
-        lu[t] = acc_u + zbar
-        la[t] = acc_a - beta_a * zbar
-    zbar = psi * Sbar
-    u_p, a_p, S_p = _prev(u), _prev(a), _prev(S)
-    if code:
-        r_p = (u_p if zero else b0 + beta_a * a_p) * S_p
-        dalpha = lu * (u_p - r_p - current)
-    else:
-        dalpha = lu * (u_p - current)
-    drho = la * (a_p - S_p)
-    dbeta = -zbar * a
-    db0 = -zbar
-    if not zero:
-        if code:
-            dbeta = dbeta - lu * alpha * a_p * S_p
-            db0 = db0 - lu * alpha * S_p
-        else:
-            drho = drho - lu * beta_a * (a_p - S_p) * S_p
-            dbeta = dbeta - lu * a * S_p
-            db0 = db0 - lu * S_p
-    raw = {
-        "tau_m": dalpha * (alpha * model.dt / model.tau_m**2),
-        "tau_a": drho * (rho * model.dt / model.tau_a**2),
-        "beta_a": dbeta,
-        "b0": db0,
-    }
-    return (1.0 - alpha) * lu, {"u": lu, "a": la}, Sbar, raw
-
-
-def _two_compartment(model: TwoCompartment, p, x: dict, S, psi, gS, gX, rr: float):
-    d, s = x["d"], x["s"]
-    T = d.shape[0]
-    zero = p.reset == "zero"
-    code = p.convention == "code"
-    a1, a2, b1, b2, gamma, v_th = p.alpha1, p.alpha2, p.beta1, p.beta2, p.gamma, p.v_th
-    ld = np.zeros_like(d)
-    ls = np.zeros_like(d)
-    Sbar = np.zeros_like(d)
-    for t in range(T - 1, -1, -1):
-        sb = gS[t]
-        acc_d = gX["d"][t]
-        acc_s = gX["s"][t]
-        if t + 1 < T:
-            ns = ls[t + 1]
-            mu = ld[t + 1] + b2 * ns
-            rs_dS = s[t] if zero else v_th
-            if code:
-                dbar = a1 * mu
-                sbar = b1 * mu + a2 * ns
-                acc_d = acc_d + dbar
-                acc_s = acc_s + ((1.0 - S[t]) * sbar if zero else sbar)
-                sb = sb - rr * (gamma * dbar + rs_dS * sbar)
-            else:
-                acc_d = acc_d + a1 * mu
-                acc_s = acc_s + b1 * mu + (a2 * (1.0 - S[t]) if zero else a2) * ns
-                sb = sb - rr * (gamma * mu + (a2 * rs_dS if zero else rs_dS) * ns)
-        Sbar[t] = sb
-        ls[t] = acc_s + psi[t] * sb
-        ld[t] = acc_d
-    mu = ld + b2 * ls
-    d_p, s_p, S_p = _prev(d), _prev(s), _prev(S)
-    if code:
-        d_post = d_p - gamma * S_p
-        s_post = s_p - (s_p if zero else v_th) * S_p
-        raw = {
-            "alpha1": mu * d_post,
-            "beta1": mu * s_post,
-            "alpha2": ls * s_post,
-            "gamma": -a1 * mu * S_p,
-        }
-        dvth = -(b1 * mu + a2 * ls) * S_p
-    else:
-        raw = {
-            "alpha1": mu * d_p,
-            "beta1": mu * s_p,
-            "alpha2": ls * (s_p * (1.0 - S_p) if zero else s_p),
-            "gamma": -mu * S_p,
-        }
-        dvth = -ls * S_p
-    raw["beta2"] = ls * d
-    raw["v_th"] = -psi * Sbar + (0.0 if zero else dvth)
-    return mu, {"d": ld, "s": ls}, Sbar, raw
+    model = result.model
+    forms = type(model).trainable if forms is None else forms
+    by_raw = {t.raw: (p, t.form) for p, t in forms.items()}
+    out = {}
+    for key, value in raw.items():
+        if key not in by_raw:
+            raise ValueError(
+                f"raw_gradients: {key!r} is not a raw name of {type(model).__name__}; "
+                f"known {sorted(by_raw)}"
+            )
+        pname, form = by_raw[key]
+        r = np.asarray(value, dtype=np.float64)
+        if not np.all(np.isfinite(r)):
+            raise ValueError(f"raw_gradients: {key} must be finite")
+        param = np.asarray(model.params()[pname], dtype=np.float64)
+        got = np.asarray(form.forward(r, NUMPY_MATH), dtype=np.float64)
+        try:
+            same = np.allclose(
+                np.broadcast_to(got, np.broadcast_shapes(got.shape, param.shape)),
+                param,
+                rtol=1e-12,
+                atol=1e-15,
+            )
+        except ValueError:
+            same = False
+        if not same:
+            raise ValueError(
+                f"raw_gradients: the model's {pname} is not {form.describe(pname, key)} for the "
+                f"given {key}"
+            )
+        sym = sp.Symbol("r", real=True)
+        slope = sp.lambdify(sym, sp.diff(form.forward(sym, SYMPY_MATH), sym), "numpy")(r)
+        g = result.params[pname] * np.asarray(slope, dtype=np.float64)
+        out[key] = reduce_to_shape(
+            np.broadcast_to(g, np.broadcast_shapes(g.shape, r.shape)), r.shape
+        )
+    return out

@@ -23,12 +23,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from lstmlif.neurons import NeuronModel, Trace, make_layer, simulate
+from lstmlif.neurons import NeuronModel, Trace, make_layer, model_class, simulate
 from lstmlif.neurons.ops import TORCH_OPS
 
 __all__ = [
     "NORM_ORDERS",
-    "SOMA",
+    "soma",
     "jacobians_along",
     "log10_product_norms",
     "log10_matrix_norm",
@@ -42,9 +42,13 @@ __all__ = [
 ]
 
 NORM_ORDERS = (1, 2, np.inf, "fro")
-SOMA = {"lif": "v", "alif": "u", "lstmlif": "s", "two_compartment": "s"}
-"""The state whose gradient the network maps report: the potential compared with the threshold
-(the membrane for LIF and ALIF, the soma for the two-compartment neurons)."""
+
+
+def soma(model: str | NeuronModel) -> str:
+    """The state whose gradient the network maps report: the potential compared with the
+    threshold (the registered ``threshold_state``: the membrane for LIF and ALIF, the soma for
+    the two-compartment neurons)."""
+    return model_class(model).threshold_state
 
 
 # ----------------------------------------------------------------------------- norms
@@ -245,9 +249,10 @@ def digits_sequences(
 class FeedForwardSNN(nn.Module):
     """The feed-forward S-MNIST network: Linear -> neuron layer, repeated, then a Linear readout
     summed over time (``readout="sum"``, MODELS.md) or taken at the last step only
-    (``readout="last"``). ``sizes`` = (1, 64, 256, 256, 10) by default; ``model`` is "lif",
-    "alif" or "lstmlif"; ``layer_kwargs`` go to every neuron layer (defaults: the paper's
-    initialisation). Parameters are initialised with PyTorch's defaults under ``seed``.
+    (``readout="last"``). ``sizes`` = (1, 64, 256, 256, 10) by default; ``model`` is any
+    registered model name; ``layer_kwargs`` go to every neuron layer (defaults: the model's
+    layer defaults, for the paper's models the paper's initialisation). Parameters are
+    initialised with PyTorch's defaults under ``seed``.
     """
 
     def __init__(
@@ -265,11 +270,10 @@ class FeedForwardSNN(nn.Module):
         sizes = tuple(int(s) for s in sizes)
         if len(sizes) < 3 or min(sizes) < 1:
             raise ValueError(f"FeedForwardSNN: sizes need >= 3 positive entries, got {sizes}")
-        key = str(model).lower().replace("-", "_")
-        if key == "tclif":
-            key = "lstmlif"
-        if key not in ("lif", "alif", "lstmlif"):
-            raise ValueError(f"FeedForwardSNN: unknown model {model!r}; choose lif, alif, lstmlif")
+        try:
+            key = model_class(model).name
+        except ValueError as err:
+            raise ValueError(f"FeedForwardSNN: {err}") from None
         self.kind = key
         gen_state = torch.random.get_rng_state()
         torch.manual_seed(seed)
@@ -361,7 +365,7 @@ def network_gradient_maps(
     """One forward and backward pass of ``net`` on (x (T, B, 1), y (B,)) with cross-entropy.
 
     Collects the total derivative dL/dx[t] of every neuron at every step for ``state`` (default:
-    the soma, ``SOMA[net.kind]``; any of the model's state names or ``"S"`` for the spikes), and
+    the soma, ``soma(net.kind)``; any of the model's state names or ``"S"`` for the spikes), and
     for each name in ``keep`` too (returned in ``extra``, mean |.| over the batch); ``"I"``
     stands for the layer's input current (its gradient is collected with ``retain_grad``).
     With ``raw`` the signed per-sample gradients (T, B, N) are kept too, in ``raw[name]``.
@@ -376,7 +380,7 @@ def network_gradient_maps(
         raise ValueError(
             f"network_gradient_maps: labels y must be integers in [0, {n_out}), got {y.tolist()}"
         )
-    state = SOMA[net.kind] if state is None else state
+    state = soma(net.kind) if state is None else state
     names = [state, *keep]
     logits, currents, traces = net(x)
     stores: dict[str, list] = {}

@@ -1,13 +1,16 @@
-"""Gradient checks: the hand-derived adjoint against PyTorch autograd and finite differences.
+"""Gradient checks: the generated adjoint against PyTorch autograd and finite differences.
 
-For every model x convention x reset x detach_reset, on random currents that make the neurons
-spike, with a random linear loss L = sum_t g_S[t] S[t] + sum_t sum_n g_n[t] x_n[t]:
+For every registered model x every convention, reset and detach_reset it supports (its
+``verify_params``, ``input_stats`` and default surrogate), on random currents that make the
+neurons spike, with a random linear loss L = sum_t g_S[t] S[t] + sum_t sum_n g_n[t] x_n[t]:
 
 - autograd: ``neurons.simulate`` on torch tensors (requiring grad) gives dL/dI and dL/dtheta; a
   second run through ``model.transition`` with a zero perturbation added to each state after
-  every step gives the state adjoints dL/dx[t]. The NumPy adjoint (``analysis.adjoint``) is run
-  along the same trajectory; the error is max |adjoint - autograd| / max |autograd| per
-  quantity, the largest over all quantities.
+  every step gives the state adjoints dL/dx[t]. The NumPy adjoint generated from the step
+  (``analysis.adjoint``) is run along the same trajectory; the error is
+  max |adjoint - autograd| / max |autograd| per quantity, the largest over all quantities.
+  Models with a recursion derived by hand (``analysis.hand_adjoint``) are checked the same way
+  in a column of their own.
 - finite differences: with the spike pattern held fixed, L is smooth, and Richardson-extrapolated
   central differences (steps h, h/2) along random directions in the input and in each parameter
   are compared with the ``psi_zero`` adjoint, |fd - adj| / max(|adj|, 1e-3 max |adj|). Every
@@ -33,22 +36,22 @@ import torch
 from tqdm import tqdm
 
 from lstmlif.neurons import (
-    CONVENTIONS,
     NUMPY_OPS,
-    RESETS,
     TORCH_OPS,
     NeuronModel,
     Trace,
     get_model,
     get_surrogate,
+    model_class,
+    model_names,
     simulate,
 )
 
 from .adjoint import AdjointResult, adjoint, reduce_to_shape
+from .hand_adjoint import hand_adjoint, has_hand_recursion
 
 __all__ = [
-    "MODEL_NAMES",
-    "DEFAULT_PARAMS",
+    "switch_sets",
     "TOLERANCES",
     "FD_TOLERANCE",
     "Case",
@@ -64,30 +67,12 @@ __all__ = [
     "run",
 ]
 
-MODEL_NAMES = ("lif", "alif", "two_compartment", "lstmlif")
 
-DEFAULT_PARAMS: dict[str, dict[str, float]] = {
-    "lif": {"alpha": 0.8, "v_th": 1.0},
-    "alif": {"tau_m": 10.0, "tau_a": 60.0, "beta_a": 1.8, "b0": 0.3},
-    "two_compartment": {
-        "alpha1": 0.9,
-        "alpha2": 0.85,
-        "beta1": -0.4,
-        "beta2": 0.6,
-        "gamma": 0.5,
-        "v_th": 1.0,
-    },
-    "lstmlif": {"beta1": -0.5, "beta2": 0.5, "gamma": 0.5, "v_th": 1.0},
-}
-"""Parameters of the verification cases (chosen so that random currents make neurons spike)."""
+def switch_sets(name: str) -> list[tuple[str, str, bool]]:
+    """Every (convention, reset, detach_reset) the registered model ``name`` supports."""
+    cls = model_class(name)
+    return list(itertools.product(cls.conventions, cls.resets, cls.detach_options))
 
-CURRENT_STATS: dict[str, tuple[float, float]] = {
-    "lif": (0.3, 0.6),
-    "alif": (1.0, 1.5),
-    "two_compartment": (0.3, 0.6),
-    "lstmlif": (0.1, 0.5),
-}
-"""Mean and standard deviation of the random input current of each model."""
 
 TOLERANCES = {"float64": 1e-10, "float32": 1e-4}
 """Largest accepted relative error of the adjoint against autograd, by autograd's dtype."""
@@ -120,31 +105,26 @@ def make_case(
     steps: int = 120,
     batch: int = 4,
     *,
-    surrogate: str = "triangle",
+    surrogate: str | None = None,
     params: dict[str, Any] | None = None,
     input_scale: float = 1.0,
 ) -> Case:
-    """A random case: current ~ input_scale * N(mean, std) of the model (see CURRENT_STATS),
-    loss weights ~ N(0, 1); parameters DEFAULT_PARAMS[name] updated by ``params``."""
-    if name not in DEFAULT_PARAMS:
-        raise ValueError(f"unknown model name {name!r}; choose one of {list(MODEL_NAMES)}")
+    """A random case: current ~ input_scale * N(mean, std) of the model (its class's
+    ``input_stats``), loss weights ~ N(0, 1); parameters the class's ``verify_params`` updated by
+    ``params``; ``surrogate`` None means the model's own default."""
+    cls = model_class(name)
     if not isinstance(steps, int) or steps < 2:
         raise ValueError(f"steps must be an integer >= 2, got {steps!r}")
     if not isinstance(batch, int) or batch < 1:
         raise ValueError(f"batch must be a positive integer, got {batch!r}")
     if not math.isfinite(input_scale):
         raise ValueError(f"input_scale must be finite, got {input_scale!r}")
-    kw = dict(DEFAULT_PARAMS[name])
+    kw = dict(cls.verify_params)
     kw.update(params or {})
-    model = get_model(
-        name,
-        convention=convention,
-        reset=reset,
-        detach_reset=detach_reset,
-        surrogate=surrogate,
-        **kw,
-    )
-    mean, std = CURRENT_STATS[name]
+    if surrogate is not None:
+        kw["surrogate"] = surrogate
+    model = get_model(cls.name, convention=convention, reset=reset, detach_reset=detach_reset, **kw)
+    mean, std = cls.input_stats
     current = input_scale * (mean + std * rng.standard_normal((steps, batch)))
     g_s = rng.standard_normal((steps, batch))
     g_x = {n: rng.standard_normal((steps, batch)) for n in model.state_names}
@@ -352,6 +332,10 @@ def check_case(
     ours = adjoint(trace, rcase.current, rcase.grad_spikes, rcase.grad_states)
     errs = compare(ours, ref)
     ag_err = max(errs.values())
+    hand_err = math.nan
+    if has_hand_recursion(model):
+        hand = hand_adjoint(trace, rcase.current, rcase.grad_spikes, rcase.grad_states)
+        hand_err = max(compare(hand, ref).values())
     n_spikes = int(np.sum(trace.spikes))
     grad_norm = float(np.linalg.norm(ours.current))
     finite = all(np.all(np.isfinite(g)) for g in ours.params.values()) and math.isfinite(grad_norm)
@@ -369,6 +353,8 @@ def check_case(
     if not ag_err <= TOLERANCES[dtype]:
         worst = max(errs, key=lambda k: errs[k])
         problems.append(f"autograd mismatch {ag_err:.2e} (worst: {worst})")
+    if not (math.isnan(hand_err) or hand_err <= TOLERANCES[dtype]):
+        problems.append(f"hand recursion: autograd mismatch {hand_err:.2e}")
     fd_err, fd_h = math.nan, math.nan
     if fd and n_spikes > 0:
         for _ in range(4):
@@ -376,7 +362,7 @@ def check_case(
             if res["pattern_kept"]:
                 fd_err, fd_h = res["rel_err"], res["h"]
                 break
-            std = CURRENT_STATS.get(model.name, (0.0, 1.0))[1]
+            std = type(model).input_stats[1]
             case = Case(
                 model,
                 case.current + 1e-3 * std * rng.standard_normal(case.current.shape),
@@ -398,6 +384,7 @@ def check_case(
         "spikes": n_spikes,
         "grad_norm": grad_norm,
         "autograd_rel_err": ag_err,
+        "hand_rel_err": hand_err,
         "fd_rel_err": fd_err,
         "fd_step": fd_h,
         "device": device,
@@ -431,8 +418,8 @@ def iter_verify(
     batch: int = 4,
     seed: int = 0,
     *,
-    models: tuple[str, ...] = MODEL_NAMES,
-    surrogate: str = "triangle",
+    models: tuple[str, ...] | None = None,
+    surrogate: str | None = None,
     input_scale: float = 1.0,
     fd: bool = True,
 ) -> Iterator[dict[str, Any]]:
@@ -440,7 +427,8 @@ def iter_verify(
 
     The arguments are checked at the call, before any case runs."""
     _check_device(device)
-    get_surrogate(surrogate)
+    if surrogate is not None:
+        get_surrogate(surrogate)
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
         raise ValueError(f"steps must be an integer >= 2, got {steps!r}")
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
@@ -451,18 +439,26 @@ def iter_verify(
         raise ValueError(f"dtype must be one of {list(_DTYPES)}, got {dtype!r}")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    for m in models:
-        if m not in MODEL_NAMES:
-            raise ValueError(f"unknown model {m!r}; choose from {list(MODEL_NAMES)}")
+    models = _model_list(models)
     return _rows(device, dtype, steps, batch, seed, models, surrogate, input_scale, fd)
 
 
+def _model_list(models: Any) -> tuple[str, ...]:
+    """Registered names (canonical, without repeats) of ``models``; None means every model."""
+    if models is None:
+        return model_names()
+    if isinstance(models, str):
+        models = (models,)
+    return tuple(dict.fromkeys(model_class(m).name for m in models))
+
+
 def _rows(device, dtype, steps, batch, seed, models, surrogate, input_scale, fd):
-    switches = list(itertools.product(CONVENTIONS, RESETS, (False, True)))
+    order = model_names()
     for name in models:
-        for j, (conv, reset, detach) in enumerate(switches):
-            # each case has its own stream, the same whichever models are selected
-            rng = np.random.default_rng([seed, MODEL_NAMES.index(name), j])
+        for j, (conv, reset, detach) in enumerate(switch_sets(name)):
+            # each case has its own stream (registration order of the model, switch set),
+            # the same whichever models are selected
+            rng = np.random.default_rng([seed, order.index(name), j])
             case = make_case(
                 name,
                 conv,
@@ -484,8 +480,8 @@ def verify_table(
     batch: int = 4,
     seed: int = 0,
     *,
-    models: tuple[str, ...] = MODEL_NAMES,
-    surrogate: str = "triangle",
+    models: tuple[str, ...] | None = None,
+    surrogate: str | None = None,
     input_scale: float = 1.0,
     fd: bool = True,
     progress: bool | None = False,
@@ -506,7 +502,7 @@ def verify_table(
         input_scale=input_scale,
         fd=fd,
     )
-    total = 8 * len(models)
+    total = sum(len(switch_sets(m)) for m in _model_list(models))
     disable = None if progress is None else not progress
     return list(tqdm(rows, total=total, desc="verify", unit="case", disable=disable))
 
@@ -524,11 +520,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--models",
         nargs="+",
-        default=list(MODEL_NAMES),
-        choices=list(MODEL_NAMES),
-        help="models to check (default: all)",
+        default=None,
+        metavar="MODEL",
+        help="registered models to check (default: every registered model)",
     )
-    parser.add_argument("--surrogate", default="triangle", help="surrogate name")
+    parser.add_argument(
+        "--surrogate", default=None, help="surrogate name (default: each model's own)"
+    )
     parser.add_argument(
         "--input-scale",
         type=float,
@@ -550,7 +548,7 @@ def run(args: argparse.Namespace) -> int:
         steps=args.steps,
         batch=args.batch,
         seed=args.seed,
-        models=tuple(args.models),
+        models=None if args.models is None else tuple(args.models),
         surrogate=args.surrogate,
         input_scale=args.input_scale,
         fd=not args.no_fd,
@@ -571,10 +569,11 @@ def run(args: argparse.Namespace) -> int:
     rows = iter_verify(**kwargs)  # checks the arguments before anything is printed
     head = (
         f"{'model':16} {'conv':5} {'reset':8} {'detach':6} {'spikes':>6} {'|dL/dI|':>9} "
-        f"{'autograd':>9} {'FD':>9}  status"
+        f"{'autograd':>9} {'hand':>9} {'FD':>9}  status"
     )
     print(
-        f"adjoint vs autograd ({args.device}, {args.dtype}, tol {TOLERANCES[args.dtype]:.0e}) "
+        f"generated adjoint vs autograd ({args.device}, {args.dtype}, tol "
+        f"{TOLERANCES[args.dtype]:.0e}; 'hand': the hand-derived recursion, where one exists) "
         f"and finite differences vs psi=0 adjoint (tol {FD_TOLERANCE:.0e})"
     )
     print(head)
@@ -585,7 +584,7 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"{r['model']:16} {r['convention']:5} {r['reset']:8} {str(r['detach_reset']):6} "
             f"{r['spikes']:>6d} {r['grad_norm']:>9.2e} {_fmt(r['autograd_rel_err']):>9} "
-            f"{_fmt(r['fd_rel_err']):>9}  {status}",
+            f"{_fmt(r['hand_rel_err']):>9} {_fmt(r['fd_rel_err']):>9}  {status}",
             flush=True,
         )
         n += 1

@@ -26,17 +26,26 @@ from typing import Any
 
 import sympy as sp
 
-from lstmlif.neurons.models import (
+from lstmlif.neurons import (
     ALIF,
     CONVENTIONS,
     LIF,
     LSTMLIF,
     RESETS,
     TwoCompartment,
-    get_model,
+    model_class,
+    model_names,
 )
 from lstmlif.neurons.ops import SYMPY_OPS
-from lstmlif.neurons.symbolic import Psi, Spike, StopGradient, jacobian, symbolic_model, update_map
+from lstmlif.neurons.symbolic import (
+    Claim,
+    Psi,
+    Spike,
+    StopGradient,
+    jacobian,
+    symbolic_model,
+    update_map,
+)
 
 from .paper import E_matrix_entries, paper_matrix_entries
 
@@ -148,7 +157,7 @@ def _sub(expr: Any) -> Any:
 
 
 def _key(model_name: str) -> str:
-    return type(get_model(model_name)).name
+    return model_class(model_name).name
 
 
 @lru_cache(maxsize=64)
@@ -171,7 +180,7 @@ def derive(
 ) -> Derivation:
     """Run the model's step function on symbols and differentiate (cached per switch set).
 
-    ``model_name``: lif, alif, two_compartment, lstmlif (tclif)."""
+    ``model_name``: any registered name (``lstmlif.neurons.model_names()``)."""
     if convention not in CONVENTIONS:
         raise ValueError(f"unknown convention {convention!r}; choose one of {list(CONVENTIONS)}")
     if reset not in RESETS:
@@ -214,7 +223,7 @@ def _eq(section: str, claim: str, derived: Any, expected: Any, how: str | None =
 def _symbols(d: Derivation) -> dict[str, sp.Expr]:
     """The model's coefficients as SymPy objects (fixed numbers, e.g. LSTM-LIF's alpha = 1,
     become exact rationals)."""
-    p = vars(d.model.coefficients(SYMPY_OPS))
+    p = d.model.coefficients(SYMPY_OPS).as_dict()
     out: dict[str, sp.Expr] = {}
     for k, v in p.items():
         if isinstance(v, sp.Basic):
@@ -304,6 +313,14 @@ def model_checks(
         if detach_reset and reset == "subtract":
             checks.append(_eq("4", "detached reset: J_t = sub-threshold J", d.J_psi, d.J_sub))
     return checks
+
+
+def _from_claim(c: Claim) -> Check:
+    """A model's own ``Claim`` (``NeuronModel.claims``) as a decided ``Check``."""
+    if c.holds is not None:
+        return Check(c.section, c.claim, c.derived, c.expected, bool(c.holds), c.how)
+    check = _eq(c.section, c.claim, c.derived, c.expected)
+    return check if not c.how else Check(**{**check.__dict__, "how": c.how})
 
 
 def _spectrum_checks(d: Derivation, lstm: bool) -> list[Check]:
@@ -620,6 +637,7 @@ def derive_report(model_name: str, *, latex: bool = False, **switches: Any) -> d
         "jury": {k: _fmt(to_display(v, d), latex) for k, v in d.jury.items()},
     }
     checks = list(model_checks(model_name, **switches))
+    checks += [_from_claim(c) for c in type(m).claims(d)]
     if isinstance(m, LSTMLIF):
         checks += lstmlif_closed_form_proofs()
         checks += paper_proofs()
@@ -629,7 +647,7 @@ def derive_report(model_name: str, *, latex: bool = False, **switches: Any) -> d
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``lstmlif derive MODEL [--convention] [--reset] [--detach-reset] [--latex]``."""
-    parser.add_argument("model", help="lif, alif, two_compartment, lstmlif (tclif)")
+    parser.add_argument("model", help="a registered model: " + ", ".join(model_names()))
     parser.add_argument("--convention", choices=CONVENTIONS, default="paper")
     parser.add_argument("--reset", choices=RESETS, default="subtract")
     parser.add_argument("--detach-reset", action="store_true", help="no gradient through reset")

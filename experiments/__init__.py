@@ -12,12 +12,12 @@ Command line: ``lstmlif experiment recall|digits|quadrants|all [--quick] [--out 
 """
 
 from .networks import (
-    MODEL_NAMES,
     DigitsNetwork,
-    FreeLSTMLIFLayer,
     RecallNetwork,
     RecurrentSpikingLayer,
+    build_neuron_layer,
     count_parameters,
+    default_models,
 )
 from .runner import (
     EXPERIMENTS,
@@ -38,12 +38,12 @@ from .runner import (
 from .tasks import RecallTask, digits_data, digits_permutation, recall_batch
 
 __all__ = [
-    "MODEL_NAMES",
     "DigitsNetwork",
-    "FreeLSTMLIFLayer",
     "RecallNetwork",
     "RecurrentSpikingLayer",
+    "build_neuron_layer",
     "count_parameters",
+    "default_models",
     "EXPERIMENTS",
     "SETTINGS",
     "SweepReport",

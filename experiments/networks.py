@@ -13,11 +13,19 @@ from typing import Any
 import torch
 from torch import nn
 
-from lstmlif.neurons import LSTMLIF, TORCH_OPS, SpikingLayer, make_layer
+from lstmlif.neurons import (
+    LSTMLIF,
+    TORCH_OPS,
+    ModelLayer,
+    SpikingLayer,
+    make_layer,
+    model_class,
+    model_names,
+)
+from lstmlif.neurons.parameterisations import Identity
 
 __all__ = [
-    "MODEL_NAMES",
-    "FreeLSTMLIFLayer",
+    "default_models",
     "RecurrentSpikingLayer",
     "RecallNetwork",
     "DigitsNetwork",
@@ -25,61 +33,26 @@ __all__ = [
     "count_parameters",
 ]
 
-MODEL_NAMES = ("lif", "alif", "lstmlif")
 
-
-class FreeLSTMLIFLayer(SpikingLayer):
-    """LSTM-LIF neurons with unconstrained, trainable couplings (beta1, beta2) (one pair per
-    layer), for the quadrant study: d[t] = d[t-1] + beta1 s[t-1] + I[t] - gamma S[t-1],
-    s[t] = s[t-1] + beta2 d[t] - v_th S[t-1] (the equations live in ``neurons.models``)."""
-
-    def __init__(
-        self,
-        size: int,
-        beta1: float,
-        beta2: float,
-        gamma: float = 0.5,
-        v_th: float = 1.0,
-        **switches: Any,
-    ) -> None:
-        super().__init__(size, **switches)
-        LSTMLIF(beta1=beta1, beta2=beta2, gamma=gamma, v_th=v_th, **switches)
-        self.gamma, self.v_th = float(gamma), float(v_th)
-        dtype = torch.get_default_dtype()
-        self.beta1 = nn.Parameter(torch.tensor(float(beta1), dtype=dtype))
-        self.beta2 = nn.Parameter(torch.tensor(float(beta2), dtype=dtype))
-
-    def model(self) -> LSTMLIF:
-        return LSTMLIF(
-            beta1=self.beta1, beta2=self.beta2, gamma=self.gamma, v_th=self.v_th, **self.switches
-        )
+def default_models() -> tuple[str, ...]:
+    """The models the experiments compare by default: the paper's (registry group "paper")."""
+    return model_names(group="paper")
 
 
 def build_neuron_layer(name: str, size: int, **kwargs: Any) -> SpikingLayer:
-    """The neuron layer of a network: ``lif`` (alpha 0.8, trainable, one per layer), ``alif``
-    (tau_m 20, tau_a 700, trainable, one pair per layer), ``lstmlif`` (logits (0, 0), one pair
-    per layer) or ``lstmlif_free`` (needs ``beta1``, ``beta2``)."""
-    if name == "lif":
-        return make_layer("lif", size, learn_alpha=True, per_neuron=False, **kwargs)
-    if name == "alif":
-        kw = dict(tau_m=20.0, tau_a=700.0, per_neuron=False)
-        kw.update(kwargs)
-        return make_layer("alif", size, **kw)
-    if name == "lstmlif":
-        return make_layer("lstmlif", size, per_neuron=False, **kwargs)
+    """The neuron layer of a network: any registered model with its class's
+    ``network_defaults`` (the paper's models: LIF alpha 0.8 trainable, one per layer; ALIF
+    tau_m 20, tau_a 700, trainable, one pair per layer; LSTM-LIF logits (0, 0), one pair per
+    layer), updated by ``kwargs``; or ``lstmlif_free``: LSTM-LIF with (beta1, beta2) trained
+    directly, unconstrained (needs ``beta1``, ``beta2``; the quadrant study)."""
     if name == "lstmlif_free":
-        return FreeLSTMLIFLayer(size, **kwargs)
-    raise ValueError(f"unknown network model {name!r}; choose one of {list(MODEL_NAMES)}")
-
-
-def _torch_coefficients(layer: SpikingLayer, like: torch.Tensor):
-    """The model's step coefficients with every numeric array as a tensor like ``like``."""
-    model = layer.model()
-    p = model.coefficients(TORCH_OPS)
-    for key, value in vars(p).items():
-        if isinstance(value, torch.Tensor):
-            setattr(p, key, value.to(device=like.device, dtype=like.dtype))
-    return model, p
+        free = {"beta1": Identity(), "beta2": Identity()}
+        return ModelLayer(LSTMLIF, size, train=free, per_neuron=False, **kwargs)
+    try:
+        cls = model_class(name)
+    except ValueError as err:
+        raise ValueError(f"unknown network model {name!r}: {err}") from None
+    return make_layer(cls.name, size, **{**cls.network_defaults, **kwargs})
 
 
 class RecurrentSpikingLayer(nn.Module):
@@ -97,7 +70,8 @@ class RecurrentSpikingLayer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         currents = self.w_in(x) * self.input_gain
-        model, p = _torch_coefficients(self.neuron, currents)
+        model = self.neuron.model()
+        p = model.coefficients(TORCH_OPS).on(currents)
         zeros = currents.new_zeros(currents.shape[1:])
         state = {n: zeros for n in model.state_names}
         state["S"] = zeros

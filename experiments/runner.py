@@ -30,9 +30,9 @@ import torch
 
 from lstmlif.analysis.paper import QUADRANT_VERDICTS, paper_f
 from lstmlif.analysis.stability import spectral_radius
-from lstmlif.neurons import LSTMLIF
+from lstmlif.neurons import LSTMLIF, model_class, model_names
 
-from .networks import MODEL_NAMES, DigitsNetwork, RecallNetwork, count_parameters
+from .networks import DigitsNetwork, RecallNetwork, count_parameters, default_models
 from .tasks import RecallTask, digits_data, digits_permutation, recall_batch
 from .training import accuracy, calibrate_input_gain, gradient_at_init, train_steps
 
@@ -210,10 +210,13 @@ def make_configs(
     size = "quick" if quick else "full"
     s = dict(SETTINGS[name][size])
     seed_list = _int_list("seeds", s["seeds"] if seeds is None else seeds, 0)
-    model_list = list(MODEL_NAMES if models is None else models)
-    for m in model_list:
-        if m not in MODEL_NAMES:
-            raise ValueError(f"unknown model {m!r}; choose one of {list(MODEL_NAMES)}")
+    model_list = list(default_models() if models is None else models)
+    for i, m in enumerate(model_list):
+        try:
+            model_list[i] = model_class(m).name
+        except ValueError:
+            raise ValueError(f"unknown model {m!r}; choose one of {list(model_names())}") from None
+    model_list = list(dict.fromkeys(model_list))
     if delays is not None and name == "digits":
         raise ValueError("delays apply to the recall and quadrants experiments only")
     if betas is not None and name != "quadrants":

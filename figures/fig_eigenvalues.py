@@ -13,7 +13,7 @@ from lstmlif.analysis.stability import eigenvalues, subthreshold_jacobian
 from lstmlif.neurons import ALIF, LIF, LSTMLIF, TwoCompartment
 
 from .files import save_all
-from .style import MODEL_COLORS, OKABE_ITO, SEQUENTIAL, panel_label, plt, style
+from .style import OKABE_ITO, SEQUENTIAL, model_color, panel_label, plt, style
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -131,8 +131,8 @@ def plot(data: dict[str, np.ndarray]) -> Figure:
         _circle(ax, color="k", ls="--", lw=1)
         markers = iter("osv^Dp")
         for vals, labels, color in (
-            (data["lif"], data["lif_labels"], MODEL_COLORS["lif"]),
-            (data["alif"], data["alif_labels"], MODEL_COLORS["alif"]),
+            (data["lif"], data["lif_labels"], model_color("lif")),
+            (data["alif"], data["alif_labels"], model_color("alif")),
         ):
             seen = set()
             for v, lab in zip(vals, labels, strict=True):
@@ -158,7 +158,7 @@ def plot(data: dict[str, np.ndarray]) -> Figure:
         panel_label(ax, "b")
 
         ax = axes[2]
-        ax.plot(p, np.abs(lam[:, 0]), color=MODEL_COLORS["lstmlif"], label="|lambda| (larger)")
+        ax.plot(p, np.abs(lam[:, 0]), color=model_color("lstmlif"), label="|lambda| (larger)")
         ax.plot(
             p, np.abs(lam[:, 1]), color=OKABE_ITO["orange"], ls="--", label="|lambda| (smaller)"
         )

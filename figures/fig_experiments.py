@@ -16,9 +16,10 @@ from lstmlif.experiments.runner import (
     paper_prediction,
     summary_rows,
 )
+from lstmlif.neurons import model_names
 
 from .files import save_csv, save_figure, save_npz
-from .style import MODEL_COLORS, OKABE_ITO, SEQUENTIAL, panel_label, plt, style
+from .style import OKABE_ITO, SEQUENTIAL, model_color, model_label, panel_label, plt, style
 
 NAME = "experiments"
 ORDER = 50
@@ -51,7 +52,6 @@ CAPTION = (
     "experiments.npz."
 )
 
-MODEL_LABELS = {"lif": "LIF", "alif": "ALIF", "lstmlif": "LSTM-LIF"}
 DIAGNOSIS_LETTER = {"exploding": "E", "silent": "S", "vanishing": "V", "other": "O"}
 PAPER_LETTER = {"trainable": "T", "exploding": "E", "vanishing": "V"}
 
@@ -89,7 +89,7 @@ def _stats(values: list[float]) -> tuple[float, float, float, float]:
 
 def _recall_data(records: list[dict[str, Any]]) -> dict[str, np.ndarray]:
     rows = summary_rows("recall", records)
-    models = [m for m in MODEL_LABELS if any(r["model"] == m for r in rows)]
+    models = [m for m in model_names() if any(r["model"] == m for r in rows)]
     delays = sorted({r["delay"] for r in rows})
     shape = (len(models), len(delays))
     acc = np.full(shape + (4,), np.nan)
@@ -136,7 +136,7 @@ def _digits_data(records: list[dict[str, Any]]) -> dict[str, np.ndarray]:
     tasks = [
         t for t in ("sequential", "permuted") if any(r["config"]["task"] == t for r in records)
     ]
-    models = [m for m in MODEL_LABELS if any(r["config"]["model"] == m for r in records)]
+    models = [m for m in model_names() if any(r["config"]["model"] == m for r in records)]
     epochs = max(len(r["result"]["curve"]) for r in records)
     curves = np.full((len(tasks), len(models), 3, epochs), np.nan)
     final = np.full((len(tasks), len(models), 4), np.nan)
@@ -222,8 +222,8 @@ def _plot_recall(axes: list[Any], d: dict[str, np.ndarray], tag: str) -> None:
     ax_a, ax_b, ax_c = axes
     delays = d["recall_delays"]
     for i, m in enumerate(d["recall_models"]):
-        color = MODEL_COLORS[str(m)]
-        label = f"{MODEL_LABELS[str(m)]} ({int(d['recall_n_params'][i])} params)"
+        color = model_color(str(m))
+        label = f"{model_label(str(m))} ({int(d['recall_n_params'][i])} params)"
         for ax, key in ((ax_a, "recall_accuracy"), (ax_b, "recall_log10_cue_gradient")):
             mean, _, lo, hi = np.moveaxis(d[key][i], -1, 0)
             ax.errorbar(
@@ -236,7 +236,7 @@ def _plot_recall(axes: list[Any], d: dict[str, np.ndarray], tag: str) -> None:
                 capsize=2,
                 label=label,
             )
-        ax_c.plot(d["recall_log10_step_norms"][i], color=color, label=MODEL_LABELS[str(m)])
+        ax_c.plot(d["recall_log10_step_norms"][i], color=color, label=model_label(str(m)))
     ax_a.axhline(float(d["recall_chance"]), color=OKABE_ITO["black"], ls=":", lw=1)
     for ax in (ax_a, ax_b):
         ax.set_xscale("log", base=2)
@@ -266,8 +266,8 @@ def _plot_digits(axes: list[Any], d: dict[str, np.ndarray], tag: str) -> None:
         for j, m in enumerate(models):
             mean, lo, hi = d["digits_curves"][i, j]
             epochs = np.arange(1, mean.size + 1)
-            ax.plot(epochs, mean, color=MODEL_COLORS[m], label=MODEL_LABELS[m])
-            ax.fill_between(epochs, lo, hi, color=MODEL_COLORS[m], alpha=0.2, lw=0)
+            ax.plot(epochs, mean, color=model_color(m), label=model_label(m))
+            ax.fill_between(epochs, lo, hi, color=model_color(m), alpha=0.2, lw=0)
         ax.axhline(0.1, color=OKABE_ITO["black"], ls=":", lw=1)
         ax.set_ylim(0, 1.02)
         ax.set_xlabel("epoch")
@@ -278,7 +278,7 @@ def _plot_digits(axes: list[Any], d: dict[str, np.ndarray], tag: str) -> None:
     ax.set_axis_off()
     cells = []
     for j, m in enumerate(models):
-        row = [MODEL_LABELS[m], str(int(d["digits_n_params"][j]))]
+        row = [model_label(m), str(int(d["digits_n_params"][j]))]
         for task in ("sequential", "permuted"):
             if task in tasks:
                 mean, std, _, _ = d["digits_final"][tasks.index(task), j]

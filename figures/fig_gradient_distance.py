@@ -19,7 +19,7 @@ from lstmlif.analysis.stability import (
 from lstmlif.neurons import ALIF, LIF, LSTMLIF
 
 from .files import save_all
-from .style import COLORS, MODEL_COLORS, OKABE_ITO, panel_label, plt, style
+from .style import COLORS, OKABE_ITO, model_color, panel_label, plt, style
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -119,12 +119,12 @@ def plot(data: dict[str, np.ndarray]) -> Figure:
                 axes[0],
                 "LIF and ALIF membrane: exponential vanishing",
                 [
-                    ("lif_0.8", "LIF, alpha = 0.8", MODEL_COLORS["lif"], "o"),
+                    ("lif_0.8", "LIF, alpha = 0.8", model_color("lif"), "o"),
                     ("lif_tau20", "LIF, alpha = exp(-1/20)", OKABE_ITO["sky"], "s"),
                     (
                         "alif_tau_a200/membrane",
                         "ALIF membrane, tau_m = 20",
-                        MODEL_COLORS["alif"],
+                        model_color("alif"),
                         "^",
                     ),
                 ],

@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 from tqdm import tqdm
 
-from lstmlif.analysis.flow import SOMA, FeedForwardSNN, digits_sequences, network_gradient_maps
+from lstmlif.analysis.flow import FeedForwardSNN, digits_sequences, network_gradient_maps, soma
+from lstmlif.neurons import model_names
 
 from .files import save_all
-from .style import COLORS, SEQUENTIAL, panel_label, plt, style
+from .style import COLORS, SEQUENTIAL, model_label, panel_label, plt, style
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -40,7 +41,11 @@ CAPTION = (
 )
 
 ZERO_COLOR = "0.8"
-MODEL_NAMES = {"lif": "LIF", "alif": "ALIF", "lstmlif": "LSTM-LIF"}
+
+
+def _models() -> tuple[str, ...]:
+    """The paper's models (registry group "paper"): LIF, ALIF, LSTM-LIF."""
+    return model_names(group="paper")
 
 
 def compute(
@@ -57,10 +62,10 @@ def compute(
     x, y = digits_sequences(batch=batch, seed=seed, side=side)
     data: dict[str, np.ndarray] = {"labels": y.numpy(), "sizes": np.asarray(sizes)}
     data["readout"] = np.asarray(readout)
-    for mname in tqdm(MODEL_NAMES, desc=NAME, leave=False, disable=None):
+    for mname in tqdm(_models(), desc=NAME, leave=False, disable=None):
         net = FeedForwardSNN(mname, sizes=sizes, seed=seed, readout=readout)
         dtype = next(net.parameters()).dtype
-        maps = network_gradient_maps(net, x.to(dtype), y, state=SOMA[mname])
+        maps = network_gradient_maps(net, x.to(dtype), y, state=soma(mname))
         data[f"{mname}/loss"] = np.asarray(maps.loss)
         for layer in range(len(maps.maps)):
             key = f"{mname}/layer{layer + 1}"
@@ -74,14 +79,17 @@ def plot(data: dict[str, np.ndarray]) -> Figure:
     """Rows: models; columns: the three hidden layers' heat maps, then the per-step shares."""
     n_layers = len(data["sizes"]) - 2
     with style():
+        models = [m for m in _models() if f"{m}/loss" in data]
         fig, axes = plt.subplots(
-            3,
+            len(models),
             n_layers + 1,
-            figsize=(3.1 * (n_layers + 1), 7.6),
+            figsize=(3.1 * (n_layers + 1), 7.6 * len(models) / 3),
+            squeeze=False,
             gridspec_kw={"width_ratios": [1] * n_layers + [1.15]},
         )
         letters = iter("abcdefghijklmnop")
-        for r, (mname, title) in enumerate(MODEL_NAMES.items()):
+        for r, mname in enumerate(models):
+            title = model_label(mname)
             logs = []
             for layer in range(n_layers):
                 G = data[f"{mname}/layer{layer + 1}/map"].astype(np.float64)

@@ -12,10 +12,14 @@ from collections.abc import Iterator
 import matplotlib
 import matplotlib.pyplot as plt
 
+from lstmlif.neurons import model_class
+
 __all__ = [
     "OKABE_ITO",
     "COLORS",
-    "MODEL_COLORS",
+    "THEORY_COLOR",
+    "model_color",
+    "model_label",
     "SEQUENTIAL",
     "DIVERGING",
     "style",
@@ -36,12 +40,21 @@ OKABE_ITO = {
 COLORS = [OKABE_ITO[k] for k in ("blue", "vermillion", "green", "orange", "purple", "sky", "black")]
 """The colour cycle, most distinguishable first (yellow left out: poor on white)."""
 
-MODEL_COLORS = {
-    "lif": OKABE_ITO["blue"],
-    "alif": OKABE_ITO["green"],
-    "lstmlif": OKABE_ITO["vermillion"],
-    "theory": OKABE_ITO["black"],
-}
+THEORY_COLOR = OKABE_ITO["black"]
+"""The colour of closed forms and analytic curves drawn over measured data."""
+
+
+def model_color(name: str) -> str:
+    """A registered model's plot colour (its class's ``color``)."""
+    return model_class(name).color
+
+
+def model_label(name: str) -> str:
+    """A registered model's plot label (its class's ``label``, else its registry name)."""
+    cls = model_class(name)
+    return cls.label or cls.name
+
+
 SEQUENTIAL = "viridis"
 DIVERGING = "RdBu_r"
 

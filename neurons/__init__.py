@@ -2,24 +2,33 @@
 
 >>> from lstmlif.neurons import LSTMLIF, simulate
 >>> trace = simulate(LSTMLIF(beta1=-0.5, beta2=0.5), current)   # current: (T, *batch)
+
+Every model is registered (``model_names()``, ``get_model(name, **params)``); a new model is one
+class with ``@register``.
 """
 
+from .base import CONVENTIONS, RESETS, Coefficients, NeuronModel, Param
 from .models import (
     ALIF,
-    CONVENTIONS,
     LIF,
     LSTMLIF,
-    MODELS,
-    RESETS,
     TCLIF,
-    NeuronModel,
     TwoCompartment,
     alif_step,
-    get_model,
     lif_step,
     two_compartment_step,
 )
 from .ops import NUMPY_OPS, SYMPY_OPS, TORCH_OPS, Ops
+from .parameterisations import Trainable
+from .registry import (
+    get_model,
+    model_class,
+    model_names,
+    normalise_name,
+    register,
+    registered,
+    unregister,
+)
 from .simulate import Trace, batch_shape, simulate
 from .surrogates import (
     SURROGATES,
@@ -38,19 +47,27 @@ __all__ = [
     "CONVENTIONS",
     "LIF",
     "LSTMLIF",
-    "MODELS",
     "RESETS",
     "TCLIF",
+    "Coefficients",
     "NeuronModel",
+    "Param",
     "TwoCompartment",
     "alif_step",
     "get_model",
     "lif_step",
+    "model_class",
+    "model_names",
+    "normalise_name",
+    "register",
+    "registered",
+    "unregister",
     "two_compartment_step",
     "NUMPY_OPS",
     "SYMPY_OPS",
     "TORCH_OPS",
     "Ops",
+    "Trainable",
     "Trace",
     "batch_shape",
     "simulate",
@@ -65,9 +82,25 @@ __all__ = [
     "get_surrogate",
 ]
 
-from .layers import ALIFLayer, LIFLayer, LSTMLIFLayer, SpikingLayer, TCLIFLayer, make_layer  # noqa: E402
+from .layers import (  # noqa: E402
+    ALIFLayer,
+    LIFLayer,
+    LSTMLIFLayer,
+    ModelLayer,
+    SpikingLayer,
+    TCLIFLayer,
+    make_layer,
+)
 
-__all__ += ["ALIFLayer", "LIFLayer", "LSTMLIFLayer", "SpikingLayer", "TCLIFLayer", "make_layer"]
+__all__ += [
+    "ALIFLayer",
+    "LIFLayer",
+    "LSTMLIFLayer",
+    "ModelLayer",
+    "SpikingLayer",
+    "TCLIFLayer",
+    "make_layer",
+]
 
 from .exact import BACKWARDS, exact_simulate, exact_spikes  # noqa: E402
 

@@ -1,7 +1,11 @@
 """Exact, fast training backward: BPTT written out as the adjoint recursion.
 
-The forward runs the model's own ``step`` (``neurons.models``) without a graph; the backward
-is a hand-derived adjoint recursion over the whole sequence, one ``torch.autograd.Function``.
+The forward runs the model's own ``step`` without a graph; the backward is the adjoint
+recursion over the whole sequence, one ``torch.autograd.Function``. Every registered model has
+it: the generic kernel evaluates the partial derivatives that SymPy generates from the step
+function (``neurons.derivatives``); LIF, ALIF and the two-compartment models also have a
+hand-written kernel (a measured speed-up, tied to the generic one by the tests), used by
+default for them (``kernel="auto"``).
 For state x[t] (pre-reset potentials), spike S[t] = H(z[t]) and step
 x[t] = F(x[t-1], S[t-1], I[t]), it runs t = T..1:
 
@@ -10,12 +14,13 @@ x[t] = F(x[t-1], S[t-1], I[t]), it runs t = T..1:
     dL/dI[t] = (dF_t/dI[t])^T gx[t],
 
 and each coefficient theta collects sum_t (dF_t/dtheta)^T gx[t] + psi(z[t]) gS[t] dz/dtheta.
-The partial derivatives are those of ``lif_step``, ``alif_step`` and ``two_compartment_step``
-for both conventions, both resets and ``detach_reset`` (which cuts only the spike inside the
-reset; ALIF's adaptation a[t] still sees S[t-1]).
+The hand kernels' partial derivatives are those of ``lif_step``, ``alif_step`` and
+``two_compartment_step`` for both conventions, both resets and ``detach_reset`` (which cuts only
+the spike inside the reset; ALIF's adaptation a[t] still sees S[t-1]).
 
-Coefficients enter as the tensors of ``model.coefficients`` (alpha, or beta1 = -sigmoid(c1)...),
-so autograd carries their gradients on to the raw trainable tensors (logits, log tau).
+A hand kernel's inputs are the tensors of ``model.coefficients`` (alpha, or beta1 =
+-sigmoid(c1)...); the generic kernel's are the model's parameters (``model.params()``). Either
+way autograd carries their gradients on to the raw trainable tensors (logits, log tau).
 
 Storage (what the forward keeps for backward):
 - ``exact_simulate``: returns (and keeps) the pre-reset states, differentiable like
@@ -36,13 +41,14 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import torch
 
-from .models import ALIF, LIF, NeuronModel, TwoCompartment
+from .base import SWITCHES, Coefficients, NeuronModel, require_step
+from .derivatives import StepPartials, step_partials
+from .models import ALIF, LIF, TwoCompartment
 from .ops import TORCH_MATH, TORCH_OPS
 from .simulate import Trace, batch_shape
 
@@ -50,7 +56,7 @@ __all__ = ["exact_simulate", "exact_spikes", "BACKWARDS"]
 
 BACKWARDS = ("autograd", "exact")
 
-_SWITCHES = ("convention", "reset", "detach_reset", "surrogate")
+KERNELS = ("auto", "hand", "generic")
 _BLOCK = 16  # time steps whose surrogate derivatives and parameter sums are vectorised
 
 
@@ -67,30 +73,37 @@ FORWARD_OPS = dataclasses.replace(TORCH_OPS, name="torch-forward", spike=_heavis
 
 @dataclass(frozen=True, eq=False)
 class _Plan:
-    """What the autograd Function needs besides tensors: the model, its family, the batch
-    shape, the tensor coefficients' names (in ``apply`` order), the fixed coefficients and the
-    checkpoint interval (None: keep every state)."""
+    """What the autograd Function needs besides tensors: the model, the kernel ("generic", or
+    the class of a hand kernel), the batch shape, the tensor inputs' names (in ``apply`` order:
+    step coefficients for a hand kernel, model parameters for the generic one), the fixed
+    values, the storage policy, the checkpoint interval and the generated partials (generic)."""
 
     model: NeuronModel
-    kind: str
+    kind: Any
     shape: tuple[int, ...]
     tensor_names: tuple[str, ...]
     fixed: dict[str, Any]
     storage: str
     checkpoint: int
+    partials: StepPartials | None = None
+    keep_current: bool = False
+    coefficient_type: type[Coefficients] | None = None
+
+    def coefficients(self, tensors: dict[str, torch.Tensor], like: torch.Tensor) -> Coefficients:
+        """The step's coefficient record from the (detached) tensor inputs."""
+        if self.partials is None:
+            return self.coefficient_type(**self.fixed, **tensors)
+        with torch.no_grad():
+            return self.model.replace(**tensors).coefficients(TORCH_OPS).on(like)
 
 
-def _kind(model: NeuronModel) -> str:
-    if isinstance(model, LIF):
-        return "lif"
-    if isinstance(model, ALIF):
-        return "alif"
-    if isinstance(model, TwoCompartment):
-        return "tc"
-    raise ValueError(
-        f"exact backward: no adjoint recursion for {type(model).__name__}; "
-        "supported: LIF, ALIF, TwoCompartment, LSTMLIF"
-    )
+def _hand_kernel(model: NeuronModel) -> Any:
+    """The class whose hand-written adjoint applies to ``model``: the nearest of LIF, ALIF,
+    TwoCompartment in its MRO, provided the model runs that class's own step function."""
+    for cls in type(model).__mro__:
+        if cls in _BACKWARD:
+            return cls if type(model).step is cls.step else None
+    return None
 
 
 def _reduce(g: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -377,7 +390,157 @@ def _tc_backward(p, S, blocks, gst, go, acc, current, gI):
         gI[t0:t1].copy_(g_in)
 
 
-_BACKWARD = {"lif": _lif_backward, "alif": _alif_backward, "tc": _tc_backward}
+_BACKWARD = {LIF: _lif_backward, ALIF: _alif_backward, TwoCompartment: _tc_backward}
+
+
+def _kinds(D: StepPartials) -> tuple[list[str], list[str]]:
+    """How each generated entry varies: "zero", "one", "const", "fixed" (parameters only) or
+    "varying" (reads a state, a spike, psi or the input, so it has a time axis)."""
+    params = set(D.param_names)
+
+    def kind(e: Any) -> str:
+        if e.free_symbols:
+            return "fixed" if {s.name for s in e.free_symbols} <= params else "varying"
+        if e == 0:
+            return "zero"
+        return "one" if e == 1 else "const"
+
+    flat = [*D.dx, *D.dS, *D.dI, *D.dtheta]
+    return [kind(e) for e in flat], [kind(e) for e in [*D.zx, *D.ztheta]]
+
+
+def _entry(value: Any, kind: str, k: int) -> Any:
+    """An entry at block row k: its row for a varying entry, else the value itself."""
+    return value[k] if kind == "varying" else value
+
+
+def _mac(out: torch.Tensor, terms: list[tuple[Any, str, torch.Tensor]]) -> torch.Tensor:
+    """out = sum of coefficient * vector over ``terms`` (coefficient, kind, vector), zero terms
+    already dropped; out is zeroed when there is no term."""
+    if not terms:
+        return out.zero_()
+    first = True
+    for c, kind, v in terms:
+        if first:
+            if kind == "one":
+                out.copy_(v)
+            elif isinstance(c, torch.Tensor):
+                torch.mul(v, c, out=out)
+            else:
+                torch.mul(v, float(c), out=out)
+            first = False
+        elif kind == "one":
+            out.add_(v)
+        elif isinstance(c, torch.Tensor):
+            out.addcmul_(v, c)
+        else:
+            out.add_(v, alpha=float(c))
+    return out
+
+
+def _accumulate(acc: _Acc, name: str, vec: torch.Tensor, c: Any, kind: str) -> None:
+    """acc[name] += sum over the block of c * vec for an entry c of the given kind."""
+    if kind == "zero":
+        return
+    if kind == "one":
+        acc.add(name, vec)
+    elif isinstance(c, torch.Tensor):
+        acc.add(name, vec, c)
+    else:
+        acc.add(name, vec, scale=float(c))
+
+
+def _generic_backward(plan: _Plan, params, p, S, blocks, gst, go, acc, current, gI):
+    """The adjoint of any step from its generated partials (``neurons.derivatives``), in blocks
+    of time: for t = T..1,
+
+        Sbar[t] = dL/dS[t] + dF_{t+1}/dS_prev . lambda[t+1],
+        lambda[t] = dL/dx[t] + (dF_{t+1}/dx_p)^T lambda[t+1] + dz/dx psi[t] Sbar[t],
+        dL/dI[t] = dF_t/dI . lambda[t],  dL/dtheta += dF_t/dtheta . lambda[t] + dz/dtheta psi Sbar.
+
+    The partials of a block are evaluated at once (vectorised over its rows); the sequence runs
+    only the matrix-vector products. Writes dL/dI into ``gI`` and fills ``acc``.
+    """
+    D = plan.partials
+    names, n = D.state_names, D.n
+    kinds, zkinds = _kinds(D)
+    dx_k, dS_k, dI_k, dth_k = D.split(kinds)
+    zx_k, zth_k = zkinds[:n], zkinds[n:]
+    fn, zfn = D.torch["partials"], D.torch["z"]
+    pvals = [params[k] for k in D.param_names]
+    shape = S.shape[1:]
+    work = _Work(S)
+    carry_x = [S.new_zeros(shape) for _ in names]
+    carry_S = S.new_zeros(shape)
+    zs = S.new_empty(shape)
+    model = plan.model
+    for t0, t1, cur, prev in blocks:
+        m = t1 - t0
+        S_rows, S_prev = S[t0:t1], _prev(S, t0, t1)
+        I_rows = current[t0:t1] if current is not None else 0.0
+        psi = p.surrogate.psi(model.spike_argument(p, cur, TORCH_OPS), TORCH_MATH)
+        psi = psi.expand(m, *shape)
+        flat = fn(*[prev[nm] for nm in names], S_prev, I_rows, S_rows, psi, *pvals)
+        dx, dS, dI, dth = D.split(flat)
+        zflat = zfn(*[cur[nm] for nm in names], *pvals)
+        zx, zth = zflat[:n], zflat[n:]
+        lam = [work.take(f"lam{i}", m) for i in range(n)]
+        sbar, g_in = work.take("sbar", m), work.take("g_in", m)
+        for t in range(t1 - 1, t0 - 1, -1):
+            k = t - t0
+            sb = sbar[k]
+            if go is not None:
+                torch.add(go[t], carry_S, out=sb)
+            else:
+                sb.copy_(carry_S)
+            torch.mul(psi[k], sb, out=zs)
+            for i, nm in enumerate(names):
+                li = lam[i][k]
+                li.copy_(carry_x[i])
+                g = gst.get(nm)
+                if g is not None:
+                    li.add_(g[t])
+                if zx_k[i] != "zero":
+                    c = _entry(zx[i], zx_k[i], k)
+                    li.add_(zs) if zx_k[i] == "one" else li.add_(zs * c)
+            rows = [lam[i][k] for i in range(n)]
+            _mac(
+                g_in[k],
+                [
+                    (_entry(dI[i], dI_k[i], k), dI_k[i], rows[i])
+                    for i in range(n)
+                    if dI_k[i] != "zero"
+                ],
+            )
+            if t == 0:
+                break
+            for j in range(n):
+                _mac(
+                    carry_x[j],
+                    [
+                        (_entry(dx[i][j], dx_k[i][j], k), dx_k[i][j], rows[i])
+                        for i in range(n)
+                        if dx_k[i][j] != "zero"
+                    ],
+                )
+            _mac(
+                carry_S,
+                [
+                    (_entry(dS[i], dS_k[i], k), dS_k[i], rows[i])
+                    for i in range(n)
+                    if dS_k[i] != "zero"
+                ],
+            )
+        zbar = None
+        for q, name in enumerate(D.param_names):
+            if name not in acc:
+                continue
+            for i in range(n):
+                _accumulate(acc, name, lam[i], dth[i][q], dth_k[i][q])
+            if zth_k[q] != "zero":
+                zbar = torch.mul(sbar, psi) if zbar is None else zbar
+                _accumulate(acc, name, zbar, zth[q], zth_k[q])
+        gI[t0:t1].copy_(g_in)
 
 
 def _aligned(current_shape: torch.Size, shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -386,7 +549,7 @@ def _aligned(current_shape: torch.Size, shape: tuple[int, ...]) -> tuple[int, ..
     return (T, *([1] * (len(shape) - len(rest))), *rest)
 
 
-def _steps(model: NeuronModel, p: SimpleNamespace, inputs, t0: int, t1: int, state: dict):
+def _steps(model: NeuronModel, p: Coefficients, inputs, t0: int, t1: int, state: dict):
     """Steps t0..t1-1 of ``model.step`` (no graph) from ``state`` (the states and spike after
     step t0 - 1); returns the list of each step's new states and spike."""
     out = []
@@ -417,15 +580,18 @@ class _ExactSequence(torch.autograd.Function):
         model, shape, K = plan.model, plan.shape, plan.checkpoint
         names = model.state_names
         T = current.shape[0]
-        p = SimpleNamespace(**plan.fixed)
-        for name, c in zip(plan.tensor_names, coefs, strict=True):
-            setattr(p, name, c.detach().to(device=current.device, dtype=current.dtype))
+        tensors = {
+            name: c.detach().to(device=current.device, dtype=current.dtype)
+            for name, c in zip(plan.tensor_names, coefs, strict=True)
+        }
+        p = plan.coefficients(tensors, current)
         inputs = current.reshape(_aligned(current.shape, shape)).expand((T, *shape))
         spikes = current.new_empty((T, *shape))
         zeros = current.new_zeros(shape)
         state = {n: zeros for n in (*names, "S")}
-        keep_current = plan.kind == "alif" and "one_minus_alpha" in plan.tensor_names
+        keep_current = plan.keep_current
         ctx.plan, ctx.p, ctx.current_shape = plan, p, current.shape
+        ctx.params = {**plan.fixed, **tensors} if plan.partials is not None else None
         ctx.set_materialize_grads(False)
         if plan.storage == "checkpoint":
             # the states after steps K-1, 2K-1, ...: the starts of the segments after the first
@@ -506,7 +672,10 @@ class _ExactSequence(torch.autograd.Function):
             if ctx.needs_input_grad[2 + i]
         }
         acc = _Acc(wanted, S.shape[1:], S)
-        _BACKWARD[plan.kind](p, S, blocks, gst, go, acc, current, gI)
+        if plan.partials is not None:
+            _generic_backward(plan, ctx.params, p, S, blocks, gst, go, acc, current, gI)
+        else:
+            _BACKWARD[plan.kind](p, S, blocks, gst, go, acc, current, gI)
         grads = [
             _reduce(acc[n], c) if n in acc else None
             for n, c in zip(plan.tensor_names, coefs, strict=True)
@@ -561,10 +730,23 @@ def _coefficient_tensor(value: Any, like: torch.Tensor) -> Any:
     return value
 
 
-def _apply(model: NeuronModel, current: torch.Tensor, storage: str, checkpoint: int, who: str):
-    if not isinstance(model, NeuronModel):
-        raise ValueError(f"{who}: expected a neuron model, got {type(model).__name__}")
-    kind = _kind(model)
+def _apply(
+    model: NeuronModel,
+    current: torch.Tensor,
+    storage: str,
+    checkpoint: int,
+    who: str,
+    kernel: str = "auto",
+):
+    require_step(model, who)
+    if kernel not in KERNELS:
+        raise ValueError(f"{who}: unknown kernel {kernel!r}; choose one of {list(KERNELS)}")
+    hand = _hand_kernel(model) if kernel != "generic" else None
+    if kernel == "hand" and hand is None:
+        raise ValueError(
+            f"{who}: {type(model).__name__} has no hand-written adjoint kernel; use "
+            "kernel='auto' or 'generic'"
+        )
     if not isinstance(current, torch.Tensor):
         raise ValueError(
             f"{who}: current must be a torch tensor (T, *batch), got {type(current).__name__}"
@@ -578,13 +760,20 @@ def _apply(model: NeuronModel, current: torch.Tensor, storage: str, checkpoint: 
     if not bool(torch.isfinite(current.sum())) and not bool(torch.isfinite(current).all()):
         raise ValueError(f"{who}: current contains NaN or infinite values")
     shape = batch_shape(model, tuple(current.shape))
-    p = model.coefficients(TORCH_OPS)
+    partials, coefficient_type = None, None
+    if hand is not None:
+        # a hand kernel differentiates the step's coefficients (autograd chains them further)
+        record = model.coefficients(TORCH_OPS)
+        values, coefficient_type = record.as_dict(), type(record)
+    else:
+        partials = step_partials(model)
+        values = {**model.params()}
     fixed: dict[str, Any] = {}
     tensor_names: list[str] = []
     coefs: list[torch.Tensor] = []
-    for name, value in vars(p).items():
+    for name, value in values.items():
         value = _coefficient_tensor(value, current)
-        if name in _SWITCHES or not isinstance(value, torch.Tensor):
+        if name in SWITCHES or not isinstance(value, torch.Tensor):
             fixed[name] = value
         else:
             tensor_names.append(name)
@@ -594,11 +783,26 @@ def _apply(model: NeuronModel, current: torch.Tensor, storage: str, checkpoint: 
     ):
         # nothing to differentiate (inference): keep no states at all
         storage, checkpoint = "checkpoint", max(int(current.shape[0]), 1)
-    plan = _Plan(model, kind, tuple(shape), tuple(tensor_names), fixed, storage, checkpoint)
+    if partials is not None:
+        keep_current = "I" in partials.depends
+    else:
+        keep_current = hand is ALIF and "one_minus_alpha" in tensor_names
+    plan = _Plan(
+        model,
+        hand if hand is not None else "generic",
+        tuple(shape),
+        tuple(tensor_names),
+        fixed,
+        storage,
+        checkpoint,
+        partials,
+        keep_current,
+        coefficient_type,
+    )
     return _ExactSequence.apply(plan, current, *coefs)
 
 
-def exact_simulate(model: NeuronModel, current: torch.Tensor) -> Trace:
+def exact_simulate(model: NeuronModel, current: torch.Tensor, kernel: str = "auto") -> Trace:
     """Run ``model`` over ``current`` (T, *batch) like ``neurons.simulate``, differentiable by the
     exact adjoint recursion instead of a per-step autograd graph.
 
@@ -606,13 +810,19 @@ def exact_simulate(model: NeuronModel, current: torch.Tensor) -> Trace:
     dtype and device. Gradients reach the current, every tensor parameter of the model
     (through ``model.coefficients``) and flow from spikes and states alike; they equal the
     autograd path of ``simulate`` up to rounding. Keeps every state for backward.
+
+    ``kernel``: "auto" (the hand-written adjoint where the model has one, else the generic
+    adjoint generated from the step), "hand" or "generic".
     """
-    outs = _apply(model, current, "outputs", 0, "exact_simulate")
+    outs = _apply(model, current, "outputs", 0, "exact_simulate", kernel)
     return Trace(outs[0], dict(zip(model.state_names, outs[1:], strict=True)), model)
 
 
 def exact_spikes(
-    model: NeuronModel, current: torch.Tensor, checkpoint: int | None = None
+    model: NeuronModel,
+    current: torch.Tensor,
+    checkpoint: int | None = None,
+    kernel: str = "auto",
 ) -> torch.Tensor:
     """The spikes (T, *batch) of ``model`` over ``current`` (T, *batch), differentiable by the
     exact adjoint recursion; what the layers' ``backward="exact"`` runs.
@@ -621,13 +831,14 @@ def exact_spikes(
     first state's buffer for dL/dI, so it can run once per forward (a second backward raises).
     ``checkpoint=K``: only the spikes, the current and the states every K steps are kept;
     backward recomputes each segment of K steps with the model's step (least memory, slower).
+    ``kernel`` as for ``exact_simulate``.
     """
     if checkpoint is None:
-        (spikes,) = _apply(model, current, "consume", 0, "exact_spikes")
+        (spikes,) = _apply(model, current, "consume", 0, "exact_spikes", kernel)
         return spikes
     if isinstance(checkpoint, bool) or not isinstance(checkpoint, int) or checkpoint < 1:
         raise ValueError(
             f"exact_spikes: checkpoint must be None or an int >= 1, got {checkpoint!r}"
         )
-    (spikes,) = _apply(model, current, "checkpoint", checkpoint, "exact_spikes")
+    (spikes,) = _apply(model, current, "checkpoint", checkpoint, "exact_spikes", kernel)
     return spikes

@@ -1,27 +1,40 @@
 """PyTorch multi-step layers for training: input current (T, B, N) -> spikes (T, B, N).
 
-Each layer owns fresh parameter tensors and, at every forward, builds the model record from
-them and runs the one step function through ``neurons.simulate`` (surrogate gradients, O(T)
-backward). Works on CPU or CUDA, float32 or float64 (follows the input).
+``ModelLayer`` trains any registered model: each trained parameter is a fresh raw tensor mapped to
+the parameter by the form the model class declares (``trainable``: alpha = sigmoid(alpha_logit),
+tau = exp(log_tau), LSTM-LIF's beta1 = -sigmoid(c1), ...), one per layer or one per neuron; the
+other parameters are fixed numbers. At every forward the layer builds the model record from
+them and runs the one step function (``neurons.simulate``: surrogate gradients, O(T) backward)
+or the exact adjoint (``backward="exact"``). Works on CPU or CUDA, float32 or float64 (follows
+the input). ``LIFLayer``, ``ALIFLayer`` and ``LSTMLIFLayer`` are the paper's models with their
+historical keyword names; ``make_layer(name, size)`` builds the layer of any registered model.
 """
 
 from __future__ import annotations
 
-import math
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
+from .base import SWITCHES, NeuronModel
 from .exact import BACKWARDS, exact_simulate, exact_spikes
-from .models import ALIF, LIF, LSTMLIF, NeuronModel
+from .mathspace import NUMPY_MATH, TORCH_MATH
+from .models import ALIF, LIF, LSTMLIF
+from .parameterisations import Form, Identity, Trainable
+from .registry import model_class
 from .simulate import Trace, simulate
 
-__all__ = ["SpikingLayer", "LIFLayer", "ALIFLayer", "LSTMLIFLayer", "TCLIFLayer", "make_layer"]
-
-
-def _param(value: float, shape: tuple[int, ...]) -> nn.Parameter:
-    return nn.Parameter(torch.full(shape, float(value), dtype=torch.get_default_dtype()))
+__all__ = [
+    "SpikingLayer",
+    "ModelLayer",
+    "LIFLayer",
+    "ALIFLayer",
+    "LSTMLIFLayer",
+    "TCLIFLayer",
+    "make_layer",
+]
 
 
 class SpikingLayer(nn.Module):
@@ -29,10 +42,10 @@ class SpikingLayer(nn.Module):
     ``run(x)`` returns the whole ``Trace`` (spikes and pre-reset potentials).
 
     ``backward="autograd"`` (default, the reference) differentiates the per-step graph;
-    ``backward="exact"`` runs the forward without a graph and differentiates by the
-    hand-derived adjoint recursion (``neurons.exact``): the same gradients, faster, less memory
-    (``forward`` returns the spikes only and its backward can run once per forward; ``run``
-    returns and keeps every state).
+    ``backward="exact"`` runs the forward without a graph and differentiates by the adjoint
+    recursion (``neurons.exact``): the same gradients, faster, less memory (``forward`` returns
+    the spikes only and its backward can run once per forward; ``run`` returns and keeps every
+    state).
     """
 
     def __init__(self, size: int, backward: str = "autograd", **switches: Any) -> None:
@@ -80,9 +93,150 @@ class SpikingLayer(nn.Module):
         return f"size={self.size}, " + ", ".join(f"{k}={v!r}" for k, v in switches.items())
 
 
-class LIFLayer(SpikingLayer):
-    """LIF neurons. ``learn_alpha``: alpha = sigmoid(logit) trained (one per layer, or one per
-    neuron with ``per_neuron``); otherwise alpha is a fixed number (default 0.8)."""
+def _trainable(cls: type[NeuronModel], name: str, form: Any, who: str) -> Trainable:
+    """The raw name and form of trained parameter ``name`` (the class's, or ``form``)."""
+    if name not in cls.param_specs:
+        raise ValueError(
+            f"{who}: {cls.__name__} has no parameter {name!r} to train; parameters "
+            f"{list(cls.param_specs)}"
+        )
+    declared = cls.trainable.get(name)
+    if form is None:
+        return declared if declared is not None else Trainable(name, Identity())
+    if isinstance(form, Trainable):
+        return form
+    if not isinstance(form, Form):
+        raise ValueError(f"{who}: the form of {name!r} must be a neurons.parameterisations.Form")
+    if declared is not None and declared.form == form:
+        return declared
+    return Trainable(name if isinstance(form, Identity) else f"raw_{name}", form)
+
+
+class ModelLayer(SpikingLayer):
+    """Neurons of any registered model over input current (T, B, N).
+
+    model: a registered name, class or model record (its parameter values become the defaults);
+    train: the parameters to train (names, using the forms of ``cls.trainable``, or a mapping
+    name -> ``Form``); default ``cls.layer_defaults["train"]`` or none; per_neuron: one raw value
+    per neuron (True) or one per layer (False); dtype: of the raw tensors (default: torch's
+    default dtype); other keywords: parameter values (by parameter name, or by a raw name such as
+    ``c1``) and the switches (convention, reset, detach_reset, surrogate).
+    """
+
+    model_cls: ClassVar[type[NeuronModel] | None] = None
+    _by_model: ClassVar[dict[type[NeuronModel], type[ModelLayer]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.model_cls is not None:
+            ModelLayer._by_model[cls.model_cls] = cls
+
+    def __init__(
+        self,
+        model: str | type[NeuronModel] | NeuronModel,
+        size: int,
+        *,
+        train: Iterable[str] | Mapping[str, Any] | None = None,
+        per_neuron: bool | None = None,
+        backward: str = "autograd",
+        dtype: torch.dtype | None = None,
+        **kwargs: Any,
+    ) -> None:
+        who = type(self).__name__
+        cls = model_class(model)
+        defaults = dict(cls.layer_defaults)
+        switches = {k: kwargs.pop(k) for k in list(kwargs) if k in SWITCHES}
+        super().__init__(size, backward, **switches)
+        self.model_type = cls
+        if per_neuron is None:
+            per_neuron = bool(defaults.get("per_neuron", False))
+        if not isinstance(per_neuron, bool):
+            raise ValueError(f"{who}: per_neuron must be True or False, got {per_neuron!r}")
+        if dtype is None:
+            dtype = torch.get_default_dtype()
+        if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+            raise ValueError(f"{who}: dtype must be a floating torch dtype, got {dtype!r}")
+        if train is None:
+            train = defaults.get("train", ())
+        items = train.items() if isinstance(train, Mapping) else ((n, None) for n in train)
+        self.trained: dict[str, Trainable] = {n: _trainable(cls, n, f, who) for n, f in items}
+        values = self._values(cls, model, kwargs, who)
+        # one validation of every value, with the error naming the parameter
+        cls(**values, **switches)
+        shape = (size,) if per_neuron else ()
+        self.fixed: dict[str, Any] = {}
+        for name, value in values.items():
+            spec = self.trained.get(name)
+            if spec is None:
+                self.fixed[name] = value
+                continue
+            try:
+                raw = spec.form.inverse(value)
+            except ValueError as err:
+                raise ValueError(f"{who}: trainable parameter '{name}': {err}") from None
+            self.register_parameter(spec.raw, nn.Parameter(torch.full(shape, raw, dtype=dtype)))
+        for name, value in self.fixed.items():
+            if isinstance(value, float):
+                setattr(self, name, value)
+        self.per_neuron = per_neuron
+
+    def _values(
+        self, cls: type[NeuronModel], model: Any, kwargs: dict[str, Any], who: str
+    ) -> dict[str, Any]:
+        """Parameter values as floats: the record's (if a record was given) or the class
+        defaults, updated by keywords given by parameter name or by raw name."""
+        raw_names = {t.raw: (n, t.form) for n, t in {**cls.trainable, **self.trained}.items()}
+        base = model if isinstance(model, NeuronModel) else None
+        values: dict[str, Any] = {}
+        for name, value in kwargs.items():
+            if name in raw_names and name not in cls.param_specs:
+                pname, form = raw_names[name]
+                values[pname] = float(form.forward(float(value), NUMPY_MATH))
+            else:
+                values[name] = value
+        if base is not None:
+            for name, value in base.params().items():
+                values.setdefault(name, value)
+        missing = [n for n in self.trained if n not in values]
+        if missing:
+            probe = cls()
+            for name in missing:
+                values[name] = getattr(probe, name)
+        for name in values:
+            if name not in cls.param_specs:
+                raise ValueError(
+                    f"{who}: unknown parameter {name!r} for {cls.__name__}; parameters "
+                    f"{list(cls.param_specs)}, raw names {sorted(raw_names)}"
+                )
+        return values
+
+    def model(self) -> NeuronModel:
+        """The model record of the current raw tensors and fixed values."""
+        trained = {
+            name: spec.form.forward(getattr(self, spec.raw), TORCH_MATH)
+            for name, spec in self.trained.items()
+        }
+        return self.model_type(**self.fixed, **trained, **self.switches)
+
+    @torch.no_grad()
+    def clamp_(self) -> None:
+        """Project every raw tensor whose form asks for it (an interpolation weight to [0, 1]);
+        call after each optimiser step."""
+        for spec in self.trained.values():
+            bounds = spec.form.clamps_after_step()
+            if bounds is not None:
+                getattr(self, spec.raw).clamp_(*bounds)
+
+    def extra_repr(self) -> str:
+        forms = ", ".join(t.form.describe(n, t.raw) for n, t in self.trained.items())
+        return super().extra_repr() + (f", trained: {forms}" if forms else "")
+
+
+class LIFLayer(ModelLayer):
+    """LIF neurons. ``learn_alpha``: alpha = sigmoid(alpha_logit) trained (one per layer, or one
+    per neuron with ``per_neuron``); otherwise alpha is a fixed number (default 0.8)."""
+
+    model_cls = LIF
 
     def __init__(
         self,
@@ -92,28 +246,19 @@ class LIFLayer(SpikingLayer):
         learn_alpha: bool = False,
         per_neuron: bool = False,
         backward: str = "autograd",
-        **switches: Any,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(size, backward, **switches)
-        LIF(alpha=alpha, v_th=v_th, **switches)
-        self.v_th = float(v_th)
-        self.learn_alpha = learn_alpha
-        if learn_alpha:
-            if not 0 < alpha < 1:
-                raise ValueError("LIFLayer: a trainable alpha must start in (0, 1)")
-            shape = (size,) if per_neuron else ()
-            self.alpha_logit = _param(math.log(alpha / (1 - alpha)), shape)
-        else:
-            self.alpha = float(alpha)
-
-    def model(self) -> LIF:
-        alpha = torch.sigmoid(self.alpha_logit) if self.learn_alpha else self.alpha
-        return LIF(alpha=alpha, v_th=self.v_th, **self.switches)
+        kwargs.setdefault("train", ("alpha",) if learn_alpha else ())
+        super().__init__(
+            LIF, size, alpha=alpha, v_th=v_th, per_neuron=per_neuron, backward=backward, **kwargs
+        )
 
 
-class ALIFLayer(SpikingLayer):
+class ALIFLayer(ModelLayer):
     """ALIF neurons with trainable time constants (per neuron by default), stored as
     log(tau) so they stay positive: tau_m = exp(log_tau_m), tau_a = exp(log_tau_a)."""
+
+    model_cls = ALIF
 
     def __init__(
         self,
@@ -125,32 +270,27 @@ class ALIFLayer(SpikingLayer):
         learn_tau: bool = True,
         per_neuron: bool = True,
         backward: str = "autograd",
-        **switches: Any,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(size, backward, **switches)
-        ALIF(tau_m=tau_m, tau_a=tau_a, beta_a=beta_a, b0=b0, **switches)
-        shape = (size,) if per_neuron else ()
-        self.beta_a, self.b0 = float(beta_a), float(b0)
-        if learn_tau:
-            self.log_tau_m = _param(math.log(tau_m), shape)
-            self.log_tau_a = _param(math.log(tau_a), shape)
-        else:
-            self.register_buffer("log_tau_m", torch.full(shape, math.log(tau_m)))
-            self.register_buffer("log_tau_a", torch.full(shape, math.log(tau_a)))
-
-    def model(self) -> ALIF:
-        return ALIF(
-            tau_m=torch.exp(self.log_tau_m),
-            tau_a=torch.exp(self.log_tau_a),
-            beta_a=self.beta_a,
-            b0=self.b0,
-            **self.switches,
+        kwargs.setdefault("train", ("tau_m", "tau_a") if learn_tau else ())
+        super().__init__(
+            ALIF,
+            size,
+            tau_m=tau_m,
+            tau_a=tau_a,
+            beta_a=beta_a,
+            b0=b0,
+            per_neuron=per_neuron,
+            backward=backward,
+            **kwargs,
         )
 
 
-class LSTMLIFLayer(SpikingLayer):
+class LSTMLIFLayer(ModelLayer):
     """LSTM-LIF / TC-LIF neurons: beta1 = -sigmoid(c1), beta2 = sigmoid(c2) with trainable
     logits, one pair per layer (default, as the official code) or per neuron."""
+
+    model_cls = LSTMLIF
 
     def __init__(
         self,
@@ -162,33 +302,33 @@ class LSTMLIFLayer(SpikingLayer):
         per_neuron: bool = False,
         learn_logits: bool = True,
         backward: str = "autograd",
-        **switches: Any,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(size, backward, **switches)
-        LSTMLIF.from_logits(c1, c2, gamma=gamma, v_th=v_th, **switches)
-        shape = (size,) if per_neuron else ()
-        self.gamma, self.v_th = float(gamma), float(v_th)
-        if learn_logits:
-            self.c1 = _param(c1, shape)
-            self.c2 = _param(c2, shape)
-        else:
-            self.register_buffer("c1", torch.full(shape, float(c1)))
-            self.register_buffer("c2", torch.full(shape, float(c2)))
-
-    def model(self) -> LSTMLIF:
-        return LSTMLIF.from_logits(
-            self.c1, self.c2, gamma=self.gamma, v_th=self.v_th, **self.switches
+        kwargs.setdefault("train", ("beta1", "beta2") if learn_logits else ())
+        super().__init__(
+            LSTMLIF,
+            size,
+            c1=c1,
+            c2=c2,
+            gamma=gamma,
+            v_th=v_th,
+            per_neuron=per_neuron,
+            backward=backward,
+            **kwargs,
         )
 
 
 TCLIFLayer = LSTMLIFLayer
 
-_LAYERS = {"lif": LIFLayer, "alif": ALIFLayer, "lstmlif": LSTMLIFLayer, "tclif": LSTMLIFLayer}
 
-
-def make_layer(name: str, size: int, **kwargs: Any) -> SpikingLayer:
-    """A layer by model name: ``lif``, ``alif``, ``lstmlif`` (``tclif``)."""
-    key = str(name).lower().replace("-", "").replace("_", "")
-    if key not in _LAYERS:
-        raise ValueError(f"unknown layer model {name!r}; choose one of {sorted(_LAYERS)}")
-    return _LAYERS[key](size, **kwargs)
+def make_layer(name: str | type[NeuronModel], size: int, **kwargs: Any) -> ModelLayer:
+    """The layer of a registered model by name (any alias): the model's own layer class where
+    it has one (``LIFLayer``, ``ALIFLayer``, ``LSTMLIFLayer``), else a ``ModelLayer``."""
+    try:
+        cls = model_class(name)
+    except ValueError as err:
+        raise ValueError(f"make_layer: unknown layer model {name!r}: {err}") from None
+    special = ModelLayer._by_model.get(cls)
+    if special is not None:
+        return special(size, **kwargs)
+    return ModelLayer(cls, size, **kwargs)

@@ -3,12 +3,12 @@
 A step function only uses ``+ - * /`` and the operations of an ``Ops`` bundle:
 ``spike(x, surrogate)`` (Heaviside forward, surrogate ``psi`` backward), ``detach`` (stop the
 gradient), ``exp``, ``sigmoid`` and ``zeros_like``. Surrogate shapes use the smaller math
-namespace ``Ops.m`` (``abs``, ``relu``, ``step``, ``exp``, ``sigmoid``, ``pi``).
+namespace ``Ops.m`` (``neurons.mathspace``: ``abs``, ``relu``, ``step``, ``exp``, ``log``, ``sqrt``,
+``sigmoid``, ``clip``, ``pi``), which step functions may use too.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -17,6 +17,7 @@ import numpy as np
 import sympy as sp
 import torch
 
+from .mathspace import NUMPY_MATH, SYMPY_MATH, TORCH_MATH
 from .surrogates import Surrogate
 
 __all__ = [
@@ -32,47 +33,6 @@ __all__ = [
     "Psi",
     "StopGradient",
 ]
-
-
-def _np_expit(x):
-    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(x, dtype=np.float64)))
-
-
-NUMPY_MATH = SimpleNamespace(
-    abs=np.abs,
-    relu=lambda x: np.maximum(x, 0.0),
-    step=lambda x: (np.asarray(x) >= 0).astype(np.float64),
-    exp=np.exp,
-    sigmoid=_np_expit,
-    pi=math.pi,
-)
-
-
-def _t_exp(x):
-    return torch.exp(x) if isinstance(x, torch.Tensor) else np.exp(x)
-
-
-def _t_sigmoid(x):
-    return torch.sigmoid(x) if isinstance(x, torch.Tensor) else _np_expit(x)
-
-
-TORCH_MATH = SimpleNamespace(
-    abs=torch.abs,
-    relu=torch.relu,
-    step=lambda x: (x >= 0).to(x.dtype),
-    exp=_t_exp,
-    sigmoid=_t_sigmoid,
-    pi=math.pi,
-)
-
-SYMPY_MATH = SimpleNamespace(
-    abs=sp.Abs,
-    relu=lambda x: sp.Max(0, x),
-    step=lambda x: sp.Heaviside(x, 1),
-    exp=sp.exp,
-    sigmoid=lambda x: 1 / (1 + sp.exp(-x)),
-    pi=sp.pi,
-)
 
 
 @dataclass(frozen=True)

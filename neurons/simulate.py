@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import sympy as sp
 import torch
 
-from .models import NeuronModel, torch_coefficients
+from .base import Coefficients, NeuronModel
 from .ops import NUMPY_OPS, TORCH_OPS
 
 __all__ = ["Trace", "simulate", "batch_shape"]
@@ -109,7 +108,7 @@ def simulate(model: NeuronModel, current: Any) -> Trace:
     ops = TORCH_OPS if is_torch else NUMPY_OPS
     p = model.coefficients(ops)
     if is_torch:
-        torch_coefficients(p, current)
+        p = p.on(current)
         zeros = current.new_zeros(shape)
         state = {n: zeros for n in model.state_names}
         state["S"] = zeros
@@ -181,7 +180,7 @@ def _rows_of(
     return value
 
 
-def _rows_of_coefficients(p: Any, shape: tuple[int, ...], rows: slice) -> Any:
+def _rows_of_coefficients(p: Coefficients, shape: tuple[int, ...], rows: slice) -> Coefficients:
     if rows == slice(None):
         return p
-    return SimpleNamespace(**{k: _rows_of(v, len(shape), shape, rows) for k, v in vars(p).items()})
+    return p.map(lambda v: _rows_of(v, len(shape), shape, rows))

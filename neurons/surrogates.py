@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 from scipy import special
 
+from .mathspace import NUMPY_MATH
+
 __all__ = [
     "Surrogate",
     "Triangle",
@@ -69,8 +71,6 @@ class Surrogate:
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """psi(x) in NumPy."""
-        from .ops import NUMPY_MATH
-
         return self.psi(np.asarray(x, dtype=np.float64), NUMPY_MATH)
 
 

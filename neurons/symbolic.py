@@ -7,15 +7,18 @@ detached reset is ``StopGradient``. Differentiating the map gives the spike-awar
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from typing import Any
 
 import sympy as sp
 
-from .models import LIF, MODELS, NeuronModel, get_model
+from .base import SWITCHES, NeuronModel
 from .ops import SYMPY_MATH, SYMPY_OPS, Psi, Spike, StopGradient
+from .registry import get_model, model_class
 from .surrogates import Surrogate
 
 __all__ = [
+    "Claim",
     "symbolic_model",
     "state_symbols",
     "update_map",
@@ -31,26 +34,46 @@ __all__ = [
 _REAL = dict(real=True)
 
 
-def symbolic_model(name: str | NeuronModel, **switches: Any) -> NeuronModel:
-    """A model whose parameters are SymPy symbols named as in MODELS.md.
+@dataclass(frozen=True)
+class Claim:
+    """A statement about a model that ``lstmlif derive`` proves from its derivation.
 
-    ``name`` is a model name or a class; ``switches`` sets convention, reset, detach_reset,
-    surrogate, or fixes some parameters to numbers. LIF uses ``alpha`` (not tau_m).
+    ``derived`` is read off the derivation (J, its determinant, a root...), ``expected`` is what
+    the statement says; SymPy decides ``simplify(derived - expected) == 0`` unless ``holds`` is
+    given (an argument that is not a plain identity, stated in ``how``). ``section`` names where
+    the statement comes from (a THEORY section, or a catalogue entry such as ``"adLIF (c)"``).
     """
-    cls = type(name) if isinstance(name, NeuronModel) else type(get_model(name))
-    key = next(k for k, v in MODELS.items() if v is cls)
+
+    section: str
+    claim: str
+    derived: Any
+    expected: Any
+    how: str = ""
+    holds: bool | None = None
+
+
+def symbolic_model(name: str | NeuronModel | type[NeuronModel], **switches: Any) -> NeuronModel:
+    """A model whose parameters are SymPy symbols named as in its ``param_names``.
+
+    ``name`` is a registered name, a model or a class; ``switches`` sets convention, reset,
+    detach_reset, surrogate, or fixes some parameters to numbers. A symbol is positive where the
+    parameter's range (``param_specs``) is; every other symbol is real. Numeric fields that are
+    not parameters (``dt``) keep their defaults as exact SymPy numbers.
+    """
+    cls = model_class(name)
     params: dict[str, Any] = {}
-    positive = {"v_th", "tau_m", "tau_a", "b0", "alpha", "alpha1", "alpha2", "dt"}
     for pname in cls.param_names:
+        spec = cls.param_specs[pname]
         params[pname] = (
-            sp.Symbol(pname, positive=True) if pname in positive else sp.Symbol(pname, **_REAL)
+            sp.Symbol(pname, positive=True) if spec.positive else sp.Symbol(pname, **_REAL)
         )
-    if cls is LIF:
-        params.pop("tau_m", None)
-    if "dt" in {f for f in cls.__dataclass_fields__}:
-        params["dt"] = sp.Integer(1)
+    for f in fields(cls):
+        default = f.default
+        if f.init and f.name not in params and f.name not in SWITCHES:
+            if isinstance(default, (int, float)) and not isinstance(default, bool):
+                params[f.name] = sp.nsimplify(default)  # exact numbers, e.g. dt = 1
     params.update(switches)
-    return get_model(key, **params)
+    return get_model(cls.name, **params)
 
 
 def state_symbols(model: NeuronModel, suffix: str = "") -> dict[str, sp.Symbol]:

@@ -8,6 +8,7 @@ that each gradient is finite and non-zero.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 
@@ -26,6 +27,7 @@ from lstmlif.neurons import (
     TwoCompartment,
     exact_simulate,
     exact_spikes,
+    lif_step,
     simulate,
 )
 
@@ -369,9 +371,27 @@ def test_bad_input_raises():
         with pytest.raises(ValueError, match="checkpoint"):
             exact_spikes(LIF(), torch.ones(3, 2), checkpoint=bad)
 
-    class Other(NeuronModel):  # a model without an adjoint recursion
+    class Other(NeuronModel):  # a model without a step function
         def _validate(self) -> None:
             pass
 
-    with pytest.raises(ValueError, match="no adjoint recursion"):
+    with pytest.raises(ValueError, match="Other does not define coefficients"):
         exact_simulate(Other(), torch.ones(3, 2))
+
+    @dataclasses.dataclass(frozen=True, eq=False, kw_only=True)
+    class Doubled(LIF):  # LIF's class, another step: the LIF hand kernel must not apply
+        @staticmethod
+        def step(p, state, current, ops):
+            return lif_step(p, state, 2 * current, ops)
+
+    with pytest.raises(ValueError, match="no hand-written adjoint"):
+        exact_simulate(Doubled(), torch.ones(3, 2), kernel="hand")
+    with pytest.raises(ValueError, match="unknown kernel"):
+        exact_simulate(LIF(), torch.ones(3, 2), kernel="fast")
+    x = torch.full((6, 2), 0.7, dtype=torch.float64, requires_grad=True)
+    exact_simulate(Doubled(), x).spikes.sum().backward()  # the generic kernel
+    ref = x.detach().clone().requires_grad_(True)
+    simulate(Doubled(), ref).spikes.sum().backward()
+    assert float(simulate(Doubled(), ref.detach()).spikes.sum()) > 0
+    assert float(ref.grad.abs().max()) > 0
+    torch.testing.assert_close(x.grad, ref.grad, rtol=1e-12, atol=0)

@@ -16,9 +16,14 @@ import torch
 from lstmlif.analysis import gradcheck
 from lstmlif.analysis.adjoint import adjoint as real_adjoint
 from lstmlif.cli import main
-from lstmlif.neurons import CONVENTIONS, LIF, RESETS, get_surrogate
+from lstmlif.neurons import CONVENTIONS, LIF, RESETS, get_surrogate, model_names
 
-ALL_COMBOS = set(itertools.product(gradcheck.MODEL_NAMES, CONVENTIONS, RESETS, (False, True)))
+ALL_COMBOS = {(name, *s) for name in model_names() for s in gradcheck.switch_sets(name)}
+PAPER_COMBOS = set(
+    itertools.product(
+        ("lif", "alif", "two_compartment", "lstmlif"), CONVENTIONS, RESETS, (False, True)
+    )
+)
 
 
 def _check_rows(rows, dtype="float64"):
@@ -37,7 +42,8 @@ def test_verify_cli_passes_and_json_parses(capsys):
     doc = json.loads(capsys.readouterr().out)
     assert doc["ok"] is True and doc["device"] == "cpu" and doc["dtype"] == "float64"
     rows = doc["rows"]
-    assert len(rows) == 32
+    assert len(rows) == len(ALL_COMBOS)
+    assert PAPER_COMBOS <= ALL_COMBOS  # the paper's models support every switch
     _check_rows(rows)
     for r in rows:
         assert r["steps"] == 100 and r["batch"] == 3
