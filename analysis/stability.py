@@ -485,7 +485,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar=("C1", "C2"),
         help="LSTM-LIF only: beta1 = -sigmoid(C1), beta2 = sigmoid(C2)",
     )
-    parser.add_argument("--convention", choices=("paper", "code"), default="paper")
+    parser.add_argument(
+        "--convention", choices=("paper", "code"), default=None, help="default: the model's own"
+    )
     parser.add_argument("--kmax", type=int, default=10000, help="horizon of sup_k ||J^k||")
 
 
@@ -515,9 +517,13 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError("--logits applies to lstmlif / tclif only")
         if {"beta1", "beta2"} & set(params):
             raise ValueError("give either --logits or --param beta1/beta2, not both")
-        model = LSTMLIF.from_logits(*args.logits, convention=args.convention, **params)
+        if args.convention is not None:
+            params["convention"] = args.convention
+        model = LSTMLIF.from_logits(*args.logits, **params)
     else:
-        model = get_model(args.model, convention=args.convention, **params)
+        if args.convention is not None:
+            params["convention"] = args.convention
+        model = get_model(args.model, **params)
     rep = inspect_model(model, kmax=args.kmax)
     if args.json:
         print(json.dumps(_jsonable(rep), indent=2))

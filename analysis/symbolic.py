@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import lru_cache
 from typing import Any
 
@@ -172,15 +172,25 @@ def _derive_cached(key: str, convention: str, reset: str, detach_reset: bool) ->
     return Derivation(model, x, current, new, J, J_sub, b)
 
 
+def default_switches(model_name: str) -> dict[str, Any]:
+    """The convention, reset and detach_reset a registered model is built with by default."""
+    defaults = {f.name: f.default for f in fields(model_class(model_name))}
+    return {k: defaults[k] for k in ("convention", "reset", "detach_reset")}
+
+
 def derive(
     model_name: str,
-    convention: str = "paper",
-    reset: str = "subtract",
+    convention: str | None = None,
+    reset: str | None = None,
     detach_reset: bool = False,
 ) -> Derivation:
     """Run the model's step function on symbols and differentiate (cached per switch set).
 
-    ``model_name``: any registered name (``lstmlif.neurons.model_names()``)."""
+    ``model_name``: any registered name (``lstmlif.neurons.model_names()``); ``convention`` and
+    ``reset`` default to the model's own (``"paper"``, ``"subtract"`` for the paper's models)."""
+    defaults = default_switches(model_name)
+    convention = defaults["convention"] if convention is None else convention
+    reset = defaults["reset"] if reset is None else reset
     if convention not in CONVENTIONS:
         raise ValueError(f"unknown convention {convention!r}; choose one of {list(CONVENTIONS)}")
     if reset not in RESETS:
@@ -235,13 +245,14 @@ def _symbols(d: Derivation) -> dict[str, sp.Expr]:
 
 def model_checks(
     model_name: str,
-    convention: str = "paper",
-    reset: str = "subtract",
+    convention: str | None = None,
+    reset: str | None = None,
     detach_reset: bool = False,
 ) -> list[Check]:
     """The THEORY section 1, 2 and 4 statements that apply to this model and switch setting."""
     d = derive(model_name, convention, reset, detach_reset)
     m = d.model
+    convention, reset = m.convention, m.reset
     s = _symbols(d)
     checks: list[Check] = []
     spike_claims = reset == "subtract" and not detach_reset
@@ -648,8 +659,10 @@ def derive_report(model_name: str, *, latex: bool = False, **switches: Any) -> d
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``lstmlif derive MODEL [--convention] [--reset] [--detach-reset] [--latex]``."""
     parser.add_argument("model", help="a registered model: " + ", ".join(model_names()))
-    parser.add_argument("--convention", choices=CONVENTIONS, default="paper")
-    parser.add_argument("--reset", choices=RESETS, default="subtract")
+    parser.add_argument(
+        "--convention", choices=CONVENTIONS, default=None, help="default: the model's own"
+    )
+    parser.add_argument("--reset", choices=RESETS, default=None, help="default: the model's own")
     parser.add_argument("--detach-reset", action="store_true", help="no gradient through reset")
     parser.add_argument("--latex", action="store_true", help="expressions in LaTeX")
 
