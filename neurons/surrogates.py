@@ -26,6 +26,8 @@ __all__ = [
     "Sigmoid",
     "Arctan",
     "MultiGaussian",
+    "DoubleGaussian",
+    "Exponential",
     "SURROGATES",
     "get_surrogate",
 ]
@@ -239,8 +241,85 @@ class MultiGaussian(Surrogate):
         return self.scale * (1 - self.h)
 
 
+@dataclass(frozen=True)
+class DoubleGaussian(Surrogate):
+    """BRF's double Gaussian: psi = scale*[(1+p) N(x;0,sigma1) - 2p N(x;0,sigma2)].
+
+    N is the normalised Gaussian pdf. Peak scale*[(1+p)/sigma1 - 2p/sigma2]/sqrt(2 pi)
+    (0.4388 at the defaults p = 0.15, sigma1 = 0.5, sigma2 = 3, scale = 0.5), integral
+    scale*(1 - p). Primitive scale*[(1+p) Phi(x/sigma1) - 2p Phi(x/sigma2)], Phi the normal cdf.
+    """
+
+    p: float = 0.15
+    sigma1: float = 0.5
+    sigma2: float = 3.0
+    scale: float = 0.5
+    name = "double_gaussian"
+
+    def psi(self, x: Any, m: Any) -> Any:
+        return self.scale * (
+            (1 + self.p) * _normal_pdf(x, 0.0, self.sigma1, m)
+            - 2 * self.p * _normal_pdf(x, 0.0, self.sigma2, m)
+        )
+
+    def primitive(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        return self.scale * (
+            (1 + self.p) * special.ndtr(x / self.sigma1)
+            - 2 * self.p * special.ndtr(x / self.sigma2)
+        )
+
+    @property
+    def peak(self) -> float:
+        root = math.sqrt(2 * math.pi)
+        return self.scale * ((1 + self.p) / self.sigma1 - 2 * self.p / self.sigma2) / root
+
+    @property
+    def integral(self) -> float:
+        return self.scale * (1 - self.p)
+
+
+@dataclass(frozen=True)
+class Exponential(Surrogate):
+    """SLAYER's exponential (SE-adLIF): psi = c * alpha / 2 * exp(-alpha |x|).
+
+    Peak c*alpha/2 (1.0 at the defaults alpha = 5, c = 0.4), integral c. Primitive
+    (c/2) exp(alpha x) for x < 0 and c - (c/2) exp(-alpha x) for x >= 0.
+    """
+
+    alpha: float = 5.0
+    c: float = 0.4
+    name = "exponential"
+
+    def psi(self, x: Any, m: Any) -> Any:
+        return self.c * self.alpha / 2 * m.exp(-self.alpha * m.abs(x))
+
+    def primitive(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        half = 0.5 * self.c * np.exp(-self.alpha * np.abs(x))
+        return np.where(x < 0, half, self.c - half)
+
+    @property
+    def peak(self) -> float:
+        return self.c * self.alpha / 2
+
+    @property
+    def integral(self) -> float:
+        return self.c
+
+
 SURROGATES: dict[str, type[Surrogate]] = {
-    cls.name: cls for cls in (Triangle, Rectangle, FastSigmoid, Sigmoid, Arctan, MultiGaussian)
+    cls.name: cls
+    for cls in (
+        Triangle,
+        Rectangle,
+        FastSigmoid,
+        Sigmoid,
+        Arctan,
+        MultiGaussian,
+        DoubleGaussian,
+        Exponential,
+    )
 }
 
 

@@ -99,6 +99,42 @@ CASES = [
         0.5 * (1 - 0.15),
         (),
     ),
+    (
+        "double_gaussian",
+        {"p": 0.15, "sigma1": 0.5, "sigma2": 3.0, "scale": 0.5},
+        lambda x: 0.5 * (1.15 * _ndtr(x / 0.5) - 0.3 * _ndtr(x / 3.0)),
+        0.5 * (1.15 / 0.5 - 0.3 / 3.0) / math.sqrt(2 * math.pi),
+        0.5 * (1 - 0.15),
+        (),
+    ),
+    (
+        "double_gaussian",
+        {"p": 0.3, "sigma1": 0.4, "sigma2": 2.0, "scale": 1.0},
+        lambda x: 1.3 * _ndtr(x / 0.4) - 0.6 * _ndtr(x / 2.0),
+        (1.3 / 0.4 - 0.6 / 2.0) / math.sqrt(2 * math.pi),
+        1.0 - 0.3,
+        (),
+    ),
+    (
+        "exponential",
+        {"alpha": 5.0, "c": 0.4},
+        lambda x: torch.where(
+            x < 0, 0.2 * torch.exp(5 * x.clamp(max=0)), 0.4 - 0.2 * torch.exp(-5 * x.clamp(min=0))
+        ),
+        1.0,
+        0.4,
+        (0.0,),
+    ),
+    (
+        "exponential",
+        {"alpha": 2.0, "c": 0.2},
+        lambda x: torch.where(
+            x < 0, 0.1 * torch.exp(2 * x.clamp(max=0)), 0.2 - 0.1 * torch.exp(-2 * x.clamp(min=0))
+        ),
+        0.2,
+        0.2,
+        (0.0,),
+    ),
 ]
 IDS = [f"{c[0]}-{'-'.join(f'{v:g}' for v in c[1].values())}" for c in CASES]
 
@@ -173,6 +209,14 @@ def test_three_views_of_psi_agree(name):
     in_sympy = np.array([float(expr.subs(z, sp.Float(v, 30))) for v in x])
     np.testing.assert_allclose(in_torch.numpy(), in_numpy, rtol=1e-13, atol=1e-15)
     np.testing.assert_allclose(in_sympy, in_numpy, rtol=1e-13, atol=1e-15)
+
+
+def test_catalogue_surrogates_at_their_published_values():
+    """BRF's double Gaussian has g(0) = 0.4388 and SE-adLIF's SLAYER exponential peaks at 1.0
+    (CATALOGUE sections 2 and 3), at their defaults."""
+    assert get_surrogate("double_gaussian").peak == pytest.approx(0.4388, abs=5e-5)
+    assert get_surrogate("exponential").peak == 1.0
+    assert get_surrogate("exponential", c=0.2).peak == 0.5  # the ECG setting
 
 
 def test_default_is_triangle_width_one():
