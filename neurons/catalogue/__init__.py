@@ -1,0 +1,17 @@
+"""The gradient-stability neurons of 2021-2024 (``shared/spec/CATALOGUE.md``), one module each.
+
+Every module of this package is imported here (``pkgutil``), so each model registers itself
+(``@register``) when ``lstmlif.neurons`` is imported; adding a model is adding a file. Every
+model of the package has ``group = "catalogue"``: ``model_names("catalogue")`` lists them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+__all__: list[str] = []
+
+for _info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+    if not _info.name.startswith("_"):
+        importlib.import_module(f"{__name__}.{_info.name}")
