@@ -105,3 +105,5 @@ __all__ += [
 from .exact import BACKWARDS, exact_simulate, exact_spikes  # noqa: E402
 
 __all__ += ["BACKWARDS", "exact_simulate", "exact_spikes"]
+
+from . import catalogue  # noqa: E402, F401  (each module of the package registers its model)
