@@ -1,4 +1,6 @@
-"""The hand-derived adjoint (analysis.adjoint) against independent references.
+"""The adjoints against independent references: the one generated from each step function
+(analysis.adjoint) and the paper's hand-derived recursions (analysis.hand_adjoint), tied three
+ways (generated = hand = autograd) wherever a hand recursion exists.
 
 - PyTorch autograd through ``neurons.simulate`` (dL/dI, dL/dtheta) and through
   ``model.transition`` with zero perturbations (state adjoints), float64, relative 1e-10;
@@ -19,7 +21,14 @@ import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from lstmlif.analysis.adjoint import AdjointResult, adjoint, logit_gradients, reduce_to_shape
+from lstmlif.analysis.adjoint import (
+    AdjointResult,
+    adjoint,
+    logit_gradients,
+    raw_gradients,
+    reduce_to_shape,
+)
+from lstmlif.analysis.hand_adjoint import hand_adjoint
 from lstmlif.neurons import (
     ALIF,
     LIF,
@@ -72,6 +81,7 @@ PARAMS = {
     "lstmlif": ("beta1", "beta2", "gamma", "v_th"),
 }
 AUTOGRAD_RTOL = 1e-10
+IMPLS = (adjoint, hand_adjoint)
 FD_RTOL = 1e-6
 
 
@@ -209,14 +219,21 @@ def test_adjoint_matches_autograd(name, data):
     ours = adjoint(model, current, g_s, g_x)
     assume(np.any(ours.psi != 0))  # a narrow surrogate may miss every step: not a psi check
     assert_not_vacuous(model, current, ours)
+    hand = hand_adjoint(model, current, g_s, g_x)
     ref_current, ref_params = autograd_reference(model, current, g_s, g_x)
-    assert rel_err(reduce_to_shape(ours.current, current.shape), ref_current) < AUTOGRAD_RTOL
-    for k, g in ref_params.items():
-        assert np.shape(ours.params[k]) == np.shape(model.params()[k])
-        if np.any(g != 0):
-            assert rel_err(ours.params[k], g) < AUTOGRAD_RTOL, k
-        else:
-            assert np.all(ours.params[k] == 0), k
+    for res in (ours, hand):  # generated = autograd and hand = autograd
+        assert rel_err(reduce_to_shape(res.current, current.shape), ref_current) < AUTOGRAD_RTOL
+        for k, g in ref_params.items():
+            assert np.shape(res.params[k]) == np.shape(model.params()[k])
+            if np.any(g != 0):
+                assert rel_err(res.params[k], g) < AUTOGRAD_RTOL, k
+            else:
+                assert np.all(res.params[k] == 0), k
+    # generated = hand, every quantity (the total spike adjoints too)
+    assert rel_err(ours.current, hand.current) < AUTOGRAD_RTOL
+    assert rel_err(ours.spikes, hand.spikes) < AUTOGRAD_RTOL
+    for n in model.state_names:
+        assert rel_err(ours.states[n], hand.states[n]) < AUTOGRAD_RTOL, n
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
@@ -227,9 +244,11 @@ def test_state_adjoints_match_autograd(name, data):
     ours = adjoint(model, current, g_s, g_x)
     assume(np.any(ours.psi != 0))  # a narrow surrogate may miss every step: not a psi check
     assert_not_vacuous(model, current, ours)
+    hand = hand_adjoint(model, current, g_s, g_x)
     ref = state_reference(model, current, g_s, g_x)
     for n in model.state_names:
         assert rel_err(ours.states[n], ref[n]) < AUTOGRAD_RTOL, n
+        assert rel_err(hand.states[n], ref[n]) < AUTOGRAD_RTOL, n
 
 
 def test_surrogate_path_matters():
@@ -271,6 +290,10 @@ def test_logit_gradients_match_autograd(c1, c2, seed, conv):
     ours_c = logit_gradients(ours, c1, c2)
     assert abs(ours_c["c1"] - ref1) <= AUTOGRAD_RTOL * abs(ref1)
     assert abs(ours_c["c2"] - ref2) <= AUTOGRAD_RTOL * abs(ref2)
+    # the same chain through the model's declared parameterisation (SymPy's d form / d raw)
+    raw = raw_gradients(ours, {"c1": c1, "c2": c2})
+    assert abs(raw["c1"] - ref1) <= AUTOGRAD_RTOL * abs(ref1)
+    assert abs(raw["c2"] - ref2) <= AUTOGRAD_RTOL * abs(ref2)
 
 
 def test_parameter_grids_reduce_to_their_shapes():
@@ -354,7 +377,8 @@ def test_finite_differences_match_psi_zero_adjoint(name, data):
 # ----------------------------------------------------------------------------- (3) by hand
 
 
-def test_lif_by_hand_paper_subtract():
+@pytest.mark.parametrize("impl", IMPLS, ids=["generated", "hand"])
+def test_lif_by_hand_paper_subtract(impl):
     """alpha = 0.5, v_th = 1, triangle(1); I = (0.8, 0.9, 0.3); L = S1 + S2 + S3 + v3.
 
     Forward: v1 = 0.8 (S=0, psi=0.8); v2 = 0.4 + 0.9 = 1.3 (S=1, psi=0.7);
@@ -366,19 +390,20 @@ def test_lif_by_hand_paper_subtract():
     """
     model = LIF(alpha=0.5, v_th=1.0)
     current = np.array([[0.8], [0.9], [0.3]])
-    res = adjoint(model, current, np.ones((3, 1)), {"v": np.array([[0.0], [0.0], [1.0]])})
+    res = impl(model, current, np.ones((3, 1)), {"v": np.array([[0.0], [0.0], [1.0]])})
     np.testing.assert_allclose(res.current[:, 0], [0.65, 0.5, 1.0], rtol=0, atol=1e-14)
     np.testing.assert_allclose(res.spikes[:, 0], [0.5, 0.0, 1.0], rtol=0, atol=1e-14)
     assert res.params["alpha"] == pytest.approx(1.7, abs=1e-14)
     assert res.params["v_th"] == pytest.approx(-1.4, abs=1e-14)
     # spike pattern held fixed: v3 = alpha^2 I1 + alpha I2 + I3 - v_th S2, so dv3/dI = (.25, .5, 1)
-    fixed = adjoint(
+    fixed = impl(
         model, current, np.ones((3, 1)), {"v": np.array([[0.0], [0.0], [1.0]])}, psi_zero=True
     )
     np.testing.assert_allclose(fixed.current[:, 0], [0.25, 0.5, 1.0], rtol=0, atol=1e-15)
 
 
-def test_lif_by_hand_code_zero():
+@pytest.mark.parametrize("impl", IMPLS, ids=["generated", "hand"])
+def test_lif_by_hand_code_zero(impl):
     """Code convention, hard reset: v[t] = alpha (v[t-1] - v[t-1] S[t-1]) + I[t]. Same inputs.
 
     Forward: v1 = 0.8 (psi 0.8); v2 = 0.4 + 0.9 = 1.3 (S=1, psi 0.7); v3 = 0 + 0.3 (psi 0.3).
@@ -390,14 +415,15 @@ def test_lif_by_hand_code_zero():
     """
     model = LIF(alpha=0.5, v_th=1.0, convention="code", reset="zero")
     current = np.array([[0.8], [0.9], [0.3]])
-    res = adjoint(model, current, np.ones((3, 1)), {"v": np.array([[0.0], [0.0], [1.0]])})
+    res = impl(model, current, np.ones((3, 1)), {"v": np.array([[0.0], [0.0], [1.0]])})
     np.testing.assert_allclose(res.current[:, 0], [0.81953, 0.1085, 1.3], rtol=0, atol=1e-14)
     np.testing.assert_allclose(res.spikes[:, 0], [0.9566, 0.155, 1.0], rtol=0, atol=1e-14)
     assert res.params["alpha"] == pytest.approx(0.0868, abs=1e-14)
     assert res.params["v_th"] == pytest.approx(-1.17378, abs=1e-14)
 
 
-def test_lstmlif_by_hand():
+@pytest.mark.parametrize("impl", IMPLS, ids=["generated", "hand"])
+def test_lstmlif_by_hand(impl):
     """beta1 = -0.5, beta2 = 0.5, gamma = 0.5, v_th = 1, paper, subtract, triangle(1);
     I = (1.2, 0.4, 0.2); L = S1 + S2 + S3 + s3.
 
@@ -420,7 +446,7 @@ def test_lstmlif_by_hand():
     """
     model = LSTMLIF(beta1=-0.5, beta2=0.5, gamma=0.5, v_th=1.0)
     current = np.array([[1.2], [0.4], [0.2]])
-    res = adjoint(model, current, np.ones((3, 1)), {"s": np.array([[0.0], [0.0], [1.0]])})
+    res = impl(model, current, np.ones((3, 1)), {"s": np.array([[0.0], [0.0], [1.0]])})
     np.testing.assert_allclose(simulate(model, current).spikes[:, 0], [0, 1, 0])
     np.testing.assert_allclose(
         res.current[:, 0], [0.971484375, 0.958984375, 0.71875], rtol=0, atol=1e-14

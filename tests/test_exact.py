@@ -143,11 +143,13 @@ def _model(kind: str, N: int, sw: dict):
     return (lambda: TwoCompartment(**ps, **sw)), ps
 
 
+@pytest.mark.parametrize("kernel", ["hand", "generic"])
 @pytest.mark.parametrize("kind", ["lif", "alif", "lstmlif", "two_compartment"])
 @pytest.mark.parametrize("conv,reset,detach", CASES, ids=CASE_IDS)
-def test_model_gradients_equal_autograd(kind, conv, reset, detach):
+def test_model_gradients_equal_autograd(kind, conv, reset, detach, kernel):
     """Every coefficient as a tensor (v_th, gamma, beta_a, b0 included), and a loss that also
-    reads the recorded potentials, so the state-output gradients enter the recursion."""
+    reads the recorded potentials, so the state-output gradients enter the recursion; by the
+    hand-written kernel and by the kernel generated from the step."""
     torch.manual_seed(5)
     T, B, N = 40, 3, 5
     sw = dict(convention=conv, reset=reset, detach_reset=detach)
@@ -158,7 +160,7 @@ def test_model_gradients_equal_autograd(kind, conv, reset, detach):
     res = {}
     for run in (simulate, exact_simulate):
         xi = x.clone().requires_grad_()
-        trace = run(build(), xi)
+        trace = run(build(), xi) if run is simulate else run(build(), xi, kernel=kernel)
         last = trace.model.state_names[-1]
         loss = (trace.spikes * w_out).sum() + 0.1 * (trace.states[last] * w_state).sum()
         res[run.__name__] = trace, torch.autograd.grad(loss, [xi, *ps.values()])
@@ -168,6 +170,32 @@ def test_model_gradients_equal_autograd(kind, conv, reset, detach):
         assert torch.equal(ex_trace.states[name], ref_trace.states[name])
     _assert_spiking(ex_trace.spikes)
     _check_grads(list(ex), list(ref), ["input", *ps], 1e-10)
+
+
+@pytest.mark.parametrize("checkpoint", [None, 7])
+@pytest.mark.parametrize("kind", ["lif", "alif", "lstmlif", "two_compartment"])
+@pytest.mark.parametrize("conv,reset,detach", CASES, ids=CASE_IDS)
+def test_generic_kernel_spikes_only(kind, conv, reset, detach, checkpoint):
+    """The generated kernel behind exact_spikes (states consumed, or recomputed from
+    checkpoints every 7 steps) against autograd and against the hand kernel."""
+    torch.manual_seed(6)
+    T, B, N = 30, 2, 4
+    build, ps = _model(kind, N, dict(convention=conv, reset=reset, detach_reset=detach))
+    scale = 3.0 if kind == "alif" else 0.8
+    x = torch.randn(T, B, N, dtype=F64) * scale + 0.4 * scale
+    w_out = torch.randn(T, B, N, dtype=F64)
+    got = {}
+    for how in ("autograd", "hand", "generic"):
+        xi = x.clone().requires_grad_()
+        if how == "autograd":
+            spikes = simulate(build(), xi).spikes
+        else:
+            spikes = exact_spikes(build(), xi, checkpoint=checkpoint, kernel=how)
+        got[how] = spikes.detach(), torch.autograd.grad((spikes * w_out).sum(), [xi, *ps.values()])
+    _assert_spiking(got["generic"][0])
+    assert torch.equal(got["generic"][0], got["autograd"][0])
+    _check_grads(list(got["generic"][1]), list(got["autograd"][1]), ["input", *ps], 1e-10)
+    _check_grads(list(got["generic"][1]), list(got["hand"][1]), ["input", *ps], 1e-10)
 
 
 @pytest.mark.parametrize("surrogate", sorted(SURROGATES))
