@@ -43,7 +43,9 @@ __all__ = [
     "Param",
     "Coefficients",
     "NeuronModel",
+    "PaperClaim",
     "ParamLike",
+    "VERDICTS",
     "backend_ops",
     "check_param",
     "choice",
@@ -228,6 +230,28 @@ class Coefficients:
         return self.map(move)
 
 
+# ----------------------------------------------------------------------------- paper claims
+
+VERDICTS = ("holds", "fails", "partly", "not testable")
+"""What ``lstmlif compare`` can say about a published claim."""
+
+
+@dataclass(frozen=True)
+class PaperClaim:
+    """A published statement about a model and how ``lstmlif compare`` judges it.
+
+    source: where the words are from; quote: the words; check: how they are tested, one line;
+    judge: ``judge(ctx) -> (verdict, evidence)``, verdict one of ``VERDICTS``, where ctx is the
+    context ``analysis.compare`` passes (the sampled draws, their sub-threshold statistics and
+    a function that analyses any other model); None when nothing here can test the statement.
+    """
+
+    source: str
+    quote: str
+    check: str
+    judge: Any = None
+
+
 # ----------------------------------------------------------------------------- base record
 
 
@@ -351,4 +375,18 @@ class NeuronModel:
     def claims(cls, derivation: Any) -> list[Any]:
         """Statements about this model to prove from its derivation (``analysis.symbolic``):
         a list of ``neurons.symbolic.Claim``. None by default."""
+        return []
+
+    @classmethod
+    def sample_init(cls, rng: np.random.Generator, n: int) -> NeuronModel:
+        """``n`` draws of the model at its paper's initialisation, as one model whose parameters
+        are arrays of shape (n,) (``lstmlif compare``). Default: the class defaults in every
+        draw; a model whose paper draws its parameters at random overrides this."""
+        base = cls()
+        return base.replace(**{k: np.full(n, float(v)) for k, v in base.params().items()})
+
+    @classmethod
+    def paper_claims(cls) -> list[PaperClaim]:
+        """What the model's paper says about its gradients or stability, each with how
+        ``lstmlif compare`` judges it. None by default."""
         return []
