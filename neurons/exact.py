@@ -50,7 +50,7 @@ from .base import SWITCHES, Coefficients, NeuronModel, require_step
 from .derivatives import StepPartials, step_partials
 from .models import ALIF, LIF, TwoCompartment
 from .ops import TORCH_MATH, TORCH_OPS
-from .simulate import Trace, batch_shape
+from .simulate import LOW_PRECISION, Trace, batch_shape, warn_if_overflow
 
 __all__ = ["exact_simulate", "exact_spikes", "BACKWARDS"]
 
@@ -755,6 +755,11 @@ def _apply(
         raise ValueError(f"{who}: current must have shape (T, *batch), got a scalar")
     if not current.is_floating_point():
         raise ValueError(f"{who}: current must be a floating tensor, got {current.dtype}")
+    if current.dtype in LOW_PRECISION:
+        raise ValueError(
+            f"{who}: current has dtype {current.dtype}, too coarse for spiking dynamics; use "
+            "float32 or float64"
+        )
     # one reduction first (no temporaries); the element-wise test only when the sum is not
     # finite, so a sum that merely overflows is not taken for a NaN
     if not bool(torch.isfinite(current.sum())) and not bool(torch.isfinite(current).all()):
@@ -815,7 +820,9 @@ def exact_simulate(model: NeuronModel, current: torch.Tensor, kernel: str = "aut
     adjoint generated from the step), "hand" or "generic".
     """
     outs = _apply(model, current, "outputs", 0, "exact_simulate", kernel)
-    return Trace(outs[0], dict(zip(model.state_names, outs[1:], strict=True)), model)
+    trace = Trace(outs[0], dict(zip(model.state_names, outs[1:], strict=True)), model)
+    warn_if_overflow(trace)
+    return trace
 
 
 def exact_spikes(

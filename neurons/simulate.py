@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,10 +62,20 @@ def batch_shape(model: NeuronModel, current_shape: tuple[int, ...]) -> tuple[int
     return tuple(shape)
 
 
+LOW_PRECISION = (torch.float16, torch.bfloat16)
+"""Tensor dtypes refused for a run: their rounding flips a few percent of the spikes."""
+
+
 def _check_current(current: Any) -> None:
     if isinstance(current, torch.Tensor):
         if not current.is_floating_point():
             raise ValueError(f"simulate: current must be a floating tensor, got {current.dtype}")
+        if current.dtype in LOW_PRECISION:
+            raise ValueError(
+                f"simulate: current has dtype {current.dtype}, too coarse for spiking dynamics "
+                "(its rounding flips a few percent of the spikes against float64); use "
+                "float32 or float64"
+            )
         with torch.no_grad():
             # a finite sum proves every entry finite; only an inf/NaN sum needs the full check
             total = current.sum(dtype=torch.float64)
@@ -80,7 +91,9 @@ def simulate(model: NeuronModel, current: Any) -> Trace:
 
     NumPy input -> float64 NumPy trace. Torch input -> torch trace in the input's dtype and
     device, differentiable (surrogate gradients) in the current and in any tensor parameter.
-    The time axis is split once (``unbind``), so backward costs O(T). NumPy runs walk the
+    The time axis is split once (``unbind``), so backward costs O(T). A run whose states
+    overflow gives a RuntimeWarning naming the first non-finite step and the sub-threshold
+    spectral radius; float16 and bfloat16 currents are refused (ValueError). NumPy runs walk the
     batch in blocks of neurons with the time loop inside each block (same result, faster).
     Raises ``ValueError`` for a scalar, complex or non-finite current and for array parameters
     that do not broadcast against ``current.shape[1:]``.
@@ -122,9 +135,17 @@ def simulate(model: NeuronModel, current: Any) -> Trace:
             for n in model.state_names:
                 recs[n].append(state[n])
         if T == 0:
-            empty = current.new_zeros((0, *shape))
+            # empty outputs that are still part of the graph, so a loss on them backpropagates
+            # (a zero gradient) to the current and to every tensor parameter
+            link = current.sum() * 0
+            for value in model.params().values():
+                if isinstance(value, torch.Tensor) and value.requires_grad:
+                    link = link + value.sum().to(current.dtype) * 0
+            empty = current.new_zeros((0, *shape)) + link
             return Trace(empty, {n: empty for n in model.state_names}, model)
-        return Trace(torch.stack(spikes), {n: torch.stack(r) for n, r in recs.items()}, model)
+        trace = Trace(torch.stack(spikes), {n: torch.stack(r) for n, r in recs.items()}, model)
+        warn_if_overflow(trace)
+        return trace
 
     spikes = np.empty((T, *shape))
     recs = {n: np.empty((T, *shape)) for n in model.state_names}
@@ -140,11 +161,72 @@ def simulate(model: NeuronModel, current: Any) -> Trace:
         state = {n: zeros for n in model.state_names}
         state["S"] = zeros
         step = model.step
-        for t in range(T):
-            state, spikes_rows[t] = step(p_rows, state, current_rows[t], ops)
-            for n, rec in recs_rows:
-                rec[t] = state[n]
-    return Trace(spikes, recs, model)
+        # an overflow is reported once, by warn_if_overflow, not at every NumPy operation
+        with np.errstate(over="ignore", invalid="ignore"):
+            for t in range(T):
+                state, spikes_rows[t] = step(p_rows, state, current_rows[t], ops)
+                for n, rec in recs_rows:
+                    rec[t] = state[n]
+    trace = Trace(spikes, recs, model)
+    warn_if_overflow(trace)
+    return trace
+
+
+def _finite(x: Any) -> bool:
+    """Whether every entry is finite: one sum first (NaN and inf propagate through it); the
+    element-wise test only when the sum is not finite (a sum may overflow on its own)."""
+    if isinstance(x, torch.Tensor):
+        x = x.detach()
+        return bool(torch.isfinite(x.sum())) or bool(torch.isfinite(x).all())
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(np.sum(x))) or bool(np.all(np.isfinite(x)))
+
+
+def subthreshold_spectral_radius(model: NeuronModel) -> float:
+    """The largest spectral radius of the sub-threshold one-step Jacobian over the model's
+    parameter points (the partial derivatives of its step at rest, psi = 0)."""
+    from .derivatives import step_partials
+
+    D = step_partials(model)
+    params = [np.asarray(_numpy(v), dtype=np.float64) for v in model.params().values()]
+    zeros = [0.0] * D.n
+    flat = D.numpy["partials"](*zeros, 0.0, 0.0, 0.0, 0.0, *params)
+    dx = D.split(flat)[0]
+    shape = np.broadcast_shapes(*(np.shape(e) for row in dx for e in row))
+    J = np.empty((*shape, D.n, D.n))
+    for i in range(D.n):
+        for j in range(D.n):
+            J[..., i, j] = np.broadcast_to(np.asarray(dx[i][j], dtype=np.float64), shape)
+    return float(np.max(np.abs(np.linalg.eigvals(J))))
+
+
+def _numpy(v: Any) -> Any:
+    return v.detach().to("cpu", torch.float64).numpy() if isinstance(v, torch.Tensor) else v
+
+
+def warn_if_overflow(trace: Trace) -> None:
+    """A RuntimeWarning naming the first step at which a state stopped being finite, and the
+    sub-threshold spectral radius, when the run overflowed (nothing otherwise)."""
+    bad = [n for n, x in trace.states.items() if not _finite(x)]
+    if not bad:
+        return
+    first = None
+    for n in bad:
+        x = _numpy(trace.states[n])
+        rows = np.flatnonzero(~np.all(np.isfinite(x.reshape(x.shape[0], -1)), axis=1))
+        first = int(rows[0]) if first is None else min(first, int(rows[0]))
+    try:
+        radius = subthreshold_spectral_radius(trace.model)
+        rho = f"; the sub-threshold map's spectral radius is {radius:.6g}"
+    except (ValueError, TypeError, np.linalg.LinAlgError):
+        rho = ""
+    warnings.warn(
+        f"simulate: {type(trace.model).__name__} overflowed: state(s) {bad} are not finite from "
+        f"step {first} of {trace.spikes.shape[0]} on (0-based){rho}; gradients through those "
+        "steps are not meaningful",
+        RuntimeWarning,
+        stacklevel=3,
+    )
 
 
 # NumPy runs go through the batch in blocks of about this many neurons (whole rows of the first
