@@ -5,17 +5,31 @@ Each subcommand lives in the module that does the work; that module supplies
 imported only when their subcommand runs, so ``lstmlif inspect`` does not import matplotlib.
 ``figures`` is the one place where this package reaches up to the ``figures`` package: the
 command line sits above both.
+
+Parsing rules shared by every subcommand (``Parser``):
+
+- a token that reads as a number, negative ones included (``-1e3``, ``-.5``, ``-inf``), or as a
+  comma-separated list of numbers (``-0.5,0.5``), is a value, never an option, so
+  ``--logits 1 -1e3`` and ``--betas -0.5,0.5`` work;
+- every help text shows the option's default (``HelpFormatter``);
+- ``number_list`` makes an option that takes numbers separated by spaces, commas or both
+  (``--betas -0.5 0.5``).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import importlib
+import math
+import re
 import sys
+from collections.abc import Callable
+from typing import Any
 
 from lstmlif import __version__
 
-__all__ = ["COMMANDS", "build_parser", "main"]
+__all__ = ["COMMANDS", "HelpFormatter", "Parser", "build_parser", "main", "number_list"]
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "figures": ("lstmlif.figures.cli", "make every figure (PNG, PDF, data, captions)"),
@@ -27,9 +41,99 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+_NUM = r"[-+]?((\d[\d_]*\.?\d*|\.\d+)([eE][-+]?\d+)?|inf|infinity|nan)"
+#: A command-line token that is a value, not an option: a number (decimal, exponent, inf or
+#: nan, with an optional sign) or a comma-separated list of numbers (``-0.5,0.5``).
+NUMBER = re.compile(rf"^{_NUM}(,{_NUM})*$", re.I)
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends "(default: X)" to every option whose help does not already name its default;
+    options without a meaningful default (None, False, an empty list) are left as they are."""
+
+    @staticmethod
+    def _has_default(action: argparse.Action) -> bool:
+        default = action.default
+        return not (
+            default is argparse.SUPPRESS
+            or default is None
+            or default is False
+            or (isinstance(default, (list, tuple)) and not default)
+            or not action.option_strings
+        )
+
+    def add_argument(self, action: argparse.Action) -> None:
+        if not action.help and action.help is not argparse.SUPPRESS and self._has_default(action):
+            action = copy.copy(action)  # an option without help still shows its default
+            action.help = f"default: {self._shown(action)}"
+        super().add_argument(action)
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = (action.help or "").strip()
+        if "default" in text.lower() or not self._has_default(action):
+            return text
+        return f"{text} (default: {self._shown(action)})"
+
+    @staticmethod
+    def _shown(action: argparse.Action) -> str:
+        default = action.default
+        return " ".join(map(str, default)) if isinstance(default, (list, tuple)) else "%(default)s"
+
+
+class Parser(argparse.ArgumentParser):
+    """``argparse.ArgumentParser`` that reads any number token (``-1e3``, ``-.5``, ``-inf``) as a
+    value, not as an option, and shows defaults in help; subparsers inherit both."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = NUMBER
+
+
+class _NumberList(argparse.Action):
+    """Collects numbers given as separate tokens, comma-separated, or both."""
+
+    def __init__(self, *args: Any, kind: Callable[[str], Any] = float, **kwargs: Any) -> None:
+        self.kind = kind
+        super().__init__(*args, **kwargs)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        tokens = [values] if isinstance(values, str) else list(values)
+        out = []
+        for token in tokens:
+            for text in (s.strip() for s in token.split(",")):
+                if not text:
+                    continue
+                try:
+                    value = self.kind(text)
+                except ValueError:
+                    what = "an integer" if self.kind is int else "a number"
+                    parser.error(f"{option_string}: {text!r} is not {what}")
+                if isinstance(value, float) and not math.isfinite(value):
+                    parser.error(f"{option_string}: {text!r} is not a finite number")
+                out.append(value)
+        if not out:
+            parser.error(f"{option_string}: give at least one number")
+        setattr(namespace, self.dest, out)
+
+
+def number_list(kind: Callable[[str], Any] = float, **kwargs: Any) -> dict[str, Any]:
+    """Keyword arguments for ``add_argument`` of an option that takes a list of numbers
+    separated by spaces, commas or both (``--betas -0.5 0.5``, ``--betas=-0.5,0.5``); ``kind``
+    converts each number (``int`` or ``float``); finite values only. Example:
+    ``parser.add_argument("--seeds", **number_list(int, help="seeds"))``."""
+    return {"nargs": "+", "action": _NumberList, "kind": kind, "metavar": "X", **kwargs}
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser; only ``command``'s module is imported to add its arguments."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="lstmlif",
         description="Gradient theory of LIF, ALIF and LSTM-LIF (TC-LIF) spiking neurons.",
     )
