@@ -1,4 +1,4 @@
-"""The paper's printed numbers (THEORY section 3) against independent recomputation."""
+"""The paper's printed numbers (theory, sections 3 and 6) against independent recomputation."""
 
 import json
 import math
@@ -7,17 +7,25 @@ import numpy as np
 import pytest
 
 from lstmlif.analysis.paper import (
+    ARCHITECTURES,
+    ENERGY_PRINTED,
+    FIRING_RATES,
     PAPER_SETTINGS,
     PERIODS,
     TABLE7,
     TABLE7_BETA1,
     TABLE7_BETA2,
+    TABLE7_TRAINED,
     E_matrix,
+    energy_table,
     f_range_unit_square,
+    f_rounding_range,
+    network_energy_nj,
     paper_column_sums,
     paper_f,
     paper_matrix,
     paper_table,
+    parameter_count,
     quadrant_table,
 )
 from lstmlif.analysis.stability import (
@@ -134,3 +142,128 @@ def test_bad_input():
     for bad in ("a", 1j, [0.5, [0.2]]):
         with pytest.raises(ValueError, match="finite real numbers"):
             paper_matrix(bad, 0.5)
+
+
+# ----------------------------------------------------------------------------- section 6
+
+
+def test_table7_after_training_agrees_within_the_rounding_of_the_learned_betas():
+    assert len(TABLE7_TRAINED) == 16 and list(TABLE7_TRAINED) == list(TABLE7)
+    misses = []
+    for init, ((b1, b2), printed) in TABLE7_TRAINED.items():
+        # f by the signed first-column sum of eq. 14 (another path than paper_f)
+        P = np.array([[1 + b1 * b2, b1], [2 * b2 + b1 * b2**2, 1 + b1 * b2]])
+        value = P[:, 0].sum()
+        assert abs(value - printed) < 2.5e-3, init  # the ~2e-3 the printed digits allow
+        # f over the box of betas a 3-decimal print stands for, by brute force on a grid
+        g1, g2 = np.meshgrid(np.linspace(b1 - 5e-4, b1 + 5e-4, 201),
+                             np.linspace(b2 - 5e-4, b2 + 5e-4, 201))  # fmt: skip
+        box = g1 * g2**2 + g1 * g2 + 2 * g2 + 1
+        lo, hi = f_rounding_range(b1, b2)
+        assert lo == pytest.approx(box.min(), abs=1e-9) and hi == pytest.approx(box.max(), abs=1e-9)
+        if not box.min() - 5e-4 <= printed <= box.max() + 5e-4:
+            misses.append(init)
+    assert misses == [(-0.6, 0.8)]  # learned (-0.612, 0.761): f = 1.7018, printed 1.704
+    rows = [r for r in paper_table() if r["quantity"] == "f after training (Table 7)"]
+    assert len(rows) == 16
+    assert [r["where"].startswith("init (-0.6, 0.8)") for r in rows if not r["agrees"]] == [True]
+
+
+def _torch_count(sizes, recurrent):
+    """Parameters of the network as PyTorch builds it (Linear weights and biases), plus the two
+    logits of each TC-LIF layer."""
+    import torch
+
+    layers = [torch.nn.Linear(m, n) for m, n in zip(sizes[:-1], sizes[1:], strict=True)]
+    layers += [torch.nn.Linear(sizes[h], sizes[h]) for h in recurrent]
+    return sum(p.numel() for layer in layers for p in layer.parameters()) + 2 * (len(sizes) - 2)
+
+
+def test_parameter_counts_of_tables_1_and_6():
+    exact = [44768, 85136, 63640, 155088, 106216, 196516, 108824, 141848, 110759, 110757]
+    assert [parameter_count(a.sizes, a.recurrent) for a in ARCHITECTURES] == exact
+    for arch, n in zip(ARCHITECTURES, exact, strict=True):
+        assert _torch_count(arch.sizes, arch.recurrent) == n
+        assert round(n / 1000, 1) == arch.printed_k, arch  # every printed K value matches
+    # by hand: 1-40-256-128-10 = 80 + 10496 + 32896 + 1290 weights and biases + 3 x 2 logits
+    assert 80 + 10496 + 32896 + 1290 + 6 == 44768
+    rows = [r for r in paper_table() if r["quantity"].startswith("parameters")]
+    assert len(rows) == 10 and all(r["agrees"] for r in rows)
+    with pytest.raises(ValueError, match="recurrent"):
+        parameter_count((1, 4, 2), recurrent=(2,))
+
+
+def _hand_energy_pj(k, rates, inputs, readout):
+    """Table 2 written out for 1-64-256-256-10 with recurrence in hidden layers 1 and 2
+    (k = 1 for LIF, 2 for TC-LIF; 0.9 pJ per accumulate, 4.6 pJ per multiply-accumulate)."""
+    r1, r2, r3 = rates
+    e = (1 * 64 * 1.0 * 0.9 if inputs else 0.0) + (64 * 64 + k * 64) * r1 * 0.9 + k * 64 * 4.6
+    e += 64 * 256 * r1 * 0.9 + (256 * 256 + k * 256) * r2 * 0.9 + k * 256 * 4.6
+    e += 256 * 256 * r2 * 0.9 + k * 256 * r3 * 0.9 + k * 256 * 4.6
+    if readout:
+        e += 256 * 10 * r3 * 0.9
+    return e
+
+
+def test_energy_of_table_2_which_counting_reproduces_which_number():
+    agrees = {}
+    for neuron, k in (("lif", 1), ("tclif", 2)):
+        for inputs in (True, False):
+            for readout in (False, True):
+                nj = _hand_energy_pj(k, FIRING_RATES[neuron], inputs, readout) / 1000
+                got = network_energy_nj(
+                    neuron, (1, 64, 256, 256, 10), FIRING_RATES[neuron], (1, 2), inputs, readout
+                )
+                assert got == pytest.approx(nj, rel=1e-12)
+                agrees[neuron, inputs, readout] = round(nj, 1) == ENERGY_PRINTED[neuron]
+    # LIF's 23.8 needs the first layer's input synapses left out (23.896 with them);
+    # TC-LIF's 28.2 needs them and the readout layer (28.114 without the readout).
+    assert {key for key, ok in agrees.items() if ok} == {
+        ("lif", False, False), ("lif", False, True), ("tclif", True, True),
+    }  # fmt: skip
+    assert _hand_energy_pj(1, FIRING_RATES["lif"], True, False) == pytest.approx(23895.6, abs=0.05)
+    # LSTM: 4 (m n + n n) + 17 n multiply-accumulates per layer; no S-MNIST network gives 2834.7
+    lstm = {e["network"]: e["nJ"] for e in energy_table() if e["neuron"] == "lstm"}
+    hand = 4 * (64 + 64**2) + 17 * 64 + 4 * (64 * 256 + 256**2) + 17 * 256
+    hand += 4 * (256 * 256 + 256**2) + 17 * 256
+    assert lstm["1-64-256-256-10, LSTM layers"] == pytest.approx(hand * 4.6 / 1000, rel=1e-12)
+    assert lstm["1-64-256-256-10, LSTM layers"] == pytest.approx(4040.64, abs=0.01)
+    assert all(round(v, 1) != 2834.7 for v in lstm.values()) and len(lstm) == 3
+    ratio = next(r for r in paper_table() if r["quantity"] == "LSTM / TC-LIF energy")
+    assert ratio["recomputed"] == pytest.approx(2834.7 / 28.2) and ratio["agrees"]
+    assert 100 < 2834.7 / 28.2 < 100.6
+
+
+def test_every_row_has_a_group_and_a_source():
+    rows = paper_table()
+    groups = {r["group"] for r in rows}
+    assert groups == {"printed in the paper", "derived here"}
+    assert all(r["source"] for r in rows)
+    derived = {r["quantity"] for r in rows if r["group"] == "derived here"}
+    assert derived == {
+        "beta1 = -sigmoid(c1)", "beta2 = sigmoid(c2)", "theta", "period", "real eigenvalue",
+        "alpha^784 (LIF)",
+    }  # fmt: skip
+    assert all("THEORY" not in r["source"] and ".md" not in r["source"] for r in rows)
+    assert rows.index(next(r for r in rows if r["group"] == "derived here")) == sum(
+        r["group"] == "printed in the paper" for r in rows
+    )  # the printed group first, then the derived one
+
+
+def test_paper_command_names_the_paper_and_explains_agrees(capsys):
+    from lstmlif.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["paper", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for needle in ("Long Short-term Memory with Two-Compartment Spiking Neuron", "2307.07231",
+                   "TC-LIF", "AAAI 2024", "2308.13250"):  # fmt: skip
+        assert needle in text
+    assert main(["paper"]) == 0
+    out = capsys.readouterr().out
+    assert out.index("Printed in the paper") < out.index("Derived here")
+    assert out.count("agrees: ") == 2 and "source" in out
+    assert main(["paper", "--only-disagreements", "--json"]) == 0
+    bad = json.loads(capsys.readouterr().out)
+    assert bad and all(r["agrees"] is False for r in bad)
+    assert {r["quantity"] for r in bad} >= {"f after training (Table 7)", "energy LSTM (nJ/step)"}
