@@ -82,6 +82,10 @@ FD_TOLERANCE = 1e-6
 
 _DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
+MAX_NEURON_STEPS = 5_000_000
+"""Largest steps x batch of one case: the autograd reference keeps about 470 bytes per
+neuron-step (measured: 186 MB more at 4e5 neuron-steps), so this is about 2.4 GB."""
+
 
 @dataclass(frozen=True)
 class Case:
@@ -433,6 +437,12 @@ def iter_verify(
         raise ValueError(f"steps must be an integer >= 2, got {steps!r}")
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise ValueError(f"batch must be a positive integer, got {batch!r}")
+    if steps * batch > MAX_NEURON_STEPS:
+        raise ValueError(
+            f"steps x batch = {steps} x {batch} = {steps * batch:.3g} neuron-steps per case is "
+            f"more than the limit {MAX_NEURON_STEPS:.0e} (the autograd reference needs about "
+            "470 bytes per neuron-step); lower --steps or --batch"
+        )
     if not math.isfinite(input_scale):
         raise ValueError(f"input_scale must be finite, got {input_scale!r}")
     if dtype not in _DTYPES:

@@ -1,0 +1,96 @@
+"""Hostile inputs (issue 15): each case ends in a clear error that names the problem, a correct
+result, or a warning; never a traceback at the command line, a hang, or a silent wrong answer.
+
+Classes: sizes beyond memory or time, empty input, overflow, low precision, complex parameters,
+argument handling. Experiment-store and figure-writer cases live with their modules' tests
+(tests/test_experiments*.py, tests/test_figures*.py).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from lstmlif.cli import main
+from lstmlif.neurons import LIF, LSTMLIF, exact_simulate, exact_spikes, make_layer, simulate
+
+# ----------------------------------------------------------------------------- overflow
+
+
+def test_overflow_warns_with_step_and_spectral_radius():
+    """LSTM-LIF at beta1 = beta2 = 0.9 grows below threshold (rho = 2.392): the states overflow.
+    rho is the larger root of lambda^2 - (2 + 0.81) lambda + 1 = 0."""
+    rho = (2.81 + np.sqrt(2.81**2 - 4)) / 2
+    x = np.full((3000, 2), 0.3)
+    with pytest.warns(RuntimeWarning, match=r"not finite from step \d+ of 3000") as rec:
+        trace = simulate(LSTMLIF(beta1=0.9, beta2=0.9), x)
+    assert f"{rho:.6g}" in str(rec[0].message)
+    first = int(np.flatnonzero(~np.isfinite(trace.states["s"][:, 0]))[0])
+    assert f"from step {first} " in str(rec[0].message)
+    with pytest.warns(RuntimeWarning, match="overflowed"):
+        simulate(LSTMLIF(beta1=0.9, beta2=0.9), torch.tensor(x))
+    with pytest.warns(RuntimeWarning, match="overflowed"):
+        exact_simulate(LSTMLIF(beta1=0.9, beta2=0.9), torch.tensor(x))
+
+
+def test_no_warning_when_finite():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        simulate(LSTMLIF(), np.full((500, 3), 0.3))
+
+
+# ----------------------------------------------------------------------------- empty input
+
+
+@pytest.mark.parametrize("backward", ["autograd", "exact"])
+def test_empty_sequence_backpropagates_zero(backward):
+    layer = make_layer("lstmlif", 3, backward=backward, dtype=torch.float64)
+    x = torch.zeros(0, 2, 3, dtype=torch.float64, requires_grad=True)
+    out = layer(x)
+    assert out.shape == (0, 2, 3)
+    out.sum().backward()
+    assert x.grad is not None and x.grad.shape == x.shape
+    for p in layer.parameters():
+        assert p.grad is not None and float(p.grad.abs().sum()) == 0.0
+
+
+def test_empty_numpy_run():
+    trace = simulate(LIF(), np.zeros((0, 4)))
+    assert trace.spikes.shape == (0, 4) and trace.states["v"].shape == (0, 4)
+
+
+# ----------------------------------------------------------------------------- precision
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_low_precision_currents_refused(dtype):
+    x = torch.zeros(5, 2, dtype=dtype)
+    with pytest.raises(ValueError, match=f"{dtype}.*float32 or float64"):
+        simulate(LIF(), x)
+    with pytest.raises(ValueError, match=f"{dtype}.*float32 or float64"):
+        exact_spikes(LIF(), x)
+
+
+def test_complex_parameters_refused():
+    with pytest.raises(ValueError, match="'alpha' must be a real number.*complex"):
+        LIF(alpha=torch.tensor(0.5 + 0.1j))
+    with pytest.raises(ValueError, match="'beta1' must be a real number"):
+        LSTMLIF(beta1=np.array([0.5 + 1j]))
+
+
+def test_layer_dtype_argument_keeps_float64_rounding():
+    layer = make_layer("lif", 2, train=("alpha",), alpha=0.7, dtype=torch.float64)
+    assert layer.alpha_logit.dtype == torch.float64
+    assert float(torch.sigmoid(layer.alpha_logit.detach())) == pytest.approx(0.7, abs=1e-16)
+
+
+# ----------------------------------------------------------------------------- sizes
+
+
+def test_verify_refuses_sizes_beyond_memory(capsys):
+    assert main(["verify", "--steps", "1000000000", "--batch", "4"]) == 2
+    err = capsys.readouterr().err
+    assert "steps x batch" in err and "lower --steps or --batch" in err and "Traceback" not in err
