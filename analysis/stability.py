@@ -13,6 +13,7 @@ parameters have the broadcast shape ``P`` gives results of shape ``(*P, ...)``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 from typing import Any
@@ -21,7 +22,8 @@ import numpy as np
 import torch
 
 from lstmlif.neurons.models import LSTMLIF, NeuronModel, get_model
-from lstmlif.neurons.ops import NUMPY_OPS
+from lstmlif.neurons.ops import NUMPY_OPS, TORCH_OPS
+from lstmlif.neurons.registry import model_names
 
 __all__ = [
     "MARGINAL_TOL",
@@ -32,6 +34,7 @@ __all__ = [
     "spectral_radius",
     "period",
     "jury_conditions",
+    "schur_cohn_conditions",
     "classify",
     "log10_power_norms",
     "log10_sup_power_norm",
@@ -120,8 +123,12 @@ def subthreshold_jacobian(model: NeuronModel) -> np.ndarray:
     """J = d x[t] / d x[t-1] below threshold (psi = 0), shape (*P, n, n), state order
     ``model.state_names``.
 
-    Sub-threshold the map is affine, J x + b I, so with I = 0 and the zero state (no spike),
-    column j is ``transition(h e_j) / h`` for a unit step h that keeps the state below threshold.
+    Where the map is affine along each state axis below threshold (J x + b I for the paper's
+    models), with I = 0 and the zero state (no spike) column j is
+    ``(transition(h e_j) - transition(0)) / h`` for a unit step h that keeps the state below
+    threshold. The quotient is compared with the one for h / 2; where they differ (a map with a
+    product of states or a nonlinear function of one) J is the derivative at the zero state,
+    taken by autograd with psi = 0.
     """
     m = _numeric_model(model)
     names = m.state_names
@@ -133,13 +140,45 @@ def subthreshold_jacobian(model: NeuronModel) -> np.ndarray:
         raise ValueError(f"{type(m).__name__}: the zero state is not below threshold")
     base = m.transition(dict.fromkeys(names, zeros), zeros, NUMPY_OPS)
     J = np.empty((*shape, n, n))
+    half = np.empty((*shape, n, n))
     for j in range(n):
         h = _safe_perturbation(m, p, names, j, zeros)
-        x = {nm: zeros + (h if i == j else 0.0) for i, nm in enumerate(names)}
-        out = m.transition(x, zeros, NUMPY_OPS)
-        for i, nm in enumerate(names):
-            J[..., i, j] = (np.asarray(out[nm]) - np.asarray(base[nm])) / h
+        for step, into in ((h, J), (h / 2, half)):
+            x = {nm: zeros + (step if i == j else 0.0) for i, nm in enumerate(names)}
+            out = m.transition(x, zeros, NUMPY_OPS)
+            for i, nm in enumerate(names):
+                into[..., i, j] = (np.asarray(out[nm]) - np.asarray(base[nm])) / step
+    if not np.allclose(J, half, rtol=1e-9, atol=1e-12):
+        # not affine along some state axis (e.g. a product of two states, or a sigmoid of one):
+        # the difference quotient is not the derivative, so differentiate at the zero state
+        J = _rest_jacobian_autograd(m, shape)
     return J + 0.0  # no negative zeros
+
+
+def _rest_jacobian_autograd(m: NeuronModel, shape: tuple[int, ...]) -> np.ndarray:
+    """d x[t] / d x[t-1] at the zero state and I = 0 by autograd in float64, with the spike's
+    value only (psi = 0): the sub-threshold J of a map that is not affine below threshold."""
+    names = m.state_names
+    tm = m.replace(
+        **{
+            k: torch.as_tensor(np.asarray(v, dtype=np.float64), dtype=torch.float64)
+            for k, v in m.params().items()
+        }
+    )
+    ops = dataclasses.replace(TORCH_OPS, spike=lambda z, surrogate: (z >= 0).to(z.dtype))
+    x = {nm: torch.zeros(shape, dtype=torch.float64, requires_grad=True) for nm in names}
+    out = tm.transition(x, torch.zeros(shape, dtype=torch.float64), ops)
+    J = np.zeros((*shape, len(names), len(names)))
+    for i, nm in enumerate(names):
+        if not out[nm].requires_grad:
+            continue
+        grads = torch.autograd.grad(
+            out[nm].sum(), [x[k] for k in names], retain_graph=True, allow_unused=True
+        )
+        for j, g in enumerate(grads):
+            if g is not None:
+                J[..., i, j] = g.detach().numpy()
+    return J
 
 
 def input_vector(model: NeuronModel) -> np.ndarray:
@@ -203,6 +242,39 @@ def jury_conditions(det: Any, tr: Any) -> dict[str, np.ndarray]:
     }
 
 
+def schur_cohn_conditions(J: Any) -> dict[str, np.ndarray]:
+    """Schur-Cohn test of a real n x n map (any n, broadcasting over leading axes of J).
+
+    With a_i the coefficients of det(lambda I - J) = lambda^n + a_1 lambda^(n-1) + ... + a_n,
+    the step-down recursion k_m = a_m, a_i <- (a_i - k_m a_(m-i)) / (1 - k_m^2) (m = n..1)
+    gives the reflection coefficients k_n..k_1; every eigenvalue lies strictly inside the unit
+    circle iff |k_m| < 1 for all m (for n = 2 these are the Jury conditions: k_2 = det J,
+    k_1 = -tr J / (1 + det J)). Returns ``reflection`` (..., n) (k_n first; NaN after a
+    |k_m| = 1 exactly, where the recursion divides by 0), ``margins`` 1 - |k_m| and ``stable``.
+    """
+    J = _as_matrix_stack(J)
+    n = J.shape[-1]
+    lam = np.linalg.eigvals(J)
+    coeffs = np.zeros((*J.shape[:-2], n + 1), dtype=np.complex128)
+    coeffs[..., 0] = 1.0
+    for i in range(n):  # expand prod (lambda - lambda_i), leading coefficient first
+        coeffs[..., 1:] = coeffs[..., 1:] - lam[..., i : i + 1] * coeffs[..., :-1]
+    a = coeffs.real
+    ks = np.full((*J.shape[:-2], n), np.nan)
+    for col, m in enumerate(range(n, 0, -1)):
+        k = a[..., m].copy()
+        ks[..., col] = k
+        with np.errstate(divide="ignore", invalid="ignore"):
+            denom = 1.0 - k * k
+            nxt = a.copy()
+            for i in range(1, m):
+                nxt[..., i] = (a[..., i] - k * a[..., m - i]) / denom
+        a = np.where((denom == 0.0)[..., None], np.nan, nxt)
+    margins = 1.0 - np.abs(ks)
+    stable = np.all(margins > 0, axis=-1)
+    return {"reflection": ks, "margins": margins, "stable": stable}
+
+
 def _classify_matrix(J: np.ndarray, tol: float = MARGINAL_TOL) -> np.ndarray:
     n = J.shape[-1]
     if n == 1:
@@ -229,8 +301,8 @@ def _classify_matrix(J: np.ndarray, tol: float = MARGINAL_TOL) -> np.ndarray:
 def classify(model: NeuronModel) -> np.ndarray:
     """Label each parameter point: "decaying", "oscillating-decaying" (complex pair inside the
     unit circle), "marginal" (|lambda| = 1 within ``MARGINAL_TOL`` of a Jury margin) or
-    "growing" (an eigenvalue outside the unit circle). Jury conditions for n = 2, |J| for n = 1.
-    Shape P, dtype str."""
+    "growing" (an eigenvalue outside the unit circle). Jury conditions for n = 2, |J| for n = 1,
+    the spectral radius for n >= 3. Shape P, dtype str."""
     return _classify_matrix(subthreshold_jacobian(model))
 
 
@@ -450,6 +522,17 @@ def inspect_model(model: NeuronModel, kmax: int = 10000) -> dict[str, Any]:
             trace=tr,
             jury={k: (bool(v) if k == "stable" else float(v)) for k, v in jc.items()},
         )
+    elif n >= 3:
+        sc = schur_cohn_conditions(J)
+        report.update(
+            det=float(np.linalg.det(J)),
+            trace=float(np.trace(J)),
+            schur_cohn={
+                "reflection": [float(k) for k in sc["reflection"]],
+                "margins": [float(k) for k in sc["margins"]],
+                "stable": bool(sc["stable"]),
+            },
+        )
     return report
 
 
@@ -471,7 +554,7 @@ def _parse_param(text: str) -> tuple[str, float]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``lstmlif inspect MODEL --param NAME=VALUE ...``."""
     parser.add_argument(
-        "model", nargs="?", default=None, help="lif, alif, two_compartment, lstmlif (tclif)"
+        "model", nargs="?", default=None, help="a registered model: " + ", ".join(model_names())
     )
     parser.add_argument(
         "--param",
@@ -545,7 +628,14 @@ def run(args: argparse.Namespace) -> int:
     lines.append(f"Jacobian d({', '.join(names)})[t] / d({', '.join(names)})[t-1]:")
     for name, row in zip(names, rep["jacobian"], strict=True):
         lines.append(f"  {name}: " + "  ".join(f"{v: .6f}" for v in row))
-    if "det" in rep:
+    if "schur_cohn" in rep:
+        sc = rep["schur_cohn"]
+        lines.append(f"det J = {_fmt(rep['det'])}, tr J = {_fmt(rep['trace'])}")
+        lines.append(
+            "Schur-Cohn margins 1-|k_m| (m = n..1; all > 0 <=> |lambda| < 1): "
+            + ", ".join(_fmt(v) for v in sc["margins"])
+        )
+    elif "det" in rep:
         jc = rep["jury"]
         lines.append(f"det J = {_fmt(rep['det'])}, tr J = {_fmt(rep['trace'])}")
         lines.append(

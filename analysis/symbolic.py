@@ -12,6 +12,11 @@ update map this module derives, per model and convention / reset / detach switch
   (induction: the k = 0 case and J^{k+1} = J J^k for symbolic k, after rationalising the
   trigonometric functions), and of everything THEORY section 3 says about the paper's P and f.
 
+Any number of states: for n >= 3 the characteristic polynomial is the product of those of the
+diagonal blocks of J in block-triangular form (the strongly connected components of its pattern),
+the eigenvalues are found block by block, and the stability margins are given per block (the
+Jury margins of a 2 x 2 block, Schur-Cohn reflection coefficients of a larger one).
+
 Each THEORY statement is a ``Check`` (claim, derived expression, expected expression, holds).
 ``lstmlif derive MODEL`` prints them (text, ``--latex`` or ``--json``).
 """
@@ -61,6 +66,7 @@ __all__ = [
     "lstmlif_closed_form_proofs",
     "paper_proofs",
     "derive_report",
+    "schur_cohn_coefficients",
     "latex_lines",
     "add_arguments",
     "run",
@@ -118,29 +124,156 @@ class Derivation:
         return sp.expand(self.J_sub.trace())
 
     @property
+    def n(self) -> int:
+        """The number of carried states (J is n x n)."""
+        return self.J_sub.shape[0]
+
+    @property
+    def blocks(self) -> list[tuple[str, ...]]:
+        """The diagonal blocks of J_sub in block-triangular form, as tuples of state names.
+
+        The strongly connected components of J_sub's non-zero pattern (i -> j when
+        J_sub[i, j] != 0), ordered so that the permuted J_sub is block upper-triangular; hence
+        det(lambda I - J_sub) is the product of the blocks' characteristic polynomials. An
+        irreducible J is one block."""
+        return [tuple(self.model.state_names[i] for i in b) for b in _triangular_blocks(self.J_sub)]
+
+    def block(self, names: tuple[str, ...]) -> sp.Matrix:
+        """The square sub-matrix of J_sub on the states ``names`` (e.g. one of ``blocks``)."""
+        idx = [self.model.state_names.index(n) for n in names]
+        return self.J_sub.extract(idx, idx)
+
+    @property
+    def charpoly_factors(self) -> list[sp.Expr]:
+        """det(lambda I - B) for each diagonal block B of ``blocks`` (their product is
+        ``charpoly``)."""
+        return [sp.expand(self.block(b).charpoly(LAM).as_expr()) for b in self.blocks]
+
+    @property
     def charpoly(self) -> sp.Expr:
-        """det(lambda I - J_sub) as a polynomial expression in ``LAM``."""
-        return sp.expand(self.J_sub.charpoly(LAM).as_expr())
+        """det(lambda I - J_sub) as a polynomial expression in ``LAM`` (for n >= 3 the expanded
+        product of the block factors, ``charpoly_factors``)."""
+        if self.n <= 2:
+            return sp.expand(self.J_sub.charpoly(LAM).as_expr())
+        return sp.expand(sp.Mul(*self.charpoly_factors))
 
     @property
     def eigenvalues(self) -> list[sp.Expr]:
-        roots = sp.roots(sp.Poly(self.charpoly, LAM))
+        """The eigenvalues of J_sub with multiplicity: the roots of the characteristic polynomial
+        (n <= 2), of each block's factor for n >= 3, falling back to the block's
+        ``eigenvals()`` where ``roots`` does not find them all (ValueError if neither does)."""
+        if self.n <= 2:
+            return _poly_roots(self.charpoly)
         out: list[sp.Expr] = []
-        for r, mult in roots.items():
-            out += [sp.simplify(r)] * mult
+        for names, factor in zip(self.blocks, self.charpoly_factors, strict=True):
+            out += _block_eigenvalues(self.block(names), factor, names)
         return out
 
     @property
     def jury(self) -> dict[str, sp.Expr]:
-        """Jury margins of J_sub: both must be > 0 for all |lambda| < 1 (n = 2); for n = 1 the
-        single margin is 1 - |J|."""
+        """Stability margins of J_sub: every one > 0 iff every |lambda| < 1.
+
+        n = 1: ``margin`` = 1 - |J|; n = 2: the Jury margins ``det_margin`` = 1 - |det J| and
+        ``trace_margin`` = 1 + det J - |tr J|. n >= 3: the same per diagonal block of
+        ``blocks`` (keys suffixed by the block's states): 1 - |b| for a 1 x 1 block, the two
+        Jury margins for a 2 x 2 block, and for a larger block the Schur-Cohn margins
+        1 - |k_m| of the reflection coefficients k_m (m = n..1) of its characteristic
+        polynomial (all |k_m| < 1 iff all roots lie strictly inside the unit circle)."""
         if self.J_sub.shape == (1, 1):
             return {"margin": 1 - sp.Abs(self.J_sub[0, 0])}
-        det, tr = self.det_sub, self.trace_sub
-        return {
-            "det_margin": sp.simplify(1 - sp.Abs(det)),
-            "trace_margin": sp.simplify(1 + det - sp.Abs(tr)),
-        }
+        if self.n == 2:
+            det, tr = self.det_sub, self.trace_sub
+            return {
+                "det_margin": sp.simplify(1 - sp.Abs(det)),
+                "trace_margin": sp.simplify(1 + det - sp.Abs(tr)),
+            }
+        out: dict[str, sp.Expr] = {}
+        for names, factor in zip(self.blocks, self.charpoly_factors, strict=True):
+            tag = "[" + ", ".join(names) + "]"
+            B = self.block(names)
+            if len(names) == 1:
+                out[f"margin{tag}"] = sp.simplify(1 - sp.Abs(B[0, 0]))
+            elif len(names) == 2:
+                det = sp.factor(sp.expand(B.det()))
+                tr = sp.expand(B.trace())
+                out[f"det_margin{tag}"] = sp.simplify(1 - sp.Abs(det))
+                out[f"trace_margin{tag}"] = sp.simplify(1 + det - sp.Abs(tr))
+            else:
+                for m, k in schur_cohn_coefficients(factor):
+                    out[f"schur_cohn_margin_{m}{tag}"] = sp.simplify(1 - sp.Abs(k))
+        return out
+
+
+def _poly_roots(charpoly: sp.Expr) -> list[sp.Expr]:
+    roots = sp.roots(sp.Poly(charpoly, LAM))
+    out: list[sp.Expr] = []
+    for r, mult in roots.items():
+        out += [sp.simplify(r)] * mult
+    return out
+
+
+def _block_eigenvalues(B: sp.Matrix, factor: sp.Expr, names: tuple[str, ...]) -> list[sp.Expr]:
+    """The eigenvalues of one diagonal block: its entry (1 x 1), the roots of its factor, or
+    ``B.eigenvals()`` where ``roots`` is incomplete."""
+    if B.shape == (1, 1):
+        return [sp.simplify(B[0, 0])]
+    out = _poly_roots(factor)
+    if len(out) == B.shape[0]:
+        return out
+    try:
+        found = B.eigenvals()
+    except (sp.MatrixError, NotImplementedError) as err:
+        raise ValueError(
+            f"derive: the eigenvalues of the block ({', '.join(names)}) of J have no closed "
+            f"form SymPy can find ({err})"
+        ) from None
+    out = []
+    for r, mult in found.items():
+        out += [sp.simplify(r)] * mult
+    if len(out) != B.shape[0]:
+        raise ValueError(
+            f"derive: found {len(out)} of the {B.shape[0]} eigenvalues of the block "
+            f"({', '.join(names)}) of J"
+        )
+    return out
+
+
+def _triangular_blocks(J: sp.Matrix) -> list[tuple[int, ...]]:
+    """Index sets of the strongly connected components of J's non-zero pattern, in an order
+    that makes the permuted J block upper-triangular (a component only reaches later ones)."""
+    n = J.shape[0]
+    reach = [[i == j or not _zero(J[i, j]) for j in range(n)] for i in range(n)]
+    for k in range(n):  # transitive closure (Warshall)
+        for i in range(n):
+            if reach[i][k]:
+                for j in range(n):
+                    reach[i][j] = reach[i][j] or reach[k][j]
+    blocks: list[tuple[int, ...]] = []
+    seen: set[int] = set()
+    for i in range(n):
+        if i not in seen:
+            comp = tuple(j for j in range(n) if reach[i][j] and reach[j][i])
+            seen.update(comp)
+            blocks.append(comp)
+    # a block that reaches more blocks comes first (upper-triangular: entries (i, j), i before j)
+    heads = [b[0] for b in blocks]
+    return sorted(blocks, key=lambda b: (-sum(reach[b[0]][h] for h in heads), b[0]))
+
+
+def schur_cohn_coefficients(charpoly: sp.Expr) -> list[tuple[int, sp.Expr]]:
+    """The reflection coefficients (m, k_m), m = n..1, of the monic polynomial ``charpoly`` in
+    ``LAM`` (Schur-Cohn step-down): with a_i the coefficients of lambda^(n-i), k_m = a_m and
+    a_i <- (a_i - k_m a_(m-i)) / (1 - k_m^2). Every root lies strictly inside the unit circle
+    iff |k_m| < 1 for every m (for n = 2: k_2 = det J, k_1 = -tr J / (1 + det J))."""
+    poly = sp.Poly(charpoly, LAM)
+    lead = poly.LC()
+    a = [sp.cancel(c / lead) for c in poly.all_coeffs()]
+    out: list[tuple[int, sp.Expr]] = []
+    for m in range(len(a) - 1, 0, -1):
+        k = sp.simplify(a[m])
+        out.append((m, k))
+        a = [sp.Integer(1)] + [sp.cancel((a[i] - k * a[m - i]) / (1 - k**2)) for i in range(1, m)]
+    return out
 
 
 def _plain(expr: Any) -> Any:
@@ -193,8 +326,9 @@ def derive(
     reset = defaults["reset"] if reset is None else reset
     if convention not in CONVENTIONS:
         raise ValueError(f"unknown convention {convention!r}; choose one of {list(CONVENTIONS)}")
-    if reset not in RESETS:
-        raise ValueError(f"unknown reset {reset!r}; choose one of {list(RESETS)}")
+    resets = model_class(model_name).resets
+    if reset not in resets:
+        raise ValueError(f"unknown reset {reset!r}; choose one of {list(resets)}")
     if not isinstance(detach_reset, bool):
         raise ValueError(f"detach_reset must be True or False, got {detach_reset!r}")
     return _derive_cached(_key(model_name), convention, reset, detach_reset)
@@ -619,7 +753,9 @@ def derive_report(model_name: str, *, latex: bool = False, **switches: Any) -> d
     """The derivation as plain data: update map, J_t, sub-threshold J, det, trace, char. poly,
     eigenvalues, Jury margins and every applicable THEORY check (strings; LaTeX if ``latex``).
 
-    ``switches``: convention ("paper"/"code"), reset ("subtract"/"zero"), detach_reset (bool).
+    ``switches``: convention ("paper"/"code"), reset (one of the model's ``resets``),
+    detach_reset (bool). For n >= 3 states the report adds ``blocks`` (the diagonal blocks of the
+    block-triangular J) and ``charpoly_factors`` (their characteristic polynomials).
     """
     unknown = set(switches) - {"convention", "reset", "detach_reset"}
     if unknown:
@@ -647,6 +783,9 @@ def derive_report(model_name: str, *, latex: bool = False, **switches: Any) -> d
         "eigenvalues": _fmt([to_display(e, d) for e in d.eigenvalues], latex),
         "jury": {k: _fmt(to_display(v, d), latex) for k, v in d.jury.items()},
     }
+    if d.n >= 3:
+        rep["blocks"] = [list(b) for b in d.blocks]
+        rep["charpoly_factors"] = _fmt([to_display(f, d) for f in d.charpoly_factors], latex)
     checks = list(model_checks(model_name, **switches))
     checks += [_from_claim(c) for c in type(m).claims(d)]
     if isinstance(m, LSTMLIF):
@@ -662,7 +801,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--convention", choices=CONVENTIONS, default=None, help="default: the model's own"
     )
-    parser.add_argument("--reset", choices=RESETS, default=None, help="default: the model's own")
+    resets = dict.fromkeys(RESETS)
+    for name in model_names():
+        resets.update(dict.fromkeys(model_class(name).resets))
+    parser.add_argument(
+        "--reset", choices=tuple(resets), default=None, help="default: the model's own"
+    )
     parser.add_argument("--detach-reset", action="store_true", help="no gradient through reset")
     parser.add_argument("--latex", action="store_true", help="expressions in LaTeX")
 
@@ -736,6 +880,13 @@ def run(args: argparse.Namespace) -> int:
     lines.append(f"  det = {rep['det_subthreshold']}")
     lines.append(f"  tr  = {rep['trace_subthreshold']}")
     lines.append(f"  characteristic polynomial: {rep['charpoly']}")
+    if "blocks" in rep:
+        lines.append(
+            "  block-triangular J, blocks "
+            + ";  ".join("(" + ", ".join(b) + ")" for b in rep["blocks"])
+            + ": factors "
+            + ";  ".join(f"({f})" for f in rep["charpoly_factors"])
+        )
     lines.append("  eigenvalues: " + ";  ".join(rep["eigenvalues"]))
     lines.append(
         "  Jury margins (all > 0 <=> |lambda| < 1): "
