@@ -57,6 +57,8 @@ from .paper import E_matrix_entries, paper_matrix_entries
 __all__ = [
     "PSI",
     "S_PREV",
+    "S_NEW",
+    "PSI_NEW",
     "LAM",
     "Check",
     "Derivation",
@@ -74,6 +76,8 @@ __all__ = [
 
 PSI = sp.Symbol("psi", real=True)
 S_PREV = sp.Symbol("S", real=True)
+S_NEW = sp.Symbol("S_new", real=True)
+PSI_NEW = sp.Symbol("psi_new", real=True)
 LAM = sp.Symbol("lambda")
 
 
@@ -101,11 +105,14 @@ class Derivation:
     J: sp.Matrix
     J_sub: sp.Matrix
     b: sp.Matrix
+    z_prev: Any = None
 
     @property
     def J_psi(self) -> sp.Matrix:
-        """J_t with Psi(...) -> psi and the previous spike -> S (detaches removed)."""
-        return self.J.applyfunc(_plain)
+        """J_t with Psi(...) -> psi and the previous spike -> S (detaches removed); a spike the
+        step takes of its new state (argument other than ``z_prev``, the previous state's
+        threshold argument) -> S_new, its slope -> psi_new."""
+        return self.J.applyfunc(lambda e: _plain(e, self.z_prev))
 
     @property
     def det(self) -> sp.Expr:
@@ -276,17 +283,33 @@ def schur_cohn_coefficients(charpoly: sp.Expr) -> list[tuple[int, sp.Expr]]:
     return out
 
 
-def _plain(expr: Any) -> Any:
+def _plain(expr: Any, prev: Any = None) -> Any:
+    """Detaches removed, Psi -> psi and Spike -> S; with ``prev`` (the previous state's threshold
+    argument) a Spike or Psi of any other argument (the new spike of a step that reads it)
+    becomes S_new or psi_new instead."""
     expr = sp.sympify(expr)
+    if prev is not None:
+
+        def new(e: Any) -> bool:
+            return isinstance(e, Psi | Spike) and sp.expand(e.args[0] - prev) != 0
+
+        expr = expr.replace(lambda e: new(e) and isinstance(e, Psi), lambda e: PSI_NEW).replace(
+            lambda e: new(e) and isinstance(e, Spike), lambda e: S_NEW
+        )
     expr = expr.replace(lambda e: isinstance(e, StopGradient), lambda e: e.args[0])
     expr = expr.replace(lambda e: isinstance(e, Psi), lambda e: PSI)
     expr = expr.replace(lambda e: isinstance(e, Spike), lambda e: S_PREV)
     return sp.expand(expr)
 
 
-def _sub(expr: Any) -> Any:
-    """Sub-threshold: psi = 0, S = 0 (after ``_plain``)."""
-    return sp.expand(_plain(expr).subs({PSI: 0, S_PREV: 0}))
+def _sub(expr: Any, prev: Any = None) -> Any:
+    """Sub-threshold: psi = 0, S = 0, and so for the new spike (after ``_plain``)."""
+    return sp.expand(_plain(expr, prev).subs({PSI: 0, S_PREV: 0, PSI_NEW: 0, S_NEW: 0}))
+
+
+def _reads_new_spike(d: Derivation) -> bool:
+    """Whether the update reads the spike of its own new state (S_new appears)."""
+    return any(S_NEW in _plain(e, d.z_prev).free_symbols for e in d.update.values())
 
 
 def _key(model_name: str) -> str:
@@ -300,9 +323,10 @@ def _derive_cached(key: str, convention: str, reset: str, detach_reset: bool) ->
     J = jacobian(model)
     names = model.state_names
     current = sp.Symbol("I", real=True)
-    J_sub = J.applyfunc(_sub)
-    b = sp.Matrix([_sub(sp.diff(new[n], current)) for n in names])
-    return Derivation(model, x, current, new, J, J_sub, b)
+    z_prev = sp.expand(model.spike_argument(model.coefficients(SYMPY_OPS), dict(x), SYMPY_OPS))
+    J_sub = J.applyfunc(lambda e: _sub(e, z_prev))
+    b = sp.Matrix([_sub(sp.diff(new[n], current), z_prev) for n in names])
+    return Derivation(model, x, current, new, J, J_sub, b, z_prev)
 
 
 def default_switches(model_name: str) -> dict[str, Any]:
@@ -315,15 +339,17 @@ def derive(
     model_name: str,
     convention: str | None = None,
     reset: str | None = None,
-    detach_reset: bool = False,
+    detach_reset: bool | None = None,
 ) -> Derivation:
     """Run the model's step function on symbols and differentiate (cached per switch set).
 
-    ``model_name``: any registered name (``lstmlif.neurons.model_names()``); ``convention`` and
-    ``reset`` default to the model's own (``"paper"``, ``"subtract"`` for the paper's models)."""
+    ``model_name``: any registered name (``lstmlif.neurons.model_names()``); ``convention``,
+    ``reset`` and ``detach_reset`` default to the model's own (``"paper"``, ``"subtract"``,
+    False for the paper's models)."""
     defaults = default_switches(model_name)
     convention = defaults["convention"] if convention is None else convention
     reset = defaults["reset"] if reset is None else reset
+    detach_reset = defaults["detach_reset"] if detach_reset is None else detach_reset
     if convention not in CONVENTIONS:
         raise ValueError(f"unknown convention {convention!r}; choose one of {list(CONVENTIONS)}")
     resets = model_class(model_name).resets
@@ -344,7 +370,10 @@ def _display_subs(d: Derivation) -> dict[sp.Expr, sp.Symbol]:
 
 def to_display(expr: Any, d: Derivation) -> Any:
     """``expr`` with Psi -> psi, Spike -> S, detaches removed and ALIF's exp(-1/tau) named."""
-    out = _plain(expr) if not isinstance(expr, sp.MatrixBase) else expr.applyfunc(_plain)
+    if isinstance(expr, sp.MatrixBase):
+        out = expr.applyfunc(lambda e: _plain(e, d.z_prev))
+    else:
+        out = _plain(expr, d.z_prev)
     subs = _display_subs(d)
     return out.subs(subs) if subs else out
 
@@ -381,12 +410,12 @@ def model_checks(
     model_name: str,
     convention: str | None = None,
     reset: str | None = None,
-    detach_reset: bool = False,
+    detach_reset: bool | None = None,
 ) -> list[Check]:
     """The THEORY section 1, 2 and 4 statements that apply to this model and switch setting."""
     d = derive(model_name, convention, reset, detach_reset)
     m = d.model
-    convention, reset = m.convention, m.reset
+    convention, reset, detach_reset = m.convention, m.reset, bool(m.detach_reset)
     s = _symbols(d)
     checks: list[Check] = []
     spike_claims = reset == "subtract" and not detach_reset
@@ -771,7 +800,12 @@ def derive_report(model_name: str, *, latex: bool = False, **switches: Any) -> d
         "detach_reset": bool(m.detach_reset),
         "state": list(m.state_names),
         "notation": "psi = surrogate derivative at the previous step's threshold argument; "
-        "S = the previous spike S[t-1]; x[t] = pre-reset potentials",
+        "S = the previous spike S[t-1]; x[t] = pre-reset potentials"
+        + (
+            "; S_new, psi_new = the spike S[t] the step reads and its surrogate slope"
+            if _reads_new_spike(d)
+            else ""
+        ),
         "update_map": {n: _fmt(to_display(e, d), latex) for n, e in d.update.items()},
         "jacobian": _fmt(to_display(d.J, d), latex),
         "det": _fmt(to_display(d.det, d), latex),
@@ -807,7 +841,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--reset", choices=tuple(resets), default=None, help="default: the model's own"
     )
-    parser.add_argument("--detach-reset", action="store_true", help="no gradient through reset")
+    parser.add_argument(
+        "--detach-reset",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="no gradient through the reset (--no-detach-reset: through it); default: the "
+        "model's own",
+    )
     parser.add_argument("--latex", action="store_true", help="expressions in LaTeX")
 
 
@@ -855,7 +895,7 @@ def run(args: argparse.Namespace) -> int:
         latex=args.latex,
         convention=args.convention,
         reset=args.reset,
-        detach_reset=bool(args.detach_reset),
+        detach_reset=args.detach_reset,
     )
     if args.json:
         print(json.dumps(rep, indent=2))
