@@ -123,6 +123,21 @@ def test_subthreshold_jacobians_are_the_catalogues():
     assert sp.simplify(derive("ef-adlif").det_sub - (al * be + D * A)) == 0
 
 
+@pytest.mark.parametrize("detach_reset", [True, False])
+def test_derive_keeps_the_new_spike_apart(detach_reset):
+    """SE's w[t] reads S[t]: derive shows it as S_new / psi_new, apart from S[t-1], psi[t-1].
+    By hand, J_t = [[alpha r, -(1-alpha)], [k alpha r, beta - k (1-alpha)]] with r = du/du~ of
+    the reset, 1 - S (detached) or 1 - S - u psi, so det J_t = alpha beta r whatever k is."""
+    d = derive("se-adlif", detach_reset=detach_reset)
+    tu, tw = sp.Symbol("tau_u", positive=True), sp.Symbol("tau_w", positive=True)
+    S, psi, u = sp.Symbol("S", real=True), sp.Symbol("psi", real=True), sp.Symbol("u", real=True)
+    r = 1 - S if detach_reset else 1 - S - u * psi
+    assert sp.simplify(d.det - sp.exp(-1 / tu) * sp.exp(-1 / tw) * r) == 0
+    names = {str(x) for x in d.J_psi.free_symbols}
+    assert {"S_new", "psi_new", "S"} <= names
+    assert sp.Poly(d.J_psi[1, 1], sp.Symbol("psi_new", real=True)).degree() == 1
+
+
 def test_derive_claims_hold():
     se = claims_hold("se-adlif", detach_reset=True)
     assert sum(c["section"].startswith("SE-adLIF") for c in se) == 13

@@ -38,7 +38,7 @@ import numpy as np
 import sympy as sp
 
 from ..base import Coefficients, NeuronModel, PaperClaim, Param, ParamLike, reset_spike
-from ..ops import SYMPY_OPS, Ops, Psi, Spike, StopGradient
+from ..ops import Ops
 from ..parameterisations import Form, Interpolate, Trainable
 from ..registry import register
 from ..symbolic import Claim, jacobian, subthreshold, symbolic_model
@@ -463,7 +463,7 @@ def _se_spike_claims(d: Any, al: Any, be: Any, A: Any, subs: dict) -> list[Claim
     P = d.model.params()
     q, a, b = P["q"], P["a"], P["b"]
     S_new, psi_new = sp.Symbol("S_new", real=True), sp.Symbol("psi_new", real=True)
-    J = _split_spikes(d).subs(subs)
+    J = d.J_psi.subs(subs)
     k = (1 - be) * q * (a * (1 - S_new) + b * psi_new)
     expected = sp.Matrix([[al * (1 - _S), -(1 - al)], [k * al * (1 - _S), be - k * (1 - al)]])
     return [
@@ -477,31 +477,6 @@ def _se_spike_claims(d: Any, al: Any, be: Any, A: Any, subs: dict) -> list[Claim
             "S = S[t-1] (the reset at the start of step t), z[t] = S_new, g[t] = psi_new",
         )
     ]
-
-
-def _split_spikes(d: Any) -> sp.Matrix:
-    """The spike-aware J with the previous spike and slope as S, psi and the new ones (the
-    spike the step takes of its new state) as S_new, psi_new; detaches removed."""
-    model = d.model
-    prev = sp.expand(model.spike_argument(model.coefficients(SYMPY_OPS), dict(d.state), SYMPY_OPS))
-
-    def one(e: Any) -> Any:
-        e = sp.sympify(e).replace(lambda x: isinstance(x, StopGradient), lambda x: x.args[0])
-
-        def is_prev(x: Any) -> bool:
-            return sp.simplify(sp.expand(x.args[0]) - prev) == 0
-
-        e = e.replace(
-            lambda x: isinstance(x, Psi),
-            lambda x: _PSI if is_prev(x) else sp.Symbol("psi_new", real=True),
-        )
-        e = e.replace(
-            lambda x: isinstance(x, Spike),
-            lambda x: _S if is_prev(x) else sp.Symbol("S_new", real=True),
-        )
-        return sp.expand(e)
-
-    return d.J.applyfunc(one)
 
 
 @register
