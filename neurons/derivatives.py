@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -37,7 +37,14 @@ import torch
 from .base import SWITCHES, NeuronModel, require_step
 from .ops import SYMPY_OPS, Psi, Spike, StopGradient
 
-__all__ = ["StepPartials", "step_partials", "NUMPY_MODULE", "TORCH_MODULE"]
+__all__ = [
+    "StepPartials",
+    "step_partials",
+    "KernelExpressions",
+    "kernel_expressions",
+    "NUMPY_MODULE",
+    "TORCH_MODULE",
+]
 
 S_PREV = sp.Symbol("S_prev", real=True)
 S_NEW = sp.Symbol("S_new", real=True)
@@ -268,4 +275,206 @@ def _build(model: NeuronModel) -> StepPartials:
         uses_new_spike=bool(spikes),
         numpy=fns["numpy"],
         torch=fns["torch"],
+    )
+
+
+# ----------------------------------------------------------------------------- fused kernels
+
+
+@dataclass(frozen=True, eq=False)
+class KernelExpressions:
+    """What the fused kernels (``neurons.fused``) print, in the symbols of the step's
+    *coefficient record* (``coef_names``: its numeric fields, e.g. alpha = exp(-dt/tau_m), so
+    the kernel reads the very numbers the torch forward computes and autograd chains them on to
+    the raw parameters).
+
+    ``forward``: state -> the new state as the step writes it (built without automatic
+    evaluation, so that printed in order it rounds like the torch forward); ``spike``: the
+    step's returned spike, ``Spike(argument)``, in the same tree. Symbols: the previous states
+    (``state_names``), ``S_prev``, ``I`` and the coefficients. The evaluated partials
+    ``dx`` (n x n), ``dS``, ``dI`` (n), ``dc`` (n x len(coef_names)) read also ``S_new`` and
+    ``psi_new``; ``z`` is the spike argument of the new state (state symbols) with gradients
+    ``zx`` (n) and ``zc``. ``update`` is the evaluated new state (``Spike`` of the new state
+    replaced by ``S_new``), used to find which states can be recovered from others
+    (``recovery``).
+    """
+
+    state_names: tuple[str, ...]
+    coef_names: tuple[str, ...]
+    forward: dict[str, sp.Expr]
+    spike: sp.Expr
+    update: dict[str, sp.Expr]
+    dx: sp.Matrix
+    dS: sp.Matrix
+    dI: sp.Matrix
+    dc: sp.Matrix
+    z: sp.Expr
+    zx: sp.Matrix
+    zc: sp.Matrix
+    depends: frozenset[str]
+    z_written: sp.Expr
+    spike_from_state: bool
+
+    def recovery(self, stored: tuple[str, ...]) -> dict[str, sp.Expr] | None:
+        """Formulas for the states not in ``stored`` at step t from the stored states at steps t
+        (symbols ``<name>``) and t-1 (``<name>_prev``), the spikes S[t] (``S_new``) and S[t-1]
+        (``S_prev``) and the coefficients, or None when some state cannot be recovered so.
+
+        Solves the step's equations x_i[t] = F_i(x[t-1], S[t-1], I[t]) as a linear system in the
+        unknowns (the other states at t and t-1, and I[t]); a state is recoverable when the
+        system determines it uniquely, with a denominator of coefficients only.
+        """
+        return _recovery(self, tuple(stored))
+
+    def current(self) -> sp.Expr | None:
+        """I[t] from the states at t (symbols ``<name>__new``) and t-1 (``<name>``), S[t-1],
+        S[t] and the coefficients, through the first update that reads I with a coefficient of
+        coefficients only (preferring a coefficient 1); None when no update does."""
+        best = None
+        for n in self.state_names:
+            slope = sp.simplify(sp.diff(self.update[n], CURRENT))
+            if slope == 0 or not slope.free_symbols <= {
+                sp.Symbol(c, real=True) for c in self.coef_names
+            }:
+                continue
+            rest = sp.expand(self.update[n] - slope * CURRENT)
+            if CURRENT in rest.free_symbols:
+                continue
+            expr = (sp.Symbol(n + "__new", real=True) - rest) / slope
+            if slope == 1:
+                return expr
+            best = best if best is not None else expr
+        return best
+
+
+_PREV_SUFFIX = "_prev"
+
+
+def _recovery(K: KernelExpressions, stored: tuple[str, ...]) -> dict[str, sp.Expr] | None:
+    other = [n for n in K.state_names if n not in stored]
+    if not other:
+        return {}
+    new = {n: sp.Symbol(n + "__new", real=True) for n in K.state_names}
+    prev = {n: sp.Symbol(n, real=True) for n in K.state_names}
+    eqs = [new[n] - K.update[n] for n in K.state_names]
+    unknowns = [new[n] for n in other] + [prev[n] for n in other] + [CURRENT]
+    try:
+        A, b = sp.linear_eq_to_matrix(eqs, unknowns)
+    except (sp.PolynomialError, ValueError, NotImplementedError):
+        return None
+    aug = A.row_join(b)
+    rref, pivots = aug.rref(simplify=True)
+    cols = A.shape[1]
+    if cols in pivots:  # inconsistent: cannot happen for a real step, refuse anyway
+        return None
+    coef_syms = {sp.Symbol(c, real=True) for c in K.coef_names}
+    out: dict[str, sp.Expr] = {}
+    rename = {prev[n]: sp.Symbol(n + _PREV_SUFFIX, real=True) for n in stored}
+    rename.update({new[n]: sp.Symbol(n, real=True) for n in stored})
+    for i, n in enumerate(other):
+        if i not in pivots:
+            return None
+        row = pivots.index(i)
+        if any(rref[row, k] != 0 for k in range(cols) if k != i):
+            return None
+        expr = sp.together(rref[row, cols] / rref[row, i])
+        _, den = sp.fraction(expr)
+        if not den.free_symbols <= coef_syms:
+            return None
+        out[n] = expr.xreplace(rename)
+    return out
+
+
+def kernel_expressions(model: NeuronModel, record: Any) -> KernelExpressions:
+    """The expressions of ``model``'s step for the fused kernels (see ``KernelExpressions``).
+
+    ``record``: the model's coefficient record (``model.coefficients(ops)`` for any ops); its
+    numeric fields become symbols (Python ints and non-numbers stay fixed). Cached per model
+    class, switches, non-parameter fields and record structure.
+    """
+    require_step(model, "kernel_expressions")
+    numbers = record.numbers()
+    fixed = {
+        k: v
+        for k, v in numbers.items()
+        if (isinstance(v, int) and not isinstance(v, bool)) or not _is_numeric(v)
+    }
+    names = tuple(k for k in numbers if k not in fixed)
+    key = (_key(model), type(record), names, tuple((k, repr(v)) for k, v in fixed.items()))
+    hit = _KCACHE.get(key)
+    if hit is None:
+        hit = _build_kernel(model, record, names)
+        _KCACHE[key] = hit
+    return hit
+
+
+_KCACHE: dict[tuple, KernelExpressions] = {}
+
+
+def _is_numeric(v: Any) -> bool:
+    return isinstance(v, float | np.ndarray | np.generic | torch.Tensor | sp.Basic)
+
+
+def _build_kernel(model: NeuronModel, record: Any, names: tuple[str, ...]) -> KernelExpressions:
+    who = type(model).__name__
+    snames = tuple(model.state_names)
+    csyms = {k: sp.Symbol(k, real=True) for k in names}
+    p = replace(record, **csyms)
+    x = _symbols(snames)
+    state = {**x, "S": S_PREV}
+    with sp.evaluate(False):
+        raw_new, raw_spike = model.step(p, state, CURRENT, SYMPY_OPS)
+        z_raw = model.spike_argument(p, dict(x), SYMPY_OPS)
+    forward = {n: sp.sympify(raw_new[n]) for n in snames}
+    spike = sp.sympify(raw_spike)
+    if not isinstance(spike, Spike):
+        raise ValueError(f"{who}: the step must return its spike as ops.spike(...)")
+    new, _ = model.step(p, state, CURRENT, SYMPY_OPS)
+    new = {n: sp.sympify(new[n]) for n in snames}
+    z_new = sp.sympify(model.spike_argument(p, new, SYMPY_OPS))
+    for e in new.values():
+        for a in e.atoms(Spike):
+            if sp.simplify(_plain(a.args[0]) - _plain(z_new)) != 0:
+                raise ValueError(
+                    f"{who}: the step reads a spike H({a.args[0]}) that is neither S[t-1] nor "
+                    f"H(spike_argument(x[t])); a fused kernel needs the carried state to decide "
+                    "the spike"
+                )
+
+    def finish(e: sp.Expr) -> sp.Expr:
+        e = e.replace(lambda a: isinstance(a, Psi), lambda a: PSI_NEW)
+        e = e.replace(lambda a: isinstance(a, Spike), lambda a: S_NEW)
+        return _plain(e)
+
+    xs = [x[n] for n in snames]
+    cs = [csyms[k] for k in names]
+    F = [new[n] for n in snames]
+    dx = sp.Matrix([[finish(sp.diff(f, v)) for v in xs] for f in F])
+    dS = sp.Matrix([finish(sp.diff(f, S_PREV)) for f in F])
+    dI = sp.Matrix([finish(sp.diff(f, CURRENT)) for f in F])
+    dc = sp.Matrix(len(F), len(cs), lambda i, k: finish(sp.diff(F[i], cs[k])))
+    z = _plain(sp.sympify(model.spike_argument(p, dict(x), SYMPY_OPS)))
+    zx = sp.Matrix([_plain(sp.diff(z, v)) for v in xs])
+    zc = sp.Matrix([_plain(sp.diff(z, c)) for c in cs])
+    flat = [*dx, *dS, *dI, *dc]
+    free = set().union(*(sp.sympify(e).free_symbols for e in flat)) if flat else set()
+    with sp.evaluate(False):
+        z_sub = sp.sympify(z_raw).xreplace({x[n]: forward[n] for n in snames})
+    same = z_sub == spike.args[0]
+    return KernelExpressions(
+        state_names=snames,
+        coef_names=names,
+        forward=forward,
+        spike=spike,
+        update={n: finish(new[n]) for n in snames},
+        dx=dx,
+        dS=dS,
+        dI=dI,
+        dc=dc,
+        z=z,
+        zx=zx,
+        zc=zc,
+        depends=frozenset(s.name for s in free),
+        z_written=sp.sympify(z_raw),
+        spike_from_state=bool(same),
     )

@@ -1,0 +1,1119 @@
+"""Fused forward and backward kernels, generated from the step function and compiled by numba.
+
+``backward="fused"`` of the layers. For any registered model, the step's expressions
+(``neurons.derivatives.kernel_expressions``: the new state as the step writes it, and the
+evaluated partial derivatives) are printed as Python source with in-place updates, written to a
+file in a cache folder and compiled with numba (``cache=True``: later processes load the
+machine code from disk). Both kernels walk the batch (flattened to M = B*N lanes) in chunks of
+``CHUNK`` lanes with the time loop inside each chunk, so the chunk's states stay in cache, and
+the innermost loop over the chunk has a constant trip count, which LLVM vectorises
+(``vector_report`` reads the generated assembly).
+
+Forward: x[t] = F(x[t-1], S[t-1], I[t]), S[t] = H(z), printed from the step's expression tree as
+written (not re-ordered by SymPy), every constant cast to the kernel's dtype, so float32 runs
+round like the torch forward. Backward, t = T-1..0, per lane (THEORY.md's adjoint):
+
+    Sbar = dL/dS[t] + cS,  lam = dL/dx[t] + cx + zx psi(z[t]) Sbar,
+    dL/dI[t] = dI . lam,  acc_c += dc . lam + zc psi Sbar,  cx = dx^T lam,  cS = dS . lam,
+
+with the partials evaluated at (x[t-1], S[t-1], I[t], S[t], psi[t]). The coefficient record's
+tensors (alpha = exp(-dt/tau_m)...) are the autograd inputs; their per-lane accumulators are
+summed in float64 and autograd chains them on to the raw parameters (logits, log tau).
+
+Storage (what the forward keeps for backward):
+
+- ``store="min"`` (default): the spikes and the fewest states from which the others can be
+  recovered (``KernelExpressions.recovery``: LSTM-LIF keeps s alone and recovers
+  d[t] = (s[t] - s_post[t-1]) / beta2); the current only when a partial reads it and it cannot
+  be recovered from the states (LSTM-LIF recovers I[t] = d[t] - d[t-1] - ...). A recovery
+  divides by a coefficient: when one is 0 the kernel keeps every state instead.
+- ``store="all"``: the spikes and every state (recovery divides by small coefficients, e.g.
+  a beta2 near 0, and loses float32 digits; this keeps them exact).
+- ``checkpoint=K``: the spikes, the current and the states every K steps; backward recomputes
+  each segment with the forward kernel.
+
+``fused_spikes`` reuses the first stored state's buffer for dL/dI, so its backward runs once;
+``fused_simulate`` returns (and keeps) every state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import itertools
+import math
+import mmap
+import os
+import re
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sympy as sp
+import torch
+
+from .base import NeuronModel, require_step
+from .derivatives import CURRENT, PSI_NEW, S_NEW, S_PREV, KernelExpressions, kernel_expressions
+from .mathspace import SYMPY_MATH
+from .ops import TORCH_OPS, Spike, StopGradient
+from .simulate import Trace, batch_shape
+
+__all__ = [
+    "CHUNK",
+    "STORES",
+    "fused_simulate",
+    "fused_spikes",
+    "cache_dir",
+    "vector_report",
+]
+
+CHUNK = 256
+"""Lanes per chunk: the constant trip count of the innermost (vectorised) loop."""
+
+STORES = ("min", "all")
+
+_DTYPES = {torch.float32: "float32", torch.float64: "float64"}
+
+
+# ----------------------------------------------------------------------------- printing
+
+
+class _Emitter:
+    """Prints SymPy expressions as numba statements, one temporary per compound node
+    (structurally equal nodes share one). ``names`` maps symbols to code; numbers are cast to
+    the kernel dtype ``DT``."""
+
+    def __init__(self, lines: list[str], counter: itertools.count, names: dict, indent: str):
+        self.lines, self.counter, self.names, self.indent = lines, counter, names, indent
+        self.memo: dict[sp.Basic, str] = {}
+
+    def _tmp(self, code: str) -> str:
+        name = f"t{next(self.counter)}"
+        self.lines.append(f"{self.indent}{name} = {code}")
+        return name
+
+    def const(self, value: Any) -> str:
+        v = float(value)
+        if not math.isfinite(v):
+            raise ValueError(f"fused: the step contains a non-finite constant {value}")
+        return f"DT({v!r})"
+
+    def __call__(self, e: Any) -> str:
+        e = sp.sympify(e)
+        if e in self.memo:
+            return self.memo[e]
+        code = self._print(e)
+        self.memo[e] = code
+        return code
+
+    def _print(self, e: sp.Basic) -> str:
+        if e in self.names:
+            return self.names[e]
+        if isinstance(e, sp.Symbol):
+            raise ValueError(f"fused: unexpected symbol {e} in a step expression")
+        if e.is_Number or isinstance(e, sp.NumberSymbol):
+            return self.const(e)
+        if isinstance(e, sp.Add):
+            args = list(e.args)
+            acc = self(args[0])
+            for a in args[1:]:
+                if isinstance(a, sp.Mul) and a.args and a.args[0] == -1:
+                    rest = sp.Mul(*a.args[1:], evaluate=False) if len(a.args) > 2 else a.args[1]
+                    acc = self._tmp(f"{acc} - {self(rest)}")
+                else:
+                    acc = self._tmp(f"{acc} + {self(a)}")
+            return acc
+        if isinstance(e, sp.Mul):
+            return self._mul(e)
+        if isinstance(e, sp.Pow):
+            return self._pow(e.base, e.exp)
+        if isinstance(e, StopGradient):
+            return self(e.args[0])
+        if isinstance(e, Spike):
+            return self._tmp(f"one if {self(e.args[0])} >= zero else zero")
+        if isinstance(e, sp.Heaviside):
+            h0 = e.args[1] if len(e.args) > 1 else sp.Rational(1, 2)
+            x = self(e.args[0])
+            return self._tmp(f"one if {x} > zero else (zero if {x} < zero else {self.const(h0)})")
+        if isinstance(e, sp.Abs):
+            return self._tmp(f"abs({self(e.args[0])})")
+        if isinstance(e, sp.sign):
+            x = self(e.args[0])
+            return self._tmp(f"one if {x} > zero else (-one if {x} < zero else zero)")
+        if isinstance(e, sp.Max | sp.Min):
+            fn = "max" if isinstance(e, sp.Max) else "min"
+            acc = self(e.args[0])
+            for a in e.args[1:]:
+                acc = self._tmp(f"{fn}({acc}, {self(a)})")
+            return acc
+        for cls, fn in _FUNCTIONS:
+            if isinstance(e, cls):
+                return self._tmp(f"{fn}({', '.join(self(a) for a in e.args)})")
+        raise ValueError(
+            f"fused: cannot print {type(e).__name__} ({e}) of a step into a kernel; "
+            "use backward='exact' for this model"
+        )
+
+    def _mul(self, e: sp.Mul) -> str:
+        sign, coef, num, den = 1, None, [], []
+        for a in e.args:
+            if a == -1:
+                sign = -sign
+            elif a.is_Number:
+                coef = a if coef is None else coef * a
+            elif isinstance(a, sp.Pow) and a.exp.is_Integer and a.exp < 0:
+                den.append(a.base if a.exp == -1 else sp.Pow(a.base, -a.exp, evaluate=False))
+            else:
+                num.append(a)
+        if coef is not None and coef.is_Rational and not coef.is_Integer and coef.p in (1, -1):
+            if coef.p == -1:
+                sign = -sign
+            den.insert(0, sp.Integer(coef.q))
+            coef = None
+        parts = ([self.const(coef)] if coef is not None else []) + [self(a) for a in num]
+        acc = parts[0] if parts else "one"
+        for p in parts[1:]:
+            acc = self._tmp(f"{acc} * {p}")
+        for d in den:
+            acc = self._tmp(f"{acc} / {self(d)}")
+        if sign < 0:
+            acc = self._tmp(f"-{acc}")
+        return acc
+
+    def _pow(self, base: Any, exp: Any) -> str:
+        b = self(base)
+        if exp.is_Integer:
+            n = int(exp)
+            if n == 0:
+                return "one"
+            acc = b
+            for _ in range(abs(n) - 1):
+                acc = self._tmp(f"{acc} * {b}")
+            return self._tmp(f"one / {acc}") if n < 0 else acc
+        if exp == sp.Rational(1, 2):
+            return self._tmp(f"math.sqrt({b})")
+        if exp == sp.Rational(-1, 2):
+            return self._tmp(f"one / math.sqrt({b})")
+        return self._tmp(f"{b} ** {self(exp)}")
+
+
+_FUNCTIONS = (
+    (sp.exp, "math.exp"),
+    (sp.log, "math.log"),
+    (sp.tanh, "math.tanh"),
+    (sp.sin, "math.sin"),
+    (sp.cos, "math.cos"),
+    (sp.atan, "math.atan"),
+    (sp.erf, "math.erf"),
+)
+
+
+def _cse_emit(em: _Emitter, exprs: list[sp.Expr]) -> list[str]:
+    """Print several evaluated expressions after common-subexpression elimination."""
+    if not exprs:
+        return []
+    reps, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("_cse"), optimizations="basic")
+    for sym, value in reps:
+        em.names[sym] = em(value)
+    return [em(r) for r in reduced]
+
+
+# ----------------------------------------------------------------------------- kernel specs
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """Everything the generated source depends on (and nothing else)."""
+
+    K: KernelExpressions
+    lane: tuple[bool, ...]  # per coefficient: a (M,) array (True) or one number
+    stored: tuple[str, ...]
+    recovery: tuple[tuple[str, sp.Expr], ...]
+    current: str  # backward: "none" | "read" (kept current) | "formula" (recovered)
+    grads: tuple[str, ...]  # coefficients whose gradient is accumulated
+    has_gS: bool
+    gx: tuple[str, ...]  # states with an output gradient
+    psi: sp.Expr | None  # the surrogate's psi in the symbol Z
+    spikes_from_states: bool = False  # backward: S = H(z(x)) from stored states, S not read
+
+
+_Z = sp.Symbol("Z", real=True)
+
+_HEADER = '''"""Generated by lstmlif.neurons.fused for {who} ({what}); do not edit."""
+import math
+
+import numpy as np
+from numba import njit
+
+DT = np.{dtype}
+CH = {chunk}
+
+
+@njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
+'''
+
+
+def _coef_lines(spec: _Spec, indent: str) -> tuple[list[str], dict]:
+    """Kernel-top lines binding scalar coefficients and lane arrays; the symbol table for the
+    scalars (lane coefficients are bound per lane in the body)."""
+    lines, names = [], {}
+    si = li = 0
+    for k, lane in zip(spec.K.coef_names, spec.lane, strict=True):
+        q = spec.K.coef_names.index(k)
+        if lane:
+            lines.append(f"{indent}cv_{q} = cv[{li}]")
+            li += 1
+        else:
+            lines.append(f"{indent}c_{q} = cs[{si}]")
+            names[sp.Symbol(k, real=True)] = f"c_{q}"
+            si += 1
+    return lines, names
+
+
+def _lane_coefs(spec: _Spec, indent: str) -> tuple[list[str], dict]:
+    lines, names = [], {}
+    for q, (k, lane) in enumerate(zip(spec.K.coef_names, spec.lane, strict=True)):
+        if lane:
+            lines.append(f"{indent}c_{q} = cv_{q}[j]")
+            names[sp.Symbol(k, real=True)] = f"c_{q}"
+    return lines, names
+
+
+def forward_source(spec: _Spec, dtype: str, who: str) -> str:
+    """The forward kernel: kernel(cur (L, M), cs, cv, x0 (n, M), S0 (M), spikes (L, M) out,
+    keep (tuple of (L, M) out, the stored states), x_end (n, M) out)."""
+    K = spec.K
+    n = len(K.state_names)
+    out = [_HEADER.format(who=who, what="forward", dtype=dtype, chunk=CHUNK)]
+    out.append("def kernel(cur, cs, cv, x0, S0, spikes, keep, x_end):")
+    ind = "    "
+    out += [f"{ind}L = spikes.shape[0]", f"{ind}M = spikes.shape[1]"]
+    out += [f"{ind}zero = DT(0.0)", f"{ind}one = DT(1.0)"]
+    top, scal = _coef_lines(spec, ind)
+    out += top
+    for q in range(len(spec.stored)):
+        out.append(f"{ind}keep_{q} = keep[{q}]")
+    for i in range(n):
+        out.append(f"{ind}st_{i} = np.empty(M, DT)")
+    out.append(f"{ind}st_S = np.empty(M, DT)")
+
+    def body(indent: str) -> list[str]:
+        lines: list[str] = []
+        lc, lane_names = _lane_coefs(spec, indent)
+        lines += lc
+        names = {**scal, **lane_names}
+        for i, nm in enumerate(K.state_names):
+            lines.append(f"{indent}x_{i} = st_{i}[j]")
+            names[sp.Symbol(nm, real=True)] = f"x_{i}"
+        lines.append(f"{indent}S_prev = st_S[j]")
+        names[S_PREV] = "S_prev"
+        if _reads(K.forward.values(), CURRENT) or _reads([K.spike], CURRENT):
+            lines.append(f"{indent}I_t = cur[r, j]")
+            names[CURRENT] = "I_t"
+        em = _Emitter(lines, itertools.count(), names, indent)
+        new = [em(K.forward[nm]) for nm in K.state_names]
+        S_new = em(K.spike)
+        lines.append(f"{indent}spikes[r, j] = {S_new}")
+        for q, nm in enumerate(spec.stored):
+            lines.append(f"{indent}keep_{q}[r, j] = {new[K.state_names.index(nm)]}")
+        for i in range(n):
+            lines.append(f"{indent}st_{i}[j] = {new[i]}")
+        lines.append(f"{indent}st_S[j] = {S_new}")
+        return lines
+
+    i2, i3, i4 = ind * 2, ind * 3, ind * 4
+    out.append(f"{ind}for j in range(M):")
+    for i in range(n):
+        out.append(f"{i2}st_{i}[j] = x0[{i}, j]")
+    out.append(f"{i2}st_S[j] = S0[j]")
+    out.append(f"{ind}MF = M - M % CH")
+    out.append(f"{ind}for r in range(L):")
+    out += _lanes(body(i4), i2, i3)
+    out.append(f"{ind}for j in range(M):")
+    for i in range(n):
+        out.append(f"{i2}x_end[{i}, j] = st_{i}[j]")
+    return "\n".join(out) + "\n"
+
+
+def _lanes(body: list[str], indent: str, inner: str) -> list[str]:
+    """Every lane j: chunks of CH lanes (constant trip count, vectorised), then the rest.
+    ``body`` is indented for the chunk loop (two levels below ``indent``)."""
+    rest = [b[len(inner) - len(indent) :] if b.startswith(inner) else b for b in body]
+    return (
+        [f"{indent}for c0 in range(0, MF, CH):", f"{inner}for jj in range(CH):"]
+        + [f"{inner}    j = c0 + jj"]
+        + body
+        + [f"{indent}for j in range(MF, M):"]
+        + rest
+    )
+
+
+def _reads(exprs: Any, sym: sp.Symbol) -> bool:
+    return any(sym in sp.sympify(e).free_symbols for e in exprs)
+
+
+def backward_source(spec: _Spec, dtype: str, who: str) -> str:
+    """The backward kernel: kernel(cur (L, M) or dummy, cs, cv, S (L, M), S0 (M), x0 (n, M),
+    keep (tuple of (L, M)), x_end (n, M), gS (L, M) or dummy, gx (tuple of (L, M)),
+    carry_x (n, M) in/out, carry_S (M) in/out, gI (L, M) out, acc (len(grads), M) in/out).
+
+    ``x0``/``S0``: the states and spike before the segment; ``x_end``: the states at its last
+    step. gI may share memory with keep[0] (row r is written after rows r-1, r-2 are read)."""
+    K = spec.K
+    n = len(K.state_names)
+    snames = K.state_names
+    rec = dict(spec.recovery)
+    out = [_HEADER.format(who=who, what="backward", dtype=dtype, chunk=CHUNK)]
+    out.append(
+        "def kernel(cur, cs, cv, S, S0, x0, keep, x_end, gS, gx, carry_x, carry_S, gI, acc):"
+    )
+    ind = "    "
+    out += [f"{ind}L = S.shape[0]", f"{ind}M = S.shape[1]"]
+    out += [f"{ind}zero = DT(0.0)", f"{ind}one = DT(1.0)"]
+    top, scal = _coef_lines(spec, ind)
+    out += top
+    for q in range(len(spec.stored)):
+        out.append(f"{ind}keep_{q} = keep[{q}]")
+    for q in range(len(spec.gx)):
+        out.append(f"{ind}gx_{q} = gx[{q}]")
+    for i in range(n):
+        out.append(f"{ind}xc_{i} = np.empty(M, DT)")
+        out.append(f"{ind}cx_{i} = np.empty(M, DT)")
+    out.append(f"{ind}cS = np.empty(M, DT)")
+    for q in range(len(spec.grads)):
+        out.append(f"{ind}ac_{q} = np.empty(M, DT)")
+    counter = itertools.count()
+    grad_idx = [K.coef_names.index(g) for g in spec.grads]
+
+    def spike_of(lines: list[str], indent: str, names: dict, states: dict[str, str]) -> str:
+        """H(z_written) of the states named in ``states`` (state name -> code)."""
+        zn = dict(names)
+        for nm, code in states.items():
+            zn[sp.Symbol(nm, real=True)] = code
+        em = _Emitter(lines, counter, zn, indent)
+        return em(Spike(K.z_written))
+
+    def prev_lines(indent: str, where: str, names: dict) -> tuple[list[str], dict]:
+        """x[r-1] and S[r-1]: where = "general" (r >= 2), "second" (r = 1), "first" (r = 0)."""
+        lines: list[str] = []
+        pn: dict[str, str] = {}
+        if where == "first":
+            for i in range(n):
+                lines.append(f"{indent}p_{i} = x0[{i}, j]")
+                pn[snames[i]] = f"p_{i}"
+            lines.append(f"{indent}S_p = S0[j]")
+            return lines, pn
+        for q, nm in enumerate(spec.stored):
+            i = snames.index(nm)
+            lines.append(f"{indent}p_{i} = keep_{q}[r - 1, j]")
+            pn[nm] = f"p_{i}"
+        if spec.spikes_from_states:
+            lines.append(f"{indent}S_p = {spike_of(lines, indent, names, pn)}")
+        else:
+            lines.append(f"{indent}S_p = S[r - 1, j]")
+        if rec:
+            rn = dict(names)
+            rn[S_NEW] = "S_p"
+            pp: dict[str, str] = {}
+            for q, nm in enumerate(spec.stored):
+                i = snames.index(nm)
+                rn[sp.Symbol(nm, real=True)] = f"p_{i}"
+                src = f"keep_{q}[r - 2, j]" if where == "general" else f"x0[{i}, j]"
+                lines.append(f"{indent}pp_{i} = {src}")
+                rn[sp.Symbol(nm + "_prev", real=True)] = f"pp_{i}"
+                pp[nm] = f"pp_{i}"
+            if where != "general":
+                lines.append(f"{indent}S_pp = S0[j]")
+            elif spec.spikes_from_states:
+                lines.append(f"{indent}S_pp = {spike_of(lines, indent, names, pp)}")
+            else:
+                lines.append(f"{indent}S_pp = S[r - 2, j]")
+            rn[S_PREV] = "S_pp"
+            em = _Emitter(lines, counter, rn, indent)
+            for nm, expr in rec.items():
+                i = snames.index(nm)
+                lines.append(f"{indent}p_{i} = {em(expr)}")
+                pn[nm] = f"p_{i}"
+        return lines, pn
+
+    def body(indent: str, where: str) -> list[str]:
+        lines: list[str] = []
+        lc, lane_names = _lane_coefs(spec, indent)
+        lines += lc
+        names = {**scal, **lane_names}
+        pl, pn = prev_lines(indent, where, names)
+        lines += pl
+        for i in range(n):
+            lines.append(f"{indent}xr_{i} = xc_{i}[j]")
+        if spec.spikes_from_states:
+            xr = {nm: f"xr_{i}" for i, nm in enumerate(snames)}
+            lines.append(f"{indent}S_t = {spike_of(lines, indent, names, xr)}")
+        else:
+            lines.append(f"{indent}S_t = S[r, j]")
+        pnames = dict(names)
+        for i, nm in enumerate(snames):
+            pnames[sp.Symbol(nm, real=True)] = pn[nm]
+            pnames[sp.Symbol(nm + "__new", real=True)] = f"xr_{i}"
+        pnames[S_PREV] = "S_p"
+        pnames[S_NEW] = "S_t"
+        if spec.current == "read":
+            lines.append(f"{indent}I_t = cur[r, j]")
+            pnames[CURRENT] = "I_t"
+        em = _Emitter(lines, counter, pnames, indent)
+        if spec.current == "formula":
+            pnames[CURRENT] = em(K.current())
+        # psi at x[r] (the state symbols now mean x[r])
+        znames = dict(names)
+        for i, nm in enumerate(snames):
+            znames[sp.Symbol(nm, real=True)] = f"xr_{i}"
+        zem = _Emitter(lines, counter, znames, indent)
+        zv = zem(K.z)
+        zem.names[_Z] = zv
+        psi = zem(spec.psi) if spec.psi is not None else "zero"
+        pnames[PSI_NEW] = psi
+        sb = "cS[j] + gS[r, j]" if spec.has_gS else "cS[j]"
+        lines.append(f"{indent}sbar = {sb}")
+        lines.append(f"{indent}zs = {psi} * sbar")
+        zlive = [q for q in grad_idx if K.zc[q] != 0]
+        zcodes = _cse_emit(zem, [K.zx[i] for i in range(n)] + [K.zc[q] for q in zlive])
+        zx_codes = zcodes[:n]
+        zc_codes = dict(zip(zlive, zcodes[n:], strict=True))
+        for i, nm in enumerate(snames):
+            terms = [f"cx_{i}[j]"]
+            if nm in spec.gx:
+                terms.append(f"gx_{spec.gx.index(nm)}[r, j]")
+            if K.zx[i] != 0:
+                terms.append(f"{zx_codes[i]} * zs")
+            lines.append(f"{indent}lam_{i} = {' + '.join(terms)}")
+        entries: list[tuple[str, Any]] = []
+        for i in range(n):
+            entries.append((f"dI{i}", K.dI[i]))
+            entries.append((f"dS{i}", K.dS[i]))
+            for k in range(n):
+                entries.append((f"dx{i}_{k}", K.dx[i, k]))
+            for q in grad_idx:
+                entries.append((f"dc{i}_{q}", K.dc[i, q]))
+        live = [(tag, e) for tag, e in entries if e != 0]
+        codes = dict(zip([t for t, _ in live], _cse_emit(em, [e for _, e in live]), strict=True))
+
+        def dot(prefix: str, col: Any, extra: str | None = None) -> str:
+            terms = [f"{codes[prefix(i)]} * lam_{i}" for i in range(n) if prefix(i) in codes]
+            if extra is not None:
+                terms.append(extra)
+            return " + ".join(terms) if terms else "zero"
+
+        lines.append(f"{indent}gI[r, j] = {dot(lambda i: f'dI{i}', None)}")
+        for a, q in enumerate(grad_idx):
+            extra = f"{zc_codes[q]} * zs" if q in zc_codes else None
+            lines.append(f"{indent}ac_{a}[j] += {dot(lambda i, q=q: f'dc{i}_{q}', None, extra)}")
+        for k in range(n):
+            lines.append(f"{indent}cx_{k}[j] = {dot(lambda i, k=k: f'dx{i}_{k}', None)}")
+        lines.append(f"{indent}cS[j] = {dot(lambda i: f'dS{i}', None)}")
+        for i in range(n):
+            lines.append(f"{indent}xc_{i}[j] = {pn[snames[i]]}")
+        return lines
+
+    i2, i3, i4 = ind * 2, ind * 3, ind * 4
+    out.append(f"{ind}for j in range(M):")
+    for i in range(n):
+        out.append(f"{i2}xc_{i}[j] = x_end[{i}, j]")
+        out.append(f"{i2}cx_{i}[j] = carry_x[{i}, j]")
+    out.append(f"{i2}cS[j] = carry_S[j]")
+    for a in range(len(spec.grads)):
+        out.append(f"{i2}ac_{a}[j] = acc[{a}, j]")
+    out.append(f"{ind}MF = M - M % CH")
+    lo = 2 if rec else 1
+    out.append(f"{ind}for r in range(L - 1, {lo - 1}, -1):")
+    out += _lanes(body(i4, "general"), i2, i3)
+    if rec:
+        out.append(f"{ind}if L >= 2:")
+        out.append(f"{i2}r = 1")
+        out += _lanes(body(i4, "second"), i2, i3)
+    out.append(f"{ind}if L >= 1:")
+    out.append(f"{i2}r = 0")
+    out += _lanes(body(i4, "first"), i2, i3)
+    out.append(f"{ind}for j in range(M):")
+    for i in range(n):
+        out.append(f"{i2}carry_x[{i}, j] = cx_{i}[j]")
+    out.append(f"{i2}carry_S[j] = cS[j]")
+    for a in range(len(spec.grads)):
+        out.append(f"{i2}acc[{a}, j] = ac_{a}[j]")
+    return "\n".join(out) + "\n"
+
+
+# ----------------------------------------------------------------------------- compile + cache
+
+
+def cache_dir() -> Path:
+    """Where generated kernel sources (and numba's cache beside them) live: $LSTMLIF_CACHE, else
+    the user cache folder (``$XDG_CACHE_HOME`` or ``~/.cache``)/lstmlif/fused, else a folder in
+    the temp dir when that is not writable (a read-only home)."""
+    env = os.environ.get("LSTMLIF_CACHE")
+    candidates = [Path(env)] if env else []
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    candidates.append(Path(base) / "lstmlif" / "fused")
+    candidates.append(Path(tempfile.gettempdir()) / f"lstmlif-fused-{os.getuid()}")
+    for c in candidates:
+        try:
+            c.mkdir(parents=True, exist_ok=True)
+            probe = c / f".probe-{os.getpid()}"
+            probe.write_text("")
+            probe.unlink()
+            return c
+        except OSError:
+            continue
+    raise RuntimeError("fused: no writable folder for the generated kernels (set LSTMLIF_CACHE)")
+
+
+_MODULES: dict[str, Any] = {}
+
+
+def _compile(source: str) -> Any:
+    """The ``kernel`` of a generated source, written once to the cache folder (named by the
+    source's hash) and imported; numba caches its machine code beside it."""
+    digest = hashlib.sha256(source.encode()).hexdigest()[:20]
+    hit = _MODULES.get(digest)
+    if hit is not None:
+        return hit
+    folder = cache_dir()
+    path = folder / f"k_{digest}.py"
+    if not path.exists() or path.read_text() != source:
+        tmp = folder / f".k_{digest}.{os.getpid()}.tmp"
+        tmp.write_text(source)
+        os.replace(tmp, path)
+    name = f"lstmlif_fused_k_{digest}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    _MODULES[digest] = module.kernel
+    return module.kernel
+
+
+def _kernel(kind: str, spec: _Spec, dtype: str, who: str) -> Any:
+    key = (kind, spec, dtype)
+    hit = _KERNELS.get(key)
+    if hit is None:
+        src = (forward_source if kind == "forward" else backward_source)(spec, dtype, who)
+        hit = _compile(src)
+        _KERNELS[key] = hit
+    _BUILT.append((kind, spec, dtype, hit))
+    del _BUILT[:-8]
+    return hit
+
+
+_KERNELS: dict[tuple, Any] = {}
+_BUILT: list[tuple] = []  # the last kernels handed out (vector_report reads them)
+
+
+# ----------------------------------------------------------------------------- storage choice
+
+
+@dataclass(frozen=True)
+class _Storage:
+    """The minimal storage of a model's kernel: the stored states, the recovery formulas, the
+    current's formula (None: keep the current when a partial reads it) and the denominators of
+    both as NumPy functions of the coefficients (a zero one means: store every state)."""
+
+    stored: tuple[str, ...]
+    recovery: tuple[tuple[str, sp.Expr], ...]
+    current: sp.Expr | None
+    denominators: tuple[tuple[tuple[str, ...], Any], ...]
+    current_denominator: tuple[tuple[str, ...], Any] | None
+
+
+def _min_storage(K: KernelExpressions) -> _Storage:
+    """The smallest set of states from which the others can be recovered (the first in state
+    order among the smallest), cached on the expressions."""
+    hit = _STORE_CACHE.get(id(K))
+    if hit is not None and hit[0] is K:
+        return hit[1]
+    names = K.state_names
+    best: tuple[tuple[str, ...], dict] = (names, {})
+    for size in range(1, len(names)):
+        found = None
+        for sub in itertools.combinations(names, size):
+            rec = K.recovery(sub)
+            if rec is not None:
+                found = (sub, rec)
+                break
+        if found is not None:
+            best = found
+            break
+    cur = K.current()
+    out = _Storage(
+        stored=tuple(best[0]),
+        recovery=tuple(best[1].items()),
+        current=cur,
+        denominators=tuple(_denominator(e) for e in best[1].values()),
+        current_denominator=_denominator(cur) if cur is not None else None,
+    )
+    _STORE_CACHE[id(K)] = (K, out)
+    return out
+
+
+_STORE_CACHE: dict[int, tuple] = {}
+
+
+def _denominator(expr: sp.Expr) -> tuple[tuple[str, ...], Any]:
+    _, den = sp.fraction(sp.together(expr))
+    syms = sorted(den.free_symbols, key=lambda s: s.name)
+    return tuple(s.name for s in syms), sp.lambdify(syms, den, modules="numpy")
+
+
+def _nonzero(den: tuple[tuple[str, ...], Any], values: dict[str, Any]) -> bool:
+    names, fn = den
+    vals = [_as_np(values[k]) for k in names]
+    return not np.any(np.asarray(fn(*vals)) == 0)
+
+
+_PSI: dict[Any, sp.Expr] = {}
+
+
+def _psi(surrogate: Any) -> sp.Expr:
+    hit = _PSI.get(surrogate)
+    if hit is None:
+        hit = _PSI[surrogate] = sp.sympify(surrogate.psi(_Z, SYMPY_MATH))
+    return hit
+
+
+# ----------------------------------------------------------------------------- autograd
+
+
+@dataclass(frozen=True, eq=False)
+class _Plan:
+    model: NeuronModel
+    K: KernelExpressions
+    shape: tuple[int, ...]
+    names: tuple[str, ...]  # coefficient names in apply order (tensor inputs)
+    fixed: dict[str, Any]  # coefficient values that are not autograd inputs
+    lane: tuple[bool, ...]
+    store: str  # "min" | "all" | "checkpoint" | "none"
+    checkpoint: int
+    outputs: bool  # fused_simulate: states are outputs
+    stored: tuple[str, ...]
+    recovery: tuple[tuple[str, sp.Expr], ...]
+    current: str  # "none" | "read" | "formula"
+    psi: sp.Expr | None
+    who: str
+
+    def from_states(self, stored: tuple[str, ...]) -> bool:
+        """Whether the backward may recompute the spikes from these stored states."""
+        zs = {s.name for s in self.K.z_written.free_symbols} & set(self.K.state_names)
+        return self.K.spike_from_state and zs <= set(stored)
+
+
+_HUGE = 1 << 21
+
+
+def _buffer(rows: int, cols: int, like: torch.Tensor) -> torch.Tensor:
+    """An uninitialised (rows, cols) CPU tensor of ``like``'s dtype. Large ones are anonymous
+    memory maps advised to use transparent huge pages: a fresh 50 MB buffer then costs a few
+    page faults instead of ~12,000 (measured here: 3-7 ms against ~20 ms to first touch)."""
+    dtype = np.float32 if like.dtype == torch.float32 else np.float64
+    count = rows * cols
+    nbytes = count * np.dtype(dtype).itemsize
+    if nbytes < 4 * _HUGE or not hasattr(mmap, "MADV_HUGEPAGE"):
+        return like.new_empty((rows, cols))
+    size = -(-nbytes // _HUGE) * _HUGE
+    region = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    try:
+        region.madvise(mmap.MADV_HUGEPAGE)
+    except OSError:
+        pass
+    return torch.from_numpy(np.frombuffer(region, dtype=dtype, count=count).reshape(rows, cols))
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().numpy()
+
+
+def _coef_arrays(plan: _Plan, values: dict[str, torch.Tensor], like: torch.Tensor):
+    """(cs (number of scalar coefficients,), cv tuple of (M,) arrays) in the kernel dtype."""
+    M = int(np.prod(plan.shape)) if plan.shape else 1
+    scal, lanes = [], []
+    for k, lane in zip(plan.K.coef_names, plan.lane, strict=True):
+        v = values[k]
+        if lane:
+            t = torch.as_tensor(v, dtype=like.dtype).detach().expand(plan.shape)
+            lanes.append(np.ascontiguousarray(_np(t.reshape(M))))
+        else:
+            scal.append(float(torch.as_tensor(v, dtype=torch.float64).detach().reshape(())))
+    cs = np.asarray(scal, dtype=_np(like).dtype)
+    if cs.size == 0:
+        cs = np.zeros(1, dtype=cs.dtype)
+    return cs, tuple(lanes)
+
+
+def _flat_current(current: torch.Tensor, shape: tuple[int, ...]) -> np.ndarray:
+    T = current.shape[0]
+    rest = tuple(current.shape[1:])
+    aligned = current.detach().reshape((T, *([1] * (len(shape) - len(rest))), *rest))
+    full = aligned.expand((T, *shape))
+    M = int(np.prod(shape)) if shape else 1
+    if full.is_contiguous():
+        return _np(full).reshape(T, M)
+    return np.ascontiguousarray(_np(full)).reshape(T, M)
+
+
+def _spec(plan: _Plan, stored, recovery, current, grads=(), has_gS=False, gx=()) -> _Spec:
+    return _Spec(
+        spikes_from_states=plan.from_states(tuple(stored)),
+        K=plan.K,
+        lane=plan.lane,
+        stored=tuple(stored),
+        recovery=tuple(recovery),
+        current=current,
+        grads=tuple(grads),
+        has_gS=has_gS,
+        gx=tuple(gx),
+        psi=plan.psi,
+    )
+
+
+class _FusedSequence(torch.autograd.Function):
+    """(current (T, *c), *coefficient tensors) -> spikes (T, *batch) [, states]; backward runs
+    the generated backward kernel."""
+
+    @staticmethod
+    def forward(ctx, plan: _Plan, current: torch.Tensor, *coefs: torch.Tensor):
+        K, shape = plan.K, plan.shape
+        n = len(K.state_names)
+        T = current.shape[0]
+        M = int(np.prod(shape)) if shape else 1
+        dtype = _DTYPES[current.dtype]
+        values = {**plan.fixed, **dict(zip(plan.names, coefs, strict=True))}
+        cs, cv = _coef_arrays(plan, values, current)
+        cur = _flat_current(current, shape)
+        spikes = _buffer(T, M, current)
+        x0 = np.zeros((n, M), dtype=cur.dtype)
+        S0 = np.zeros(M, dtype=cur.dtype)
+        x_end = np.empty((n, M), dtype=cur.dtype)
+        ctx.set_materialize_grads(False)
+        ctx.plan, ctx.cs, ctx.cv, ctx.current_shape = plan, cs, cv, current.shape
+        if plan.store in ("checkpoint", "none"):
+            fwd = _kernel("forward", _spec(plan, (), (), "none"), dtype, plan.who)
+            Kc = plan.checkpoint if plan.store == "checkpoint" else max(T, 1)
+            marks = []
+            state = x0
+            for t0 in range(0, T, Kc):
+                t1 = min(T, t0 + Kc)
+                S_before = _np(spikes[t0 - 1]) if t0 > 0 else S0
+                fwd(cur[t0:t1], cs, cv, state, S_before, _np(spikes[t0:t1]), (), x_end)
+                state = x_end.copy()
+                marks.append(state)
+            ctx.marks = marks
+            ctx.save_for_backward(spikes, current, *coefs)
+            ctx.kept = None
+            return spikes.reshape((T, *shape))
+        keep = tuple(_buffer(T, M, current) for _ in plan.stored)
+        fwd = _kernel("forward", _spec(plan, plan.stored, (), "none"), dtype, plan.who)
+        fwd(cur, cs, cv, x0, S0, _np(spikes), tuple(_np(k) for k in keep), x_end)
+        ctx.x_end = x_end
+        keep_current = current if plan.current == "read" else None
+        if plan.outputs:
+            outs = (spikes.reshape((T, *shape)), *(k.reshape((T, *shape)) for k in keep))
+            ctx.save_for_backward(*outs, keep_current, *coefs)
+            ctx.kept = None
+            return outs
+        ctx.save_for_backward(spikes, keep_current, *coefs)
+        ctx.kept = keep
+        return spikes.reshape((T, *shape))
+
+    @staticmethod
+    def backward(ctx, go: torch.Tensor | None, *gstates: torch.Tensor | None):
+        plan: _Plan = ctx.plan
+        K, shape = plan.K, plan.shape
+        n, ncoef = len(K.state_names), len(plan.names)
+        if plan.outputs:
+            S, *rest = ctx.saved_tensors
+            keep = tuple(rest[:n])
+            current, coefs = rest[n], rest[n + 1 :]
+        else:
+            S, current, *coefs = ctx.saved_tensors
+            keep = ctx.kept
+            if plan.store in ("min", "all"):
+                if keep is None:
+                    raise RuntimeError(
+                        "fused backward: this sequence was already differentiated and its "
+                        "states were reused for the input gradient; to backpropagate through it "
+                        "twice use fused_simulate or backward='autograd'"
+                    )
+                ctx.kept = None
+        gx_names = tuple(nm for nm, g in zip(K.state_names, gstates, strict=False) if g is not None)
+        if go is None and not gx_names:
+            return (None, None, *([None] * ncoef))
+        T = S.shape[0]
+        M = int(np.prod(shape)) if shape else 1
+        dt = S.dtype
+        dtype = _DTYPES[dt]
+        Sf = _np(S.reshape(T, M))
+        grads = tuple(nm for i, nm in enumerate(plan.names) if ctx.needs_input_grad[2 + i])
+        gS = (
+            np.ascontiguousarray(_np(go.reshape(T, M)))
+            if go is not None
+            else np.zeros((1, 1), _np(S).dtype)
+        )
+        gx = tuple(np.ascontiguousarray(_np(g.reshape(T, M))) for g in gstates if g is not None)
+        cur = _flat_current(current, shape) if current is not None else np.zeros((1, 1), Sf.dtype)
+        acc = np.zeros((len(grads), M), dtype=Sf.dtype)
+        carry_x = np.zeros((n, M), dtype=Sf.dtype)
+        carry_S = np.zeros(M, dtype=Sf.dtype)
+        x0 = np.zeros((n, M), dtype=Sf.dtype)
+        S0 = np.zeros(M, dtype=Sf.dtype)
+        if plan.store == "checkpoint" or plan.store == "none":
+            gI_t = S.new_empty((T, M))
+            gI = _np(gI_t)
+            Kc = plan.checkpoint
+            all_states = plan.K.state_names
+            fwd = _kernel("forward", _spec(plan, all_states, (), "none"), dtype, plan.who)
+            bwd = _kernel(
+                "backward",
+                _spec(
+                    plan,
+                    all_states,
+                    (),
+                    "read" if plan.current != "none" else "none",
+                    grads,
+                    go is not None,
+                    gx_names,
+                ),
+                dtype,
+                plan.who,
+            )
+            buf = tuple(np.empty((Kc, M), dtype=Sf.dtype) for _ in all_states)
+            x_end = np.empty((n, M), dtype=Sf.dtype)
+            junk = np.empty((Kc, M), dtype=Sf.dtype)
+            starts = list(range(0, T, Kc))
+            for idx in range(len(starts) - 1, -1, -1):
+                t0 = starts[idx]
+                t1 = min(T, t0 + Kc)
+                m = t1 - t0
+                xs = ctx.marks[idx - 1] if idx > 0 else x0
+                Sb = Sf[t0 - 1] if t0 > 0 else S0
+                seg = tuple(b[:m] for b in buf)
+                fwd(cur[t0:t1], ctx.cs, ctx.cv, xs, Sb, junk[:m], seg, x_end)
+                bwd(
+                    cur[t0:t1],
+                    ctx.cs,
+                    ctx.cv,
+                    Sf[t0:t1],
+                    Sb,
+                    xs,
+                    seg,
+                    x_end,
+                    gS[t0:t1] if go is not None else gS,
+                    tuple(g[t0:t1] for g in gx),
+                    carry_x,
+                    carry_S,
+                    gI[t0:t1],
+                    acc,
+                )
+        else:
+            stored_np = tuple(_np(k.reshape(T, M)) for k in keep)
+            if plan.outputs or not stored_np:
+                gI_t = S.new_empty((T, M))
+            else:
+                gI_t = keep[0].reshape(T, M)  # rows are rewritten once read for the last time
+            bwd = _kernel(
+                "backward",
+                _spec(
+                    plan, plan.stored, plan.recovery, plan.current, grads, go is not None, gx_names
+                ),
+                dtype,
+                plan.who,
+            )
+            bwd(
+                cur,
+                ctx.cs,
+                ctx.cv,
+                Sf,
+                S0,
+                x0,
+                stored_np,
+                ctx.x_end,
+                gS,
+                gx,
+                carry_x,
+                carry_S,
+                _np(gI_t),
+                acc,
+            )
+        g_coefs = []
+        for name, c in zip(plan.names, coefs, strict=True):
+            if name not in grads:
+                g_coefs.append(None)
+                continue
+            a = torch.from_numpy(acc[grads.index(name)]).to(torch.float64).reshape(shape)
+            g = a.sum() if c.numel() == 1 else a.sum_to_size(c.shape)
+            g_coefs.append(g.reshape(c.shape).to(dtype=c.dtype))
+        g_current = None
+        if ctx.needs_input_grad[1]:
+            T_, *rest = ctx.current_shape
+            aligned = (T_, *([1] * (len(shape) - len(rest))), *rest)
+            g_current = gI_t.reshape((T, *shape)).sum_to_size(aligned).reshape(ctx.current_shape)
+        return (None, g_current, *g_coefs)
+
+
+def _apply(
+    model: NeuronModel,
+    current: torch.Tensor,
+    store: str,
+    checkpoint: int | None,
+    outputs: bool,
+    who: str,
+):
+    require_step(model, who)
+    if not isinstance(current, torch.Tensor):
+        raise ValueError(
+            f"{who}: current must be a torch tensor (T, *batch), got {type(current).__name__}"
+        )
+    if current.dim() < 1:
+        raise ValueError(f"{who}: current must have shape (T, *batch), got a scalar")
+    if current.dtype not in _DTYPES:
+        raise ValueError(f"{who}: current must be float32 or float64, got {current.dtype}")
+    if current.device.type != "cpu":
+        raise ValueError(
+            f"{who}: the fused kernels run on CPU (got a tensor on {current.device}); use "
+            "backward='exact' on CUDA"
+        )
+    if store not in STORES:
+        raise ValueError(f"{who}: unknown store {store!r}; choose one of {list(STORES)}")
+    if not bool(torch.isfinite(current.sum())) and not bool(torch.isfinite(current).all()):
+        raise ValueError(f"{who}: current contains NaN or infinite values")
+    shape = tuple(batch_shape(model, tuple(current.shape)))
+    record = model.coefficients(TORCH_OPS)
+    K = kernel_expressions(model, record)
+    values = record.numbers()
+    names, coefs, fixed, lane = [], [], {}, []
+    for k in K.coef_names:
+        v = values[k]
+        if isinstance(v, np.ndarray):
+            v = torch.as_tensor(v, dtype=current.dtype)
+        if isinstance(v, torch.Tensor):
+            v = v.to(dtype=current.dtype) if v.dtype != current.dtype else v
+            lane.append(v.numel() > 1)
+            if v.requires_grad:
+                names.append(k)
+                coefs.append(v)
+            else:
+                fixed[k] = v
+        else:
+            fixed[k] = float(v)
+            lane.append(False)
+    grad_on = torch.is_grad_enabled() and (
+        current.requires_grad or any(c.requires_grad for c in coefs)
+    )
+    stored, rec = K.state_names, {}
+    if outputs:
+        mode = "all"
+    elif not grad_on:
+        mode = "none"
+    elif checkpoint is not None:
+        mode = "checkpoint"
+    else:
+        mode = store
+    reads_I = "I" in K.depends
+    cur_mode = "read" if reads_I else "none"
+    if mode == "min":
+        st = _min_storage(K)
+        if all(_nonzero(d, values) for d in st.denominators):
+            stored, rec = st.stored, dict(st.recovery)
+        if reads_I and st.current is not None and _nonzero(st.current_denominator, values):
+            cur_mode = "formula"
+    psi = _psi(model.surrogate) if grad_on else None
+    plan = _Plan(
+        model=model,
+        K=K,
+        shape=shape,
+        names=tuple(names),
+        fixed=fixed,
+        lane=tuple(lane),
+        store=mode,
+        checkpoint=int(checkpoint) if mode == "checkpoint" else max(int(current.shape[0]), 1),
+        outputs=outputs,
+        stored=tuple(stored),
+        recovery=tuple(rec.items()),
+        current=cur_mode,
+        psi=psi,
+        who=type(model).__name__,
+    )
+    return _FusedSequence.apply(plan, current, *coefs)
+
+
+def _as_np(v: Any) -> np.ndarray:
+    if isinstance(v, torch.Tensor):
+        return v.detach().to(torch.float64).numpy()
+    return np.asarray(v, dtype=np.float64)
+
+
+def fused_spikes(
+    model: NeuronModel,
+    current: torch.Tensor,
+    checkpoint: int | None = None,
+    store: str = "min",
+) -> torch.Tensor:
+    """The spikes (T, *batch) of ``model`` over ``current`` (T, *batch) (CPU, float32 or
+    float64), differentiable by the generated fused backward; what ``backward="fused"`` runs.
+
+    ``store``: "min" (the spikes and the fewest states, the others recovered) or "all" (every
+    state). ``checkpoint=K``: keep the spikes, the current and the states every K steps and
+    recompute each segment in backward. Without checkpointing the backward reuses a stored
+    state's buffer for dL/dI, so it can run once per forward (a second backward raises).
+    """
+    if checkpoint is not None and (
+        isinstance(checkpoint, bool) or not isinstance(checkpoint, int) or checkpoint < 1
+    ):
+        raise ValueError(
+            f"fused_spikes: checkpoint must be None or an int >= 1, got {checkpoint!r}"
+        )
+    out = _apply(model, current, store, checkpoint, False, "fused_spikes")
+    return out
+
+
+def fused_simulate(model: NeuronModel, current: torch.Tensor) -> Trace:
+    """Like ``neurons.simulate`` on a torch current (T, *batch): spikes and pre-reset states
+    (T, *batch), differentiable through the fused kernels from spikes and states alike; keeps
+    every state (backward may run more than once)."""
+    outs = _apply(model, current, "all", None, True, "fused_simulate")
+    return Trace(outs[0], dict(zip(model.state_names, outs[1:], strict=True)), model)
+
+
+# ----------------------------------------------------------------------------- vectorisation
+
+
+def vector_report(model: NeuronModel, dtype: torch.dtype = torch.float32) -> dict[str, Any]:
+    """Count packed SIMD arithmetic in the machine code of ``model``'s fused kernels.
+
+    Runs a small forward and backward (so the kernels the layers use are built), compiles each
+    generated source once more without numba's disk cache (cached code cannot be inspected) and
+    reads its assembly. Returns kind ("forward", "backward") -> {"packed": the number of packed
+    vector instructions (vmulps, vaddpd, vfmadd...ps, ...), "width": the widest vector register
+    they use ("zmm" 512, "ymm" 256 or "xmm" 128 bits)}.
+    """
+    T, B = 4, CHUNK + 3
+    leaves = {
+        k: torch.as_tensor(v, dtype=dtype).clone().requires_grad_()
+        for k, v in model.params().items()
+    }
+    x = torch.full((T, B), 0.5, dtype=dtype, requires_grad=True)
+    _BUILT.clear()
+    fused_spikes(model.replace(**leaves), x).sum().backward()
+    out: dict[str, Any] = {}
+    for kind, spec, dt, fn in list(_BUILT):
+        src = (forward_source if kind == "forward" else backward_source)(spec, dt, "inspection")
+        fresh = _compile(src.replace("cache=True", "cache=False"))
+        asm = ""
+        for sig in fn.signatures:
+            fresh.compile(sig)
+            asm += fresh.inspect_asm(sig)
+        ops = _PACKED.findall(asm)
+        width = next((w for w in ("zmm", "ymm", "xmm") if any(w in o for o in ops)), "none")
+        out[kind] = {"packed": len(ops), "width": width}
+    return out
+
+
+_PACKED = re.compile(r"\bv(?:mul|add|sub|div|fmadd\w*|fmsub\w*|fnmadd\w*|max|min)p[sd]\s+[^\n]*")
