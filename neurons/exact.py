@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .base import SWITCHES, Coefficients, NeuronModel, require_step
+from .base import RESETS, SWITCHES, Coefficients, NeuronModel, require_step
 from .derivatives import StepPartials, step_partials
 from .models import ALIF, LIF, TwoCompartment
 from .ops import TORCH_MATH, TORCH_OPS
@@ -54,7 +54,7 @@ from .simulate import LOW_PRECISION, Trace, batch_shape, warn_if_overflow
 
 __all__ = ["exact_simulate", "exact_spikes", "BACKWARDS"]
 
-BACKWARDS = ("autograd", "exact")
+BACKWARDS = ("autograd", "exact", "fused")
 
 KERNELS = ("auto", "hand", "generic")
 _BLOCK = 16  # time steps whose surrogate derivatives and parameter sums are vectorised
@@ -99,7 +99,10 @@ class _Plan:
 
 def _hand_kernel(model: NeuronModel) -> Any:
     """The class whose hand-written adjoint applies to ``model``: the nearest of LIF, ALIF,
-    TwoCompartment in its MRO, provided the model runs that class's own step function."""
+    TwoCompartment in its MRO, provided the model runs that class's own step function with a
+    reset the hand kernels know (``RESETS``: not the two-compartment "soma" reset)."""
+    if model.reset not in RESETS:
+        return None
     for cls in type(model).__mro__:
         if cls in _BACKWARD:
             return cls if type(model).step is cls.step else None
@@ -744,8 +747,8 @@ def _apply(
     hand = _hand_kernel(model) if kernel != "generic" else None
     if kernel == "hand" and hand is None:
         raise ValueError(
-            f"{who}: {type(model).__name__} has no hand-written adjoint kernel; use "
-            "kernel='auto' or 'generic'"
+            f"{who}: {type(model).__name__} (reset={model.reset!r}) has no hand-written adjoint "
+            "kernel; use kernel='auto' or 'generic'"
         )
     if not isinstance(current, torch.Tensor):
         raise ValueError(
