@@ -240,3 +240,29 @@ def test_python_api_errors():
         from_nir(bad, 1.0)
     with pytest.raises(ValueError, match="decades"):
         gradient_reach(np.array([[0.5]]), decades=0)
+
+
+def test_the_snntorch_round_trip_file_of_the_docs():
+    """docs/assets/nir/snntorch_net.nir was exported by snntorch 1.0.0 (its script beside it):
+    Leaky beta = 0.9 and Synaptic alpha = 0.8, beta = 0.95, written as time constants for
+    snntorch's dt = 1e-4; Euler at that dt gives the decays back (float32 parameters)."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "docs" / "assets" / "nir" / "snntorch_net.nir"
+    rep = nir_report(path, 1e-4, "euler", kmax=2000)
+    lif, cuba = rep["nodes"]
+    assert (lif["nir_type"], lif["neurons"], cuba["nir_type"], cuba["neurons"]) == (
+        "LIF", 8, "CubaLIF", 2,
+    )  # fmt: skip
+    assert lif["groups"][0]["jacobian"][0][0] == pytest.approx(0.9, abs=1e-6)
+    # snntorch: syn = alpha syn + I, mem = beta mem + syn  ->  J = [[alpha, 0], [alpha, beta]]
+    np.testing.assert_allclose(cuba["groups"][0]["jacobian"], [[0.8, 0.0], [0.8, 0.95]], atol=1e-6)
+    models = from_nir(path, 1e-4, "euler")
+    x = np.random.default_rng(1).normal(0.3, 0.5, (50, 1))
+    v, mem = simulate(models["1"].replace(tau=models["1"].tau[:1], r=models["1"].r[:1],
+                                          v_leak=0.0, v_th=100.0, v_reset=0.0), x), 0.0  # fmt: skip
+    for t in range(50):
+        mem = 0.9 * mem + x[t, 0]
+        assert v.states["v"][t, 0] == pytest.approx(mem, abs=1e-5)
+    exact = nir_report(path, 1e-4, "exact", kmax=10)["nodes"][0]["groups"][0]
+    assert exact["jacobian"][0][0] == pytest.approx(math.exp(-0.1), abs=1e-6)
