@@ -186,7 +186,11 @@ def autograd_gradients(
     trace = simulate(t_model, current)
     loss = loss_value(trace, g_s, g_x)
     names = list(leaves)
-    grads = torch.autograd.grad(loss, [current, *(leaves[k] for k in names)])
+    inputs = [current, *(leaves[k] for k in names)]
+    # a parameter the step never reads (e.g. gamma under the two-compartment "soma" reset) has
+    # no path to the loss: its gradient is exactly 0
+    grads = torch.autograd.grad(loss, inputs, allow_unused=True)
+    grads = [torch.zeros_like(x) if g is None else g for g, x in zip(grads, inputs, strict=True)]
 
     def out(x: torch.Tensor) -> np.ndarray:
         return x.detach().to("cpu", torch.float64).numpy()
