@@ -4,11 +4,17 @@
 - ``digits``: scikit-learn's 8x8 digits pixel by pixel (64 steps), plain and permuted.
 - ``quadrants``: LSTM-LIF with (beta1, beta2) on a grid in all four quadrants.
 
+``--tune`` runs the learning-rate x budget grid of recall or digits and picks each model's
+budget on a validation split (``tuning``); ``--workers N`` / ``--scheduler ADDRESS`` run a
+sweep in parallel (``parallel``); the result files, their schema and their locks are in
+``store``.
+
 >>> from lstmlif.experiments import run_experiment
 >>> report = run_experiment("recall", "results", quick=True)
 >>> report.records[0]["final_accuracy"]
 
-Command line: ``lstmlif experiment recall|digits|quadrants|all [--quick] [--out DIR]``.
+Command line: ``lstmlif experiment recall|digits|quadrants|all [--quick] [--out DIR] [--tune]
+[--workers N]``.
 """
 
 from .networks import (
@@ -21,10 +27,13 @@ from .networks import (
 )
 from .runner import (
     EXPERIMENTS,
+    LIMITS,
     SETTINGS,
+    TUNING,
     SweepReport,
     config_key,
     diagnose_failure,
+    estimate_run,
     load_results,
     make_configs,
     paper_criterion,
@@ -35,7 +44,9 @@ from .runner import (
     run_sweep,
     summary_rows,
 )
+from .store import Damaged, read_record, run_filename, validate_record
 from .tasks import RecallTask, digits_data, digits_permutation, recall_batch
+from .tuning import grid_rows, tuned_rows
 
 __all__ = [
     "DigitsNetwork",
@@ -45,10 +56,13 @@ __all__ = [
     "count_parameters",
     "default_models",
     "EXPERIMENTS",
+    "LIMITS",
     "SETTINGS",
+    "TUNING",
     "SweepReport",
     "config_key",
     "diagnose_failure",
+    "estimate_run",
     "load_results",
     "make_configs",
     "paper_criterion",
@@ -58,6 +72,12 @@ __all__ = [
     "run_experiment",
     "run_sweep",
     "summary_rows",
+    "Damaged",
+    "read_record",
+    "run_filename",
+    "validate_record",
+    "grid_rows",
+    "tuned_rows",
     "RecallTask",
     "digits_data",
     "digits_permutation",

@@ -2,9 +2,12 @@
 
 NAME is ``recall``, ``digits``, ``quadrants`` or ``all``. Results go to ``--out`` (default
 ``results/``), one JSON per run plus ``summary.csv`` per experiment; finished runs are skipped.
-``--delays`` applies to recall and quadrants, ``--models`` to recall and digits, ``--betas`` to
-quadrants: with ``all`` each goes to the experiments that take it, and naming one experiment
-together with an option it does not take is an error.
+``--delays``, ``--updates``, ``--hidden`` and ``--cue-channels`` apply to recall and quadrants,
+``--models`` to recall and digits, ``--epochs`` to digits, ``--betas`` to quadrants, ``--tune``
+(the learning-rate x budget grid, chosen on a validation split) to recall and digits: with
+``all`` each goes to the experiments that take it, and naming one experiment together with an
+option it does not take is an error. ``--workers N`` runs N local processes, ``--scheduler
+ADDRESS`` a Dask cluster; the results are the same as a serial sweep's.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import json
 import sys
 import time
 
-from .runner import EXPERIMENTS, run_experiment
+from .runner import EXPERIMENTS, TUNABLE, make_configs, result_dir, run_experiment
 
 __all__ = ["add_arguments", "run"]
 
@@ -35,6 +38,20 @@ def _float_list(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(msg) from None
 
 
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``lstmlif experiment``."""
     parser.add_argument("name", metavar="NAME", help="recall | digits | quadrants | all")
@@ -44,47 +61,125 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--delays", type=_int_list, help="recall delays (also of the quadrant grid), e.g. 25,50,100"
     )
-    parser.add_argument("--models", help="comma-separated subset of lif,alif,lstmlif")
+    parser.add_argument(
+        "--models",
+        help="comma-separated registered models (default: the paper's lif,alif,lstmlif), or "
+        "'all' for every registered model",
+    )
     parser.add_argument(
         "--betas",
         type=_float_list,
         help="quadrant grid values, e.g. --betas=-0.5,0.5 (a list that starts with a minus "
         "needs the '=')",
     )
+    budget = parser.add_argument_group("budget and task variant")
+    budget.add_argument("--updates", type=_int, help="Adam updates per run (recall, quadrants)")
+    budget.add_argument("--epochs", type=_int, help="training epochs per run (digits)")
+    budget.add_argument("--lr", type=_float, help="Adam learning rate")
+    budget.add_argument("--hidden", type=_int, help="hidden neurons (recall, quadrants)")
+    budget.add_argument(
+        "--cue-channels",
+        choices=("shared", "separate"),
+        help="recall task: distractors on the cue channels (shared, the default) or on "
+        "channels of their own (separate)",
+    )
+    budget.add_argument(
+        "--tune",
+        action="store_true",
+        help="the tuning grid (recall, digits): every learning rate x budget, chosen per model "
+        "on a validation split; results in OUT/NAME_tune/ with tuned.csv",
+    )
+    where = parser.add_argument_group("where the runs execute")
+    where.add_argument("--workers", type=_int, default=1, help="local worker processes (1)")
+    where.add_argument(
+        "--scheduler", metavar="ADDRESS", help="a Dask scheduler, e.g. tcp://10.0.0.1:8786"
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def _options(args: argparse.Namespace, name: str) -> dict:
+    """The keyword options of ``run_experiment`` that experiment ``name`` takes."""
+    takes = {
+        "delays": name != "digits",
+        "models": name != "quadrants",
+        "betas": name == "quadrants",
+        "updates": name != "digits",
+        "epochs": name == "digits",
+        "hidden": name != "digits",
+        "cue_channels": name != "digits",
+    }
+    out = {k: getattr(args, k) for k, ok in takes.items() if ok and getattr(args, k) is not None}
+    if "models" in out:
+        models = [m.strip() for m in out["models"].split(",") if m.strip()]
+        out["models"] = "all" if models == ["all"] else models
+    if args.lr is not None:
+        out["lr"] = args.lr
+    if args.tune and name in TUNABLE:
+        out["tune"] = True
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the named experiment(s); print a short summary (or JSON with ``--json``)."""
-    names = list(EXPERIMENTS) if args.name == "all" else [args.name]
     if args.name != "all" and args.name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {args.name!r}; choose one of {[*EXPERIMENTS, 'all']}")
+    if not args.out.strip():
+        raise ValueError("--out must name a folder (got an empty string)")
+    names = list(EXPERIMENTS) if args.name == "all" else [args.name]
+    if args.tune:
+        names = [n for n in names if n in TUNABLE]
     if args.name != "all":
         unused = {
             "--delays": args.delays is not None and args.name == "digits",
             "--models": args.models is not None and args.name == "quadrants",
             "--betas": args.betas is not None and args.name != "quadrants",
+            "--updates": args.updates is not None and args.name == "digits",
+            "--epochs": args.epochs is not None and args.name != "digits",
+            "--hidden": args.hidden is not None and args.name == "digits",
+            "--cue-channels": args.cue_channels is not None and args.name == "digits",
+            "--tune": args.tune and args.name not in TUNABLE,
         }
         if any(unused.values()):
             options = ", ".join(k for k, v in unused.items() if v)
             raise ValueError(f"experiment {args.name!r} does not take {options}")
-    models = None if args.models is None else [m.strip() for m in args.models.split(",")]
+    # Every option of every experiment is checked, and every folder found writable, before
+    # the first run starts.
+    plans = []
+    for name in names:
+        options = _options(args, name)
+        make_configs(name, args.quick, seeds=args.seeds, **options)
+        folder = result_dir(args.out, name, args.quick, bool(options.get("tune")))
+        plans.append((name, options, folder))
+    from .parallel import check_workers
+    from .store import check_writable
+
+    check_workers(args.workers, args.scheduler)
+    for _, _, folder in plans:
+        check_writable(folder)
     start = time.perf_counter()
     reports = []
-    for name in names:
-        reports.append(
-            run_experiment(
-                name,
-                args.out,
-                quick=args.quick,
-                seeds=args.seeds,
-                delays=args.delays if name != "digits" else None,
-                models=models if name != "quadrants" else None,
-                betas=args.betas if name == "quadrants" else None,
-                progress=not args.no_progress,
+    for name, options, _ in plans:
+        try:
+            reports.append(
+                run_experiment(
+                    name,
+                    args.out,
+                    quick=args.quick,
+                    seeds=args.seeds,
+                    progress=not args.no_progress,
+                    workers=args.workers,
+                    scheduler=args.scheduler,
+                    **options,
+                )
             )
-        )
+        except OSError as err:
+            where = f" ({err.filename})" if err.filename else ""
+            raise ValueError(f"{err.strerror or type(err).__name__}{where}") from None
     total = time.perf_counter() - start
+    for r in reports:
+        for d in r.damaged:
+            fate = "recomputed" if d.path in r.replaced else "not used (no run of this sweep)"
+            print(f"damaged result file {d.path}: {d.reason}; {fate}", file=sys.stderr)
     if getattr(args, "json", False):
         out = {"wall_time_s": total, "experiments": [r.as_dict() for r in reports]}
         json.dump(out, sys.stdout, indent=1, default=str)

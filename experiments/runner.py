@@ -1,26 +1,38 @@
 """The three experiments as sweeps of independent runs, written one JSON per run.
 
-A run is a config dict; its key is a hash of the config, and its result lives in
-``OUT/<experiment>[_quick]/<key>.json`` (written to a temporary file, then ``os.replace``d). A
-sweep skips every config whose file already exists, so an interrupted sweep resumes where it
-stopped and a finished run is never recomputed. After a sweep ``summary.csv`` is rewritten
+A run is a config dict; its identity is the config key (``store.config_key``), and its result
+lives in ``OUT/<experiment>[_tune][_quick]/<readable name>.json`` (``store.run_filename``:
+experiment, model, delay or task, seed, a short hash; written to a temporary file, then
+``os.replace``d). A sweep skips every config whose sound result file exists, so an
+interrupted sweep resumes where it stopped and a finished run is never recomputed; a damaged
+file (``store.validate_record``) is reported by name and its run recomputed. Each run is
+locked while it is computed (``store.RunLock``), so concurrent sweeps into one folder share
+the work. Runs execute in this process, in local worker processes or on a Dask cluster
+(``parallel.open_pool``) with identical results. After a sweep ``summary.csv`` is rewritten
 beside the JSON files, one row per finished run in the folder (this sweep's runs first, in
 sweep order, then runs of earlier sweeps with other settings, by key).
+
+Tuning (``tune=True``): for each model, delay (or digits task) and seed, one run per learning
+rate of ``TUNING[name]["lrs"]``, trained for the largest budget of ``TUNING[name]["budgets"]``
+(updates for recall, epochs for digits) and evaluated on a validation split, disjoint from the
+test data, at every budget. Training has no schedule and draws no random numbers, so the
+first k updates of a run are exactly a run of k updates: every (learning rate, budget) pair
+of the grid is measured. ``tuning.tuned_table`` picks the best pair per model and setting
+from the validation accuracy and reports its test accuracy.
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import itertools
-import json
 import math
 import os
 import platform
-import tempfile
 import time
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,12 +45,26 @@ from lstmlif.analysis.stability import spectral_radius
 from lstmlif.neurons import LSTMLIF, model_class, model_names
 
 from .networks import DigitsNetwork, RecallNetwork, count_parameters, default_models
-from .tasks import RecallTask, digits_data, digits_permutation, recall_batch
+from .parallel import Pool, open_pool, run_in_worker
+from .store import (
+    Damaged,
+    RunLock,
+    atomic_write,
+    check_writable,
+    config_key,
+    jsonable,
+    read_record,
+    run_filename,
+    scan_folder,
+)
+from .tasks import CUE_CHANNELS, RecallTask, digits_data, digits_permutation, recall_batch
 from .training import accuracy, calibrate_input_gain, gradient_at_init, train_steps
 
 __all__ = [
     "EXPERIMENTS",
     "SETTINGS",
+    "TUNING",
+    "LIMITS",
     "SweepReport",
     "config_key",
     "make_configs",
@@ -50,9 +76,11 @@ __all__ = [
     "paper_criterion",
     "diagnose_failure",
     "summary_rows",
+    "estimate_run",
 ]
 
 EXPERIMENTS = ("recall", "digits", "quadrants")
+TUNABLE = ("recall", "digits")
 FORMAT_VERSION = 1
 RESULTS_DIR = Path("results")
 
@@ -139,56 +167,129 @@ SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
     },
 }
 
+# The tuning grids: learning rates x budgets (updates for recall, epochs for digits), and the
+# validation split (``n_val`` fresh recall sequences; a fraction of the digits training set).
+TUNING: dict[str, dict[str, dict[str, Any]]] = {
+    "recall": {
+        "full": dict(lrs=(1e-3, 3e-3, 1e-2), budgets=(200, 800), n_val=512, eval_every=100),
+        "quick": dict(lrs=(3e-3, 1e-2), budgets=(20, 60), n_val=128, eval_every=20),
+    },
+    "digits": {
+        "full": dict(lrs=(1e-3, 3e-3, 1e-2), budgets=(12, 40), val_fraction=0.2),
+        "quick": dict(lrs=(3e-3, 1e-2), budgets=(1, 2), val_fraction=0.2),
+    },
+}
+
+# Upper bounds on the options, checked before any work (a run beyond them would take days or
+# more memory than a machine has); a run's memory is also estimated (``estimate_run``).
+LIMITS: dict[str, Any] = dict(
+    delay=10_000,
+    seed=2**32 - 1,
+    n_seeds=1_000,
+    n_delays=100,
+    beta=4.0,
+    n_betas=64,
+    updates=100_000,
+    epochs=1_000,
+    hidden=4_096,
+    lr=1.0,
+)
+# Bytes the autograd graph keeps per (step, sequence, neuron) and carried state, measured
+# with a margin (LIF 30, ALIF 49, LSTM-LIF 56 bytes in total at D = 1500); and the share of
+# the machine's memory one run may take.
+GRAPH_BYTES_PER_STATE = 24
+MEMORY_SHARE = 0.5
+
 
 # ----------------------------------------------------------------------------- configs
 
 
-def config_key(config: dict[str, Any]) -> str:
-    """16 hex digits of the SHA-256 of the config as canonical JSON (sorted keys)."""
-    text = json.dumps(config, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _recall_fields(s: dict[str, Any]) -> dict[str, Any]:
-    """The recall-task part of a config, shared by the recall and quadrant sweeps."""
-    return dict(
-        hidden=s["hidden"],
-        n_classes=s["n_classes"],
-        updates=s["updates"],
-        batch=s["batch"],
-        n_test=s["n_test"],
-        lr=s["lr"],
-        eval_at=_eval_points(s["updates"], s["evals"]),
-        target_rate=s["target_rate"],
-    )
-
-
-def _int_list(name: str, values: Sequence[Any], lo: int) -> list[int]:
+def _int_list(name: str, values: Sequence[Any], lo: int, hi: int, count: int) -> list[int]:
+    """Sorted distinct integers in [lo, hi], at most ``count`` of them; ValueError naming the
+    option and its limit otherwise."""
     out = []
     for v in values:
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-            raise ValueError(f"{name} must be integers >= {lo}, got {v!r}")
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            raise ValueError(f"--{name} must be integers, got {v!r}")
+        if not lo <= v <= hi:
+            raise ValueError(f"--{name} must lie in [{lo}, {hi}], got {v}")
         out.append(int(v))
     if not out:
-        raise ValueError(f"{name} must not be empty")
-    return sorted(set(out))
+        raise ValueError(f"--{name} must not be empty")
+    out = sorted(set(out))
+    if len(out) > count:
+        raise ValueError(f"--{name}: at most {count} values, got {len(out)}")
+    return out
 
 
-def _float_list(name: str, values: Sequence[Any]) -> list[float]:
+def _float_list(name: str, values: Sequence[Any], bound: float, count: int) -> list[float]:
     out = []
     for v in values:
-        if isinstance(v, bool) or not isinstance(v, (int, float, np.floating)):
-            raise ValueError(f"{name} must be real numbers, got {v!r}")
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+            raise ValueError(f"--{name} must be real numbers, got {v!r}")
         if not math.isfinite(float(v)) or float(v) == 0.0:
-            raise ValueError(f"{name} must be finite and non-zero (a quadrant has a sign), got {v}")
+            raise ValueError(
+                f"--{name} must be finite and non-zero (a quadrant has a sign), got {v}"
+            )
+        if abs(float(v)) > bound:
+            raise ValueError(f"--{name} must lie in [-{bound:g}, {bound:g}], got {v}")
         out.append(float(v))
     if not out:
-        raise ValueError(f"{name} must not be empty")
-    return sorted(set(out))
+        raise ValueError(f"--{name} must not be empty")
+    out = sorted(set(out))
+    if len(out) > count:
+        raise ValueError(f"--{name}: at most {count} values, got {len(out)}")
+    return out
+
+
+def _positive_int(name: str, value: Any, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"--{name} must be an integer, got {value!r}")
+    if not 1 <= value <= hi:
+        raise ValueError(f"--{name} must lie in [1, {hi}], got {value}")
+    return int(value)
+
+
+def _learning_rate(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"--lr must be a number, got {value!r}")
+    value = float(value)
+    if not (math.isfinite(value) and 0.0 < value <= LIMITS["lr"]):
+        raise ValueError(f"--lr must lie in (0, {LIMITS['lr']:g}], got {value}")
+    return value
 
 
 def _eval_points(updates: int, evals: int) -> list[int]:
     return sorted({max(1, round(updates * (i + 1) / evals)) for i in range(evals)})
+
+
+def _recall_fields(
+    s: dict[str, Any], tuning: dict[str, Any] | None, lr: float | None
+) -> dict[str, Any]:
+    """The recall-task part of a config, shared by the recall and quadrant sweeps. The fields
+    of the committed runs come out unchanged unless an option changes them; ``cue_channels``
+    appears only when it is "separate", the validation split only in tuning runs."""
+    updates = s["updates"] if tuning is None else max(tuning["budgets"])
+    if tuning is None:
+        eval_at = _eval_points(updates, s["evals"])
+    else:
+        every = range(tuning["eval_every"], updates + 1, tuning["eval_every"])
+        eval_at = sorted(set(every) | set(tuning["budgets"]))
+    fields = dict(
+        hidden=s["hidden"],
+        n_classes=s["n_classes"],
+        updates=updates,
+        batch=s["batch"],
+        n_test=s["n_test"],
+        lr=s["lr"] if lr is None else lr,
+        eval_at=eval_at,
+        target_rate=s["target_rate"],
+    )
+    if s.get("cue_channels", "shared") != "shared":
+        fields["cue_channels"] = s["cue_channels"]
+    if tuning is not None:
+        fields.update(n_val=tuning["n_val"], budgets=list(tuning["budgets"]))
+    return fields
 
 
 def make_configs(
@@ -198,61 +299,125 @@ def make_configs(
     delays: Sequence[int] | None = None,
     models: Sequence[str] | None = None,
     betas: Sequence[float] | None = None,
+    *,
+    updates: int | None = None,
+    epochs: int | None = None,
+    lr: float | None = None,
+    hidden: int | None = None,
+    cue_channels: str | None = None,
+    tune: bool = False,
 ) -> list[dict[str, Any]]:
     """Every run of experiment ``name`` (``recall``, ``digits``, ``quadrants``) as a config.
 
     ``seeds``, ``delays`` (recall; for the quadrant grid, the delays of its recall task),
-    ``models`` (recall, digits) and ``betas`` (the values of beta1 and of beta2 on the quadrant
-    grid) override the defaults of ``SETTINGS``.
+    ``models`` (recall, digits; ``"all"`` for every registered model) and ``betas`` (the
+    values of beta1 and of beta2 on the quadrant grid) override the defaults of ``SETTINGS``,
+    and so do the budget options ``updates`` (recall, quadrants), ``epochs`` (digits), ``lr``,
+    ``hidden`` (recall, quadrants) and the task variant ``cue_channels`` ("shared" or
+    "separate"; recall, quadrants). ``tune`` makes the tuning grid of ``TUNING`` (recall,
+    digits; it sets the learning rates and budgets itself). Every value is checked against
+    ``LIMITS`` and each run's memory is estimated before anything runs; a ValueError names
+    the option and its limit.
     """
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; choose one of {list(EXPERIMENTS)}")
     size = "quick" if quick else "full"
     s = dict(SETTINGS[name][size])
-    seed_list = _int_list("seeds", s["seeds"] if seeds is None else seeds, 0)
-    model_list = list(default_models() if models is None else models)
+    taken = {
+        "delays": (delays, ("recall", "quadrants")),
+        "models": (models, ("recall", "digits")),
+        "betas": (betas, ("quadrants",)),
+        "updates": (updates, ("recall", "quadrants")),
+        "epochs": (epochs, ("digits",)),
+        "hidden": (hidden, ("recall", "quadrants")),
+        "cue-channels": (cue_channels, ("recall", "quadrants")),
+        "tune": (tune or None, TUNABLE),
+    }
+    for option, (value, experiments) in taken.items():
+        if value is not None and name not in experiments:
+            raise ValueError(f"--{option} applies to the {' and '.join(experiments)} experiments")
+    if tune:
+        for option, value in (("lr", lr), ("updates", updates), ("epochs", epochs)):
+            if value is not None:
+                raise ValueError(
+                    f"--tune sets the learning rates and budgets itself; drop --{option}"
+                )
+    tuning = dict(TUNING[name][size]) if tune else None
+    seed_list = _int_list(
+        "seeds", s["seeds"] if seeds is None else seeds, 0, LIMITS["seed"], LIMITS["n_seeds"]
+    )
+    if models is not None and not isinstance(models, str) and list(models) == ["all"]:
+        models = "all"
+    if isinstance(models, str):
+        if models != "all":
+            raise ValueError(f"models must be a list of names or 'all', got {models!r}")
+        model_list = list(model_names())
+    else:
+        model_list = list(default_models() if models is None else models)
+    if not model_list:
+        raise ValueError("--models must not be empty")
     for i, m in enumerate(model_list):
         try:
             model_list[i] = model_class(m).name
-        except ValueError:
+        except (ValueError, TypeError):
             raise ValueError(f"unknown model {m!r}; choose one of {list(model_names())}") from None
     model_list = list(dict.fromkeys(model_list))
-    if delays is not None and name == "digits":
-        raise ValueError("delays apply to the recall and quadrants experiments only")
-    if betas is not None and name != "quadrants":
-        raise ValueError("betas apply to the quadrants experiment only")
+    if lr is not None:
+        lr = _learning_rate(lr)
+    if updates is not None:
+        s["updates"] = _positive_int("updates", updates, LIMITS["updates"])
+    if epochs is not None:
+        s["epochs"] = _positive_int("epochs", epochs, LIMITS["epochs"])
+    if hidden is not None:
+        s["hidden"] = _positive_int("hidden", hidden, LIMITS["hidden"])
+    if cue_channels is not None:
+        if cue_channels not in CUE_CHANNELS:
+            raise ValueError(f"--cue-channels must be one of {CUE_CHANNELS}, got {cue_channels!r}")
+        s["cue_channels"] = cue_channels
+    lrs: list[float | None] = [lr] if tuning is None else list(tuning["lrs"])
     common = {"experiment": name, "size": size, "version": FORMAT_VERSION}
     configs = []
     if name == "recall":
-        delay_list = _int_list("delays", s["delays"] if delays is None else delays, 0)
-        task = _recall_fields(s)
-        for delay in delay_list:
-            for model in model_list:
-                for seed in seed_list:
-                    configs.append(dict(common, model=model, seed=seed, delay=delay, **task))
+        delay_list = _int_list(
+            "delays",
+            s["delays"] if delays is None else delays,
+            0,
+            LIMITS["delay"],
+            LIMITS["n_delays"],
+        )
+        for delay, model, seed, rate in itertools.product(delay_list, model_list, seed_list, lrs):
+            task = _recall_fields(s, tuning, rate)
+            configs.append(dict(common, model=model, seed=seed, delay=delay, **task))
     elif name == "digits":
-        for task in s["tasks"]:
-            for model in model_list:
-                for seed in seed_list:
-                    configs.append(
-                        dict(
-                            common,
-                            model=model,
-                            seed=seed,
-                            task=task,
-                            h1=s["h1"],
-                            h2=s["h2"],
-                            epochs=s["epochs"],
-                            batch=s["batch"],
-                            lr=s["lr"],
-                            limit=s["limit"],
-                            target_rate=s["target_rate"],
-                        )
-                    )
+        for task, model, seed, rate in itertools.product(s["tasks"], model_list, seed_list, lrs):
+            config = dict(
+                common,
+                model=model,
+                seed=seed,
+                task=task,
+                h1=s["h1"],
+                h2=s["h2"],
+                epochs=s["epochs"] if tuning is None else max(tuning["budgets"]),
+                batch=s["batch"],
+                lr=s["lr"] if rate is None else rate,
+                limit=s["limit"],
+                target_rate=s["target_rate"],
+            )
+            if tuning is not None:
+                config.update(val_fraction=tuning["val_fraction"], budgets=list(tuning["budgets"]))
+            configs.append(config)
     else:
-        beta_list = _float_list("betas", s["betas"] if betas is None else betas)
-        delay_list = _int_list("delays", [s["delay"]] if delays is None else delays, 0)
-        task = _recall_fields(s)
+        beta_list = _float_list(
+            "betas", s["betas"] if betas is None else betas, LIMITS["beta"], LIMITS["n_betas"]
+        )
+        delay_list = _int_list(
+            "delays",
+            [s["delay"]] if delays is None else delays,
+            0,
+            LIMITS["delay"],
+            LIMITS["n_delays"],
+        )
+        task = _recall_fields(s, None, lr)
         for delay, b1, b2, seed in itertools.product(delay_list, beta_list, beta_list, seed_list):
             configs.append(
                 dict(
@@ -266,23 +431,94 @@ def make_configs(
                     **task,
                 )
             )
+    for config in configs:
+        _check_memory(config)
     return configs
+
+
+def _digits_sizes(config: dict[str, Any]) -> int:
+    """Training sequences of a digits run: 1797 digits, ceil(20 %) = 360 held out for the
+    test (stratified); a tuning run holds ceil(val_fraction) of the rest out for validation."""
+    n_train = 1797 - math.ceil(0.2 * 1797)
+    if "val_fraction" in config:
+        n_train -= math.ceil(config["val_fraction"] * n_train)
+    return min(n_train, config["limit"] or n_train)
 
 
 def _n_updates(config: dict[str, Any]) -> int:
     if config["experiment"] == "digits":
-        # 1797 digits, 360 of them (20 %, stratified) held out: 1437 training sequences.
-        n_train = config["limit"] or 1437
-        return config["epochs"] * math.ceil(n_train / config["batch"])
+        return config["epochs"] * math.ceil(_digits_sizes(config) / config["batch"])
     return config["updates"]
+
+
+def estimate_run(config: dict[str, Any]) -> dict[str, float]:
+    """Rough peak memory (bytes) and single-core time (s) of one run, from its sizes: the
+    autograd graph keeps about ``GRAPH_BYTES_PER_STATE`` bytes per (step, sequence, neuron)
+    and carried state plus one; an update costs about 0.5 ms of interpreter time per step
+    plus the arithmetic (measured on the project's 2-core machine)."""
+    model = config["model"]
+    states = (
+        len(LSTMLIF.state_names) if model == "lstmlif_free" else len(model_class(model).state_names)
+    )
+    if config["experiment"] == "digits":
+        steps, batch, width = 64, config["batch"], config["h1"] + 2 * config["h2"]
+    else:
+        task = RecallTask(delay=config["delay"], n_classes=config["n_classes"])
+        steps, batch, width = task.length, config["batch"], config["hidden"]
+    memory = steps * batch * width * GRAPH_BYTES_PER_STATE * (states + 1)
+    seconds = _n_updates(config) * steps * (5e-4 + batch * width * 1e-8)
+    return {"memory_bytes": float(memory), "seconds": float(seconds)}
+
+
+def _machine_memory() -> float:
+    try:
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return 16.0 * 2**30
+
+
+def _check_memory(config: dict[str, Any]) -> None:
+    need = estimate_run(config)["memory_bytes"]
+    have = MEMORY_SHARE * _machine_memory()
+    if need > have:
+        option = "--delays" if config["experiment"] != "digits" else "--models"
+        if config.get("hidden", 0) > SETTINGS["recall"]["full"]["hidden"]:
+            option += " / --hidden"
+        raise ValueError(
+            f"{option}: a run at delay {config.get('delay', '-')} with {config.get('hidden', '-')}"
+            f" hidden neurons needs about {need / 2**30:.1f} GiB, more than the limit of "
+            f"{have / 2**30:.1f} GiB (half of this machine's memory)"
+        )
 
 
 # ----------------------------------------------------------------------------- the runs
 
 
+def _evaluator(
+    net: torch.nn.Module,
+    test: tuple[torch.Tensor, torch.Tensor],
+    val: tuple[torch.Tensor, torch.Tensor] | None,
+) -> Callable[[], dict[str, float]]:
+    """A curve point's measurements: test accuracy and spike rate, and the validation
+    accuracy where a validation split exists."""
+
+    def evaluate() -> dict[str, float]:
+        acc, rate = accuracy(net, *test)
+        point = {"accuracy": acc, "spike_rate": rate}
+        if val is not None:
+            point["val_accuracy"] = accuracy(net, *val)[0]
+        return point
+
+    return evaluate
+
+
 def _recall_run(config: dict[str, Any], progress: Any) -> dict[str, Any]:
     seed = config["seed"]
-    task = RecallTask(delay=config["delay"], n_classes=config["n_classes"])
+    task = RecallTask(
+        delay=config["delay"],
+        n_classes=config["n_classes"],
+        cue_channels=config.get("cue_channels", "shared"),
+    )
     torch.manual_seed(seed)
     if config["experiment"] == "quadrants":
         b1_ref, b2_ref = config["reference_betas"]
@@ -307,15 +543,17 @@ def _recall_run(config: dict[str, Any], progress: Any) -> dict[str, Any]:
         with torch.no_grad():
             net.hidden.neuron.beta1.fill_(config["beta1"])
             net.hidden.neuron.beta2.fill_(config["beta2"])
-    x_test, y_test = recall_batch(task, config["n_test"], (seed, 2))
+    test = recall_batch(task, config["n_test"], (seed, 2))
+    val = recall_batch(task, config["n_val"], (seed, 6)) if "n_val" in config else None
     init = gradient_at_init(net, *recall_batch(task, config["batch"], (seed, 3)), task.cue_steps)
-    init_acc, _ = accuracy(net, x_test, y_test)
+    init_acc, _ = accuracy(net, *test)
+    init_val = accuracy(net, *val)[0] if val is not None else None
     trained = train_steps(
         net,
         lambda i: recall_batch(task, config["batch"], (seed, 4, i)),
         config["updates"],
         config["lr"],
-        lambda: accuracy(net, x_test, y_test),
+        _evaluator(net, test, val),
         config["eval_at"],
         progress,
     )
@@ -328,6 +566,8 @@ def _recall_run(config: dict[str, Any], progress: Any) -> dict[str, Any]:
         "init_accuracy": init_acc,
         **trained,
     }
+    if val is not None:
+        out["init_val_accuracy"] = init_val
     if config["experiment"] == "quadrants":
         neuron = net.hidden.neuron
         out["trained_betas"] = [float(neuron.beta1.detach()), float(neuron.beta2.detach())]
@@ -336,7 +576,9 @@ def _recall_run(config: dict[str, Any], progress: Any) -> dict[str, Any]:
 
 def _digits_run(config: dict[str, Any], progress: Any) -> dict[str, Any]:
     seed = config["seed"]
-    data = digits_data(config["task"] == "permuted", limit=config["limit"])
+    data = digits_data(
+        config["task"] == "permuted", limit=config["limit"], val_fraction=config.get("val_fraction")
+    )
     torch.manual_seed(seed)
     net = DigitsNetwork(config["model"], config["h1"], config["h2"])
     x_tr, y_tr = data["x_train"], data["y_train"]
@@ -344,7 +586,10 @@ def _digits_run(config: dict[str, Any], progress: Any) -> dict[str, Any]:
     gains = calibrate_input_gain(net, x_tr[:, :128], config["target_rate"])
     # The "cue" of a digit is its first row of 8 pixels (steps 0-7).
     init = gradient_at_init(net, x_tr[:, : config["batch"]], y_tr[: config["batch"]], 8)
-    init_acc, _ = accuracy(net, data["x_test"], data["y_test"])
+    test = (data["x_test"], data["y_test"])
+    val = (data["x_val"], data["y_val"]) if "x_val" in data else None
+    init_acc, _ = accuracy(net, *test)
+    init_val = accuracy(net, *val)[0] if val is not None else None
     per_epoch = math.ceil(n_train / config["batch"])
     rng = np.random.default_rng((seed, 5))
     order = np.concatenate([rng.permutation(n_train) for _ in range(config["epochs"])])
@@ -360,7 +605,7 @@ def _digits_run(config: dict[str, Any], progress: Any) -> dict[str, Any]:
         batch,
         config["epochs"] * per_epoch,
         config["lr"],
-        lambda: accuracy(net, data["x_test"], data["y_test"]),
+        _evaluator(net, test, val),
         [per_epoch * (e + 1) for e in range(config["epochs"])],
         progress,
     )
@@ -375,6 +620,9 @@ def _digits_run(config: dict[str, Any], progress: Any) -> dict[str, Any]:
         "init_accuracy": init_acc,
         **trained,
     }
+    if val is not None:
+        out["n_val"] = int(val[0].shape[1])
+        out["init_val_accuracy"] = init_val
     if config["task"] == "permuted":
         out["permutation"] = digits_permutation().tolist()
     return out
@@ -412,61 +660,28 @@ def run_config(config: dict[str, Any], progress: Any = None) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- files
 
 
-def result_dir(out_dir: str | Path, name: str, quick: bool) -> Path:
-    """``out_dir/name`` for the full sizes, ``out_dir/name_quick`` for the quick ones."""
-    return Path(out_dir) / (f"{name}_quick" if quick else name)
+def result_dir(out_dir: str | Path, name: str, quick: bool, tune: bool = False) -> Path:
+    """``out_dir/name``, with ``_tune`` for a tuning grid and ``_quick`` for the quick sizes."""
+    if str(out_dir) == "":
+        raise ValueError("the results folder must not be empty")
+    return Path(out_dir) / (name + ("_tune" if tune else "") + ("_quick" if quick else ""))
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # the usual permissions, not mkstemp's 0600
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, (np.floating, float)):
-        v = float(obj)
-        if math.isnan(v):
-            return "nan"
-        if math.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        return v
-    if isinstance(obj, np.integer):
-        return int(obj)
-    return obj
-
-
-def _read(path: Path) -> dict[str, Any] | None:
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-    if not isinstance(record, dict) or record.get("key") != path.stem:
-        return None
-    return record
-
-
-def load_results(out_dir: str | Path, name: str, quick: bool = False) -> list[dict[str, Any]]:
-    """Every finished run of experiment ``name`` under ``out_dir`` (empty list if none)."""
-    folder = result_dir(out_dir, name, quick)
-    if not folder.is_dir():
-        return []
-    records = [_read(p) for p in sorted(folder.glob("*.json"))]
-    return [r for r in records if r is not None]
+def load_results(
+    out_dir: str | Path,
+    name: str,
+    quick: bool = False,
+    tune: bool = False,
+    damaged: list[Damaged] | None = None,
+) -> list[dict[str, Any]]:
+    """Every finished run of experiment ``name`` under ``out_dir`` (empty list if none), read
+    from files under their readable names or ``<key>.json``; each file is validated against
+    the record schema, and a damaged one is left out and, if ``damaged`` is a list, appended
+    to it (path and reason)."""
+    found, bad = scan_folder(result_dir(out_dir, name, quick, tune))
+    if damaged is not None:
+        damaged.extend(bad)
+    return [record for _, record in sorted(found.values(), key=lambda pr: str(pr[0]))]
 
 
 def _number(value: Any) -> float:
@@ -574,15 +789,25 @@ def summary_rows(name: str, records: list[dict[str, Any]]) -> list[dict[str, Any
     return rows
 
 
-def _write_summary(folder: Path, name: str, records: list[dict[str, Any]]) -> None:
-    rows = summary_rows(name, records)
+def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
     writer.writeheader()
     writer.writerows(rows)
-    _atomic_write(folder / "summary.csv", buf.getvalue())
+    atomic_write(path, buf.getvalue())
+
+
+def _write_summary(folder: Path, name: str, records: list[dict[str, Any]]) -> None:
+    from .tuning import grid_rows, tuned_rows
+
+    tuning = [r for r in records if "budgets" in r["config"]]
+    if tuning:
+        _write_csv(folder / "summary.csv", grid_rows(name, tuning))
+        _write_csv(folder / "tuned.csv", tuned_rows(name, tuning))
+    else:
+        _write_csv(folder / "summary.csv", summary_rows(name, records))
 
 
 # ----------------------------------------------------------------------------- sweeps
@@ -590,12 +815,15 @@ def _write_summary(folder: Path, name: str, records: list[dict[str, Any]]) -> No
 
 @dataclass
 class SweepReport:
-    """What a sweep did: keys computed now, keys found finished, all records, wall time."""
+    """What a sweep did: keys computed now, keys found finished (by earlier sweeps or, while
+    this one ran, by a concurrent one), damaged files met, all records, wall time."""
 
     name: str
     folder: Path
     computed: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    damaged: list[Damaged] = field(default_factory=list)
+    replaced: set[Path] = field(default_factory=set)
     records: list[dict[str, Any]] = field(default_factory=list)
     wall_time_s: float = 0.0
 
@@ -605,52 +833,192 @@ class SweepReport:
             "folder": str(self.folder),
             "computed": len(self.computed),
             "skipped": len(self.skipped),
+            "damaged": [
+                {"path": str(d.path), "reason": d.reason, "recomputed": d.path in self.replaced}
+                for d in self.damaged
+            ],
             "runs": len(self.records),
             "wall_time_s": self.wall_time_s,
             "summary": summary_rows(self.name, self.records),
         }
 
 
+def _finished(folder: Path, config: dict[str, Any]) -> dict[str, Any] | None:
+    """The sound record of ``config`` in ``folder`` (readable or key name), if any."""
+    key = config_key(config)
+    want = jsonable(config)
+    for path in (folder / run_filename(config), folder / f"{key}.json"):
+        if path.exists():
+            record, _ = read_record(path)
+            if record is not None and record["config"] == want:
+                return record
+    return None
+
+
+class _Sweep:
+    """The loop of one sweep: lock a run, compute it (here or in the pool), write it, release."""
+
+    def __init__(self, report: SweepReport, pool: Pool, bar: Any) -> None:
+        self.report, self.pool, self.bar = report, pool, bar
+        self.folder = report.folder
+        self.running: dict[Future, tuple[dict[str, Any], RunLock]] = {}
+        self.reported: dict[str, int] = {}
+
+    def _reuse(self, record: dict[str, Any], config: dict[str, Any]) -> None:
+        self.report.skipped.append(record["key"])
+        self.report.records.append(record)
+        self.bar.update(_n_updates(config))
+
+    def _store(self, config: dict[str, Any], record: dict[str, Any], lock: RunLock) -> None:
+        try:
+            path = self.folder / run_filename(config)
+            atomic_write(path, _dumps(record))
+            old = self.folder / f"{record['key']}.json"
+            damaged = {d.path for d in self.report.damaged}
+            if old in damaged and old.exists():
+                old.unlink()  # the damaged file under the key name is replaced by the new one
+            self.report.replaced |= {path, old} & damaged
+        except BaseException:
+            lock.release()
+            raise
+        lock.release(finished=True)
+        self.report.computed.append(record["key"])
+        self.report.records.append(record)
+        done = self.reported.pop(record["key"], 0)
+        self.bar.update(max(0, _n_updates(config) - done))
+
+    def _count(self, key: str, n: int) -> None:
+        """``n`` more training updates of the running run ``key`` (ignored once it is done)."""
+        if key in self.reported:
+            self.reported[key] += n
+            self.bar.update(n)
+
+    def _progress(self) -> None:
+        for key, n in self.pool.drain():
+            self._count(key, n)
+
+    def _start(self, config: dict[str, Any]) -> bool:
+        """Lock ``config`` and compute it or hand it to the pool; False if another sweep
+        holds its lock."""
+        lock = RunLock(self.folder, config_key(config))
+        if not lock.try_acquire():
+            return False
+        record = _finished(self.folder, config)  # finished by another sweep meanwhile?
+        if record is not None:
+            lock.release()
+            self._reuse(record, config)
+            return True
+        self.bar.set_postfix_str(_describe(config))
+        key = config_key(config)
+        self.reported[key] = 0
+        if self.pool.executor is None:
+            try:
+                record = jsonable(run_config(config, lambda n: self._count(key, n)))
+            except BaseException:
+                lock.release()
+                raise
+            self._store(config, record, lock)
+            return True
+        try:
+            future = self.pool.executor.submit(run_in_worker, config, self.pool.progress)
+        except BaseException:
+            lock.release()
+            raise
+        self.running[future] = (config, lock)
+        return True
+
+    def run(self, pending: list[dict[str, Any]]) -> None:
+        queue = deque(pending)
+        deferred: deque[dict[str, Any]] = deque()
+        try:
+            while queue or self.running or deferred:
+                while queue and len(self.running) < self.pool.capacity:
+                    config = queue.popleft()
+                    if not self._start(config):
+                        deferred.append(config)
+                if self.running:
+                    done, _ = wait(self.running, timeout=0.25, return_when=FIRST_COMPLETED)
+                    self._progress()
+                    for future in done:
+                        config, lock = self.running.pop(future)
+                        try:
+                            record = future.result()
+                        except BaseException:
+                            lock.release()
+                            raise
+                        self._store(config, record, lock)
+                    continue
+                if deferred and not queue:
+                    # Only runs that another sweep is computing are left: wait for one.
+                    config = deferred.popleft()
+                    lock = RunLock(self.folder, config_key(config))
+                    lock.acquire(timeout=-1)
+                    record = _finished(self.folder, config)
+                    lock.release()
+                    if record is not None:
+                        self._reuse(record, config)
+                    else:  # its sweep stopped before finishing it: compute it here
+                        queue.append(config)
+        finally:
+            for future, (_, lock) in self.running.items():
+                future.cancel()
+                lock.release()
+
+
+def _dumps(record: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(record, indent=1)
+
+
 def run_sweep(
-    name: str, configs: list[dict[str, Any]], folder: str | Path, progress: bool = True
+    name: str,
+    configs: list[dict[str, Any]],
+    folder: str | Path,
+    progress: bool = True,
+    workers: int = 1,
+    scheduler: str | None = None,
 ) -> SweepReport:
-    """Run every config of ``configs`` whose result file is missing in ``folder``; keep the
-    others. Shows one progress bar over training updates (stderr). ``summary.csv`` then lists
-    every finished run in ``folder``, those of earlier sweeps with other settings included."""
+    """Run every config of ``configs`` without a sound result file in ``folder``; keep the
+    others. ``workers`` local processes or a Dask ``scheduler`` address run them in parallel
+    (identical results). One progress bar (stderr) counts the training updates of all
+    workers. Damaged files are listed in the report and their runs recomputed.
+    ``summary.csv`` then lists every finished run in ``folder``, those of earlier sweeps with
+    other settings included (and, for a tuning grid, ``tuned.csv`` the chosen budgets)."""
     from tqdm.auto import tqdm
 
-    folder = Path(folder)
+    folder = check_writable(folder)
     report = SweepReport(name, folder)
     start = time.perf_counter()
+    found, report.damaged = scan_folder(folder)
     pending = []
-    for config in configs:
-        key = config_key(config)
-        record = _read(folder / f"{key}.json")
-        if record is not None and record.get("config") == _jsonable(config):
-            report.skipped.append(key)
-            report.records.append(record)
+    for config in {config_key(c): c for c in configs}.values():
+        hit = found.get(config_key(config))
+        if hit is not None and hit[1]["config"] == jsonable(config):
+            report.skipped.append(hit[1]["key"])
+            report.records.append(hit[1])
         else:
             pending.append(config)
     total = sum(_n_updates(c) for c in pending)
-    with tqdm(total=total, desc=name, unit="upd", disable=not progress or not pending) as bar:
-        for i, config in enumerate(pending):
-            bar.set_postfix_str(f"run {i + 1}/{len(pending)} {_describe(config)}")
-            before = bar.n
-            record = _jsonable(run_config(config, bar.update))
-            bar.update(before + _n_updates(config) - bar.n)
-            _atomic_write(folder / f"{record['key']}.json", json.dumps(record, indent=1))
-            report.computed.append(record["key"])
-            report.records.append(record)
+    with (
+        tqdm(total=total, desc=name, unit="upd", disable=not progress or not pending) as bar,
+        open_pool(workers, scheduler) as pool,
+    ):
+        _Sweep(report, pool, bar).run(pending)
+    RunLock.tidy(folder)
+    order = {config_key(c): i for i, c in enumerate(configs)}
+    report.records.sort(key=lambda r: order.get(r["key"], len(order)))
     report.wall_time_s = time.perf_counter() - start
-    swept = set(report.computed) | set(report.skipped)
-    others = [_read(p) for p in sorted(folder.glob("*.json")) if p.stem not in swept]
-    _write_summary(folder, name, report.records + [r for r in others if r is not None])
+    swept = {r["key"] for r in report.records}
+    found, _ = scan_folder(folder)
+    others = [rec for key, (_, rec) in sorted(found.items()) if key not in swept]
+    _write_summary(folder, name, report.records + others)
     return report
 
 
 def _describe(config: dict[str, Any]) -> str:
     parts = [config["model"], f"seed={config['seed']}"]
-    for k in ("delay", "task", "beta1", "beta2"):
+    for k in ("delay", "task", "beta1", "beta2", "lr"):
         if k in config:
             parts.append(f"{k}={config[k]}")
     return " ".join(parts)
@@ -662,19 +1030,23 @@ def run_experiment(
     quick: bool = False,
     seeds: Sequence[int] | None = None,
     delays: Sequence[int] | None = None,
-    models: Sequence[str] | None = None,
+    models: Sequence[str] | str | None = None,
     betas: Sequence[float] | None = None,
     progress: bool = True,
+    *,
+    workers: int = 1,
+    scheduler: str | None = None,
+    **options: Any,
 ) -> SweepReport:
     """Run (or resume) experiment ``name`` into ``out_dir`` and return its report.
+    ``options`` are the budget options of ``make_configs`` (``updates``, ``epochs``, ``lr``,
+    ``hidden``, ``cue_channels``, ``tune``). The folder is checked writable before any work.
 
     >>> report = run_experiment("recall", "results", quick=True)
     """
-    configs = make_configs(name, quick, seeds=seeds, delays=delays, models=models, betas=betas)
-    folder = result_dir(out_dir, name, quick)
-    for parent in (folder, *folder.parents):
-        if parent.exists():
-            if not parent.is_dir():
-                raise ValueError(f"{name}: cannot write results into {folder}: {parent} is a file")
-            break
-    return run_sweep(name, configs, folder, progress=progress)
+    configs = make_configs(
+        name, quick, seeds=seeds, delays=delays, models=models, betas=betas, **options
+    )
+    folder = result_dir(out_dir, name, quick, bool(options.get("tune")))
+    check_writable(folder)
+    return run_sweep(name, configs, folder, progress=progress, workers=workers, scheduler=scheduler)

@@ -12,12 +12,16 @@ import numpy as np
 import torch
 
 __all__ = [
+    "CUE_CHANNELS",
     "RecallTask",
     "recall_batch",
     "DIGITS_PERMUTATION",
     "digits_permutation",
     "digits_data",
 ]
+
+
+CUE_CHANNELS = ("shared", "separate")
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,11 @@ class RecallTask:
     (every cue channel fires with probability ``noise_rate``, whatever the class), then
     ``recall_steps`` of recall signal (the recall channels fire every step, the cue channels
     are silent). T = cue_steps + delay + recall_steps. Chance accuracy is 1 / n_classes.
+
+    ``cue_channels="separate"`` moves the distractors onto channels of their own: the
+    ``n_classes * group`` cue channels stay silent after the cue, and as many distractor
+    channels (between the cue and the recall channels) fire with probability ``noise_rate``
+    during the delay: C = (2 n_classes + 1) * group.
     """
 
     delay: int
@@ -39,6 +48,7 @@ class RecallTask:
     recall_steps: int = 5
     cue_rate: float = 0.5
     noise_rate: float = 0.05
+    cue_channels: str = "shared"
 
     def __post_init__(self) -> None:
         for name in ("delay", "n_classes", "group", "cue_steps", "recall_steps"):
@@ -58,10 +68,16 @@ class RecallTask:
                 raise ValueError(f"RecallTask: '{name}' must lie in [0, 1], got {value!r}")
         if self.cue_rate <= 0.0:
             raise ValueError("RecallTask: 'cue_rate' must be > 0 (the cue must be visible)")
+        if self.cue_channels not in CUE_CHANNELS:
+            raise ValueError(
+                f"RecallTask: 'cue_channels' must be one of {CUE_CHANNELS}, "
+                f"got {self.cue_channels!r}"
+            )
 
     @property
     def n_channels(self) -> int:
-        return (self.n_classes + 1) * self.group
+        groups = 2 * self.n_classes + 1 if self.cue_channels == "separate" else self.n_classes + 1
+        return groups * self.group
 
     @property
     def length(self) -> int:
@@ -72,13 +88,20 @@ class RecallTask:
         return 1.0 / self.n_classes
 
     def config(self) -> dict:
-        return asdict(self)
+        """The fields as a dict; ``cue_channels`` only when it is not the default "shared" (so
+        the records of runs made before the option existed are reproduced unchanged)."""
+        out = asdict(self)
+        if self.cue_channels == "shared":
+            del out["cue_channels"]
+        return out
 
 
 def recall_batch(task: RecallTask, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` sequences of ``task``: x (T, n, C) float32 spikes in {0, 1}, y (n,) int64 classes.
 
-    Classes are drawn uniformly; the whole batch is a function of (task, n, seed) only.
+    Classes are drawn uniformly; the whole batch is a function of (task, n, seed) only. The
+    random draws do not depend on ``cue_channels``: the two variants differ only in where the
+    distractors land.
     """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"recall_batch: n must be a positive integer, got {n!r}")
@@ -91,8 +114,9 @@ def recall_batch(task: RecallTask, n: int, seed: int) -> tuple[torch.Tensor, tor
     for k in range(K):
         rows = np.nonzero(y == k)[0]
         x[:c, rows, k * g : (k + 1) * g] = cue_on[:, rows, :]
-    x[c : c + d, :, : K * g] = rng.random((d, n, K * g)) < task.noise_rate
-    x[c + d :, :, K * g :] = 1.0
+    noise = slice(0, K * g) if task.cue_channels == "shared" else slice(K * g, 2 * K * g)
+    x[c : c + d, :, noise] = rng.random((d, n, K * g)) < task.noise_rate
+    x[c + d :, :, task.n_channels - g :] = 1.0
     return torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
 
 
@@ -113,19 +137,27 @@ def digits_permutation() -> np.ndarray:
 
 
 def digits_data(
-    permuted: bool, test_fraction: float = 0.2, limit: int | None = None
+    permuted: bool,
+    test_fraction: float = 0.2,
+    limit: int | None = None,
+    val_fraction: float | None = None,
 ) -> dict[str, torch.Tensor]:
     """scikit-learn's 8x8 digits read pixel by pixel: x (64, N, 1) float32 in [0, 1] (pixel/16),
     y (N,) int64; a fixed stratified split (``random_state=0``). ``permuted`` reorders the
     pixels by ``digits_permutation()``. ``limit`` keeps the first ``limit`` samples of each split.
+    ``val_fraction`` holds that fraction of the training split out as a validation split
+    (stratified, ``random_state=1``), disjoint from the test split; the test split is the same
+    with or without it.
 
-    Returns ``{"x_train", "y_train", "x_test", "y_test"}``.
+    Returns ``{"x_train", "y_train", "x_test", "y_test"}`` (and ``"x_val", "y_val"``).
     """
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"digits_data: test_fraction must lie in (0, 1), got {test_fraction}")
+    if val_fraction is not None and not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"digits_data: val_fraction must lie in (0, 1), got {val_fraction}")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ValueError(f"digits_data: limit must be a positive integer or None, got {limit!r}")
     data = load_digits()
@@ -135,15 +167,20 @@ def digits_data(
     x_tr, x_te, y_tr, y_te = train_test_split(
         images, data.target, test_size=test_fraction, random_state=0, stratify=data.target
     )
-    if limit is not None:
-        x_tr, y_tr, x_te, y_te = x_tr[:limit], y_tr[:limit], x_te[:limit], y_te[:limit]
+    splits = {"train": (x_tr, y_tr), "test": (x_te, y_te)}
+    if val_fraction is not None:
+        x_tr, x_va, y_tr, y_va = train_test_split(
+            x_tr, y_tr, test_size=val_fraction, random_state=1, stratify=y_tr
+        )
+        splits = {"train": (x_tr, y_tr), "val": (x_va, y_va), "test": (x_te, y_te)}
 
     def seq(a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(a.T[:, :, None]))
 
-    return {
-        "x_train": seq(x_tr),
-        "y_train": torch.from_numpy(y_tr.astype(np.int64)),
-        "x_test": seq(x_te),
-        "y_test": torch.from_numpy(y_te.astype(np.int64)),
-    }
+    out = {}
+    for name, (x, y) in splits.items():
+        if limit is not None:
+            x, y = x[:limit], y[:limit]
+        out[f"x_{name}"] = seq(x)
+        out[f"y_{name}"] = torch.from_numpy(y.astype(np.int64))
+    return out

@@ -137,16 +137,19 @@ def train_steps(
     batches: Callable[[int], tuple[torch.Tensor, torch.Tensor]],
     n_steps: int,
     lr: float,
-    evaluate: Callable[[], tuple[float, float]],
+    evaluate: Callable[[], dict[str, float]],
     eval_at: list[int],
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Adam on the mean cross-entropy for ``n_steps`` updates; ``batches(i)`` gives batch i.
 
-    After the updates listed in ``eval_at`` (1-based counts) ``evaluate()`` returns (test
-    accuracy, spike rate). Training stops at the first non-finite loss or gradient, or at a
-    gradient norm above ``HUGE_GRADIENT``. Returns the curve, the losses and the reason it
-    stopped (``"done"``, ``"non-finite"`` or ``"huge-gradient"``).
+    After the updates listed in ``eval_at`` (1-based counts) ``evaluate()`` returns the
+    measurements of that curve point (``accuracy``: test accuracy, ``spike_rate``, and
+    ``val_accuracy`` where a validation split exists). Training stops at the first non-finite
+    loss or gradient, or at a gradient norm above ``HUGE_GRADIENT``. Returns the curve, the
+    losses and the reason it stopped (``"done"``, ``"non-finite"`` or ``"huge-gradient"``).
+    Nothing here draws random numbers and the learning rate is constant, so the first k
+    updates of a longer run are exactly a run of k updates.
     """
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     curve: list[dict[str, float]] = []
@@ -176,6 +179,5 @@ def train_steps(
         if progress is not None:
             progress(1)
         if (i + 1) in wanted:
-            acc, rate = evaluate()
-            curve.append({"step": i + 1, "accuracy": acc, "spike_rate": rate, "loss": losses[-1]})
+            curve.append({"step": i + 1, **evaluate(), "loss": losses[-1]})
     return {"curve": curve, "losses": losses, "grad_norms": grad_norms, "status": status}

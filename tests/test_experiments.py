@@ -27,6 +27,7 @@ from lstmlif.experiments import (
     recall_batch,
     result_dir,
     run_experiment,
+    run_filename,
 )
 
 
@@ -95,9 +96,10 @@ def test_quick_recall_beats_chance_and_resumes(tmp_path):
     report = run_experiment("recall", tmp_path, quick=True, progress=False)
     folder = result_dir(tmp_path, "recall", quick=True)
     assert len(report.computed) == 3 and not report.skipped
+    names = {r["key"]: run_filename(r["config"]) for r in report.records}
     assert sorted(p.name for p in folder.iterdir()) == sorted(
-        [f"{k}.json" for k in report.computed] + ["summary.csv"]
-    )  # no temporary files left behind
+        [names[k] for k in report.computed] + ["summary.csv"]
+    )  # no temporary files or locks left behind
     umask = os.umask(0)
     os.umask(umask)
     assert all(p.stat().st_mode & 0o777 == 0o666 & ~umask for p in folder.iterdir())
@@ -122,7 +124,7 @@ def test_quick_recall_beats_chance_and_resumes(tmp_path):
     assert not again.computed and len(again.skipped) == 3
     assert _mtimes(folder) == before
     # An interrupted sweep: one result missing -> exactly that run is redone, identically.
-    victim = folder / f"{report.computed[1]}.json"
+    victim = folder / names[report.computed[1]]
     old = json.loads(victim.read_text())
     victim.unlink()
     third = run_experiment("recall", tmp_path, quick=True, progress=False)
