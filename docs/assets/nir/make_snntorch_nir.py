@@ -9,9 +9,10 @@ nir and nirtorch), never in the project's own ``.venv``:
     /work/peers-venv/bin/python docs/assets/nir/make_snntorch_nir.py
 
 The network: Linear(4, 8) -> Leaky (beta = 0.9) -> Linear(8, 2) -> Synaptic (alpha = 0.8,
-beta = 0.95), the decays and thresholds given per neuron (NIR's shape inference needs the layer width). snntorch exports Leaky as NIR's LIF and Synaptic as NIR's CubaLIF, writing each
-decay as a time constant tau = dt / (1 - decay) with its own dt = 1e-4 (seconds): analyse the
-file with ``--dt 1e-4 --discretization euler`` to get the decays back.
+beta = 0.95), the decays and thresholds given per neuron (NIR's shape inference needs the layer
+width). snntorch exports Leaky as NIR's LIF and Synaptic as NIR's CubaLIF, writing each decay as
+a time constant tau = dt / (1 - decay) with its own dt = 1e-4 (seconds): analyse the file with
+``--dt 1e-4 --discretization euler`` to get the decays back.
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ def main() -> None:
     nir.write(OUT, graph)
     print(f"wrote {OUT}: nodes {sorted(graph.nodes)}")
     for name, node in graph.nodes.items():
-        print(name, type(node).__name__, {k: getattr(node, k) for k in vars(node) if k != "metadata"})
+        fields = {k: v for k, v in vars(node).items() if k != "metadata"}
+        print(name, type(node).__name__, fields)
 
 
 if __name__ == "__main__":
