@@ -37,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "inspect": ("lstmlif.analysis.stability", "Jacobian, spectrum, period, norms, memory horizon"),
     "derive": ("lstmlif.analysis.symbolic", "the SymPy derivation of a model's gradient recursion"),
     "paper": ("lstmlif.analysis.paper", "each number the paper printed, recomputed, side by side"),
+    "compare": ("lstmlif.analysis.compare", "every model at its paper's initialisation, claims"),
     "experiment": ("lstmlif.experiments.cli", "long-delay learning experiments"),
 }
 
