@@ -160,9 +160,14 @@ class PLIF(NeuronModel):
                 "Fang et al. 2021, abstract",
                 "incorporating learnable membrane time constants can make the network less "
                 "sensitive to initial values and can speed up learning",
-                "no gradient-stability claim; below threshold every initial draw decays",
+                "a training claim, not a gradient-stability one",
+            ),
+            PaperClaim(
+                "CATALOGUE section 4 (c)",
+                "Strict sub-threshold: lambda = 1 - k = 1 - 1/tau in (0, 1) for every finite w",
+                "share of the initial draws that decay below threshold",
                 decays,
-            )
+            ),
         ]
 
     @classmethod
