@@ -85,7 +85,7 @@ from typing import Any
 
 import numpy as np
 
-from lstmlif.neurons import ALIF, LIF, NUMPY_OPS, NeuronModel, Trace, TwoCompartment
+from lstmlif.neurons import ALIF, LIF, NUMPY_OPS, RESETS, NeuronModel, Trace, TwoCompartment
 
 from .adjoint import AdjointResult, _prev, prepare, reduce_to_shape, surrogate_slopes
 
@@ -96,13 +96,16 @@ HAND_MODELS = (LIF, ALIF, TwoCompartment)
 
 
 def _hand_kind(model: NeuronModel) -> type | None:
+    if model.reset not in RESETS:  # e.g. the two-compartment "soma" reset: not derived by hand
+        return None
     return next(
         (c for c in HAND_MODELS if isinstance(model, c) and type(model).step is c.step), None
     )
 
 
 def has_hand_recursion(model: NeuronModel) -> bool:
-    """True when ``model`` runs the step of LIF, ALIF or the two-compartment model."""
+    """True when ``model`` runs the step of LIF, ALIF or the two-compartment model with a reset
+    derived by hand ("subtract" or "zero"; not the two-compartment "soma" reset)."""
     return _hand_kind(model) is not None
 
 
@@ -121,8 +124,8 @@ def hand_adjoint(
     kind = _hand_kind(model)
     if kind is None:
         raise ValueError(
-            f"hand_adjoint: no recursion is derived by hand for {type(model).__name__}; use "
-            "analysis.adjoint.adjoint (generated from the step)"
+            f"hand_adjoint: no recursion is derived by hand for {type(model).__name__} with "
+            f"reset={model.reset!r}; use analysis.adjoint.adjoint (generated from the step)"
         )
     psi = surrogate_slopes(prep, psi_zero)
     p = model.coefficients(NUMPY_OPS)

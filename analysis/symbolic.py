@@ -486,7 +486,41 @@ def model_checks(
                 checks.append(_eq("4", "LSTM-LIF: det J_t = 1 - v_th psi", d.det, 1 - vth * PSI))
         if detach_reset and reset == "subtract":
             checks.append(_eq("4", "detached reset: J_t = sub-threshold J", d.J_psi, d.J_sub))
+        if reset == "soma":
+            checks += _soma_reset_checks(model_name, d, detach_reset)
     return checks
+
+
+def _soma_reset_checks(model_name: str, d: Derivation, detach_reset: bool) -> list[Check]:
+    """The official TC-LIF hard reset (reset="soma"): gamma unused, equal to reset="zero" at
+    gamma = 0, and det J_t = alpha1 alpha2 (1 - S - s psi) (1 - S when detached)."""
+    s = _symbols(d)
+    m = d.model
+    gamma_free = all(s["gamma"] not in e.free_symbols for e in d.update.values())
+    zero = derive(model_name, m.convention, "zero", detach_reset)
+    names = m.state_names
+    soma_map = sp.Matrix([d.update[n] for n in names])
+    zero_map = sp.Matrix([zero.update[n] for n in names]).subs(s["gamma"], 0)
+    keep = 1 - S_PREV - (0 if detach_reset else d.state["s"] * PSI)
+    return [
+        Check(
+            "4",
+            "soma reset (official TC-LIF hard reset): gamma does not enter the update",
+            soma_map,
+            soma_map,
+            gamma_free,
+            "gamma is not a free symbol of the update map",
+        ),
+        _eq("4", "soma reset = zero reset at gamma = 0", soma_map, zero_map),
+        _eq(
+            "4",
+            "soma reset: det J_t = alpha1 alpha2 (1 - S - s psi)"
+            if not detach_reset
+            else "soma reset, detached: det J_t = alpha1 alpha2 (1 - S)",
+            d.det,
+            s["alpha1"] * s["alpha2"] * keep,
+        ),
+    ]
 
 
 def _from_claim(c: Claim) -> Check:

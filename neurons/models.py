@@ -15,10 +15,12 @@ membrane / soma: the potential the next step leaks from is 0, ``x <- x (1 - S)``
 same removal written outside the leak, ``r = leak * potential * S`` (so a single compartment
 resets identically in both conventions; two compartments still differ in whether the dendrite
 sees the pre- or post-reset soma). The two-compartment dendritic reset is ``gamma * S`` for both
-resets. ALIF's threshold reset is ``A[t] * S[t-1]`` in the "paper" convention (the updated
-threshold, as printed) and ``A[t-1] * S[t-1]`` in the "code" one (the threshold the spike
-crossed). With ``detach_reset`` the spike inside ``r`` carries no gradient. The exact equations
-are in ``shared/spec/MODELS.md`` and in each step's docstring.
+resets; the two-compartment models also offer ``reset="soma"``, the official TC-LIF hard reset
+(soma as for "zero", dendrite untouched, gamma unused). ALIF's threshold reset is
+``A[t] * S[t-1]`` in the "paper" convention (the updated threshold, as printed) and
+``A[t-1] * S[t-1]`` in the "code" one (the threshold the spike crossed). With
+``detach_reset`` the spike inside ``r`` carries no gradient. The exact equations are in
+``shared/spec/MODELS.md`` and in each step's docstring.
 """
 
 from __future__ import annotations
@@ -274,13 +276,15 @@ def two_compartment_step(
     code:  the same update applied to d[t-1] - gamma S[t-1] and s[t-1] - r;
     r = v_th S[t-1] (subtract) or s[t-1] S[t-1] (zero; a2 s[t-1] S[t-1] in the paper form, so
     the soma leaks from 0 after a spike);  S[t] = H(s[t] - v_th).
+    reset="soma" is the official TC-LIF hard reset: the soma as for "zero" (to v_reset = 0), the
+    dendrite untouched (no gamma S term; gamma is unused).
     """
     d, s, S = state["d"], state["s"], state["S"]
     Sr = reset_spike(p, S, ops)
-    r_d = p.gamma * Sr
+    r_d = 0.0 if p.reset == "soma" else p.gamma * Sr
     r_s = p.v_th * Sr if p.reset == "subtract" else s * Sr
     if p.convention == "paper":
-        if p.reset == "zero":
+        if p.reset != "subtract":
             r_s = scale(p.alpha2, r_s)
         d_new = scale(p.alpha1, d) + p.beta1 * s + current - r_d
         s_new = scale(p.alpha2, s) + p.beta2 * d_new - r_s
@@ -297,7 +301,9 @@ def two_compartment_step(
 @dataclass(frozen=True, eq=False, kw_only=True)
 class TwoCompartment(NeuronModel):
     """General two-compartment neuron (paper eqs. 7-9). alpha1, alpha2 in (0, 1] (leaks),
-    beta1, beta2 any finite reals (couplings), gamma finite (dendritic reset), v_th > 0."""
+    beta1, beta2 any finite reals (couplings), gamma finite (dendritic reset), v_th > 0.
+    Resets: "subtract", "zero" (soma to 0, dendrite - gamma S) and "soma" (the official TC-LIF
+    hard reset: soma to 0, dendrite untouched)."""
 
     alpha1: ParamLike = 1.0
     alpha2: ParamLike = 1.0
@@ -313,6 +319,7 @@ class TwoCompartment(NeuronModel):
     state_names: ClassVar[tuple[str, ...]] = ("d", "s")
     threshold_state: ClassVar[str] = "s"
     param_names: ClassVar[tuple[str, ...]] = ("alpha1", "alpha2", "beta1", "beta2", "gamma", "v_th")
+    resets: ClassVar[tuple[str, ...]] = (*RESETS, "soma")
     param_specs: ClassVar[dict[str, Param]] = {
         "alpha1": Param(0.0, 1.0, hi_open=False, doc="dendritic leak"),
         "alpha2": Param(0.0, 1.0, hi_open=False, doc="somatic leak"),
