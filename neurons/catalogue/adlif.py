@@ -83,7 +83,7 @@ def _unit(x: sp.Symbol, name: str) -> sp.Expr:
 class AdLIF(NeuronModel):
     """adLIF (sparch order): decays alpha, beta in (0, 1], couplings a, b (any finite reals),
     threshold v_th > 0. Defaults: the centres of the official initialisation ranges (alpha =
-    0.8897, beta = 0.9795, a = 0, b = 1) and v_th = 1; surrogate "rectangle" (width 1)."""
+    0.8898, beta = 0.9795, a = 0, b = 1) and v_th = 1; surrogate "rectangle" (width 1)."""
 
     alpha: ParamLike = _centre("alpha")
     beta: ParamLike = _centre("beta")
