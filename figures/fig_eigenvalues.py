@@ -65,6 +65,22 @@ def compute(n: int = 501) -> dict[str, np.ndarray]:
     return data
 
 
+_SYMBOLS = (
+    ("exp(-1/20)", r"$e^{-1/20}$"),
+    ("alpha", r"$\alpha$"),
+    ("rho", r"$\rho$"),
+    ("tau_m", r"$\tau_m$"),
+    ("tau_a", r"$\tau_a$"),
+)
+
+
+def _mathtext(label: str) -> str:
+    """A data label ("ALIF adaptation rho (tau_a = 200)") with its symbols as mathtext."""
+    for plain, tex in _SYMBOLS:
+        label = label.replace(plain, tex)
+    return label
+
+
 def _circle(ax, radius: float = 1.0, **kw) -> None:
     t = np.linspace(0, 2 * math.pi, 400)
     ax.plot(radius * np.cos(t), radius * np.sin(t), **kw)
@@ -88,7 +104,7 @@ def plot(data: dict[str, np.ndarray]) -> Figure:
             color="0.75",
             ms=1.5,
             zorder=1,
-            label="two-compartment, alpha1 = alpha2 = 0.95",
+            label=r"two-compartment, $\alpha_1 = \alpha_2 = 0.95$",
         )
         sc = None
         for j in range(lam.shape[1]):
@@ -102,7 +118,7 @@ def plot(data: dict[str, np.ndarray]) -> Figure:
                 vmax=p.max(),
                 zorder=2,
             )
-        fig.colorbar(sc, ax=ax, fraction=0.046, pad=0.03).set_label("beta1 beta2")
+        fig.colorbar(sc, ax=ax, fraction=0.046, pad=0.03).set_label(r"$\beta_1 \beta_2$")
         for val, txt, offset in (
             (0.5, "0.5", (-10, 10)),
             (0.0, "0", (-4, -16)),
@@ -111,7 +127,7 @@ def plot(data: dict[str, np.ndarray]) -> Figure:
         ):
             i = int(np.argmin(np.abs(p - val)))
             ax.annotate(
-                f"β1β2 = {txt}",
+                rf"$\beta_1\beta_2 = {txt}$",
                 (lam[i, 0].real, lam[i, 0].imag),
                 fontsize=7,
                 xytext=offset,
@@ -121,9 +137,9 @@ def plot(data: dict[str, np.ndarray]) -> Figure:
         ax.set_aspect("equal")
         ax.set_xlim(-2.3, 2.4)
         ax.set_ylim(-1.6, 1.6)
-        ax.set_xlabel("Re lambda")
-        ax.set_ylabel("Im lambda")
-        ax.set_title("LSTM-LIF: eigenvalues as beta1 beta2 sweeps 0.5 -> -4.5")
+        ax.set_xlabel(r"Re $\lambda$")
+        ax.set_ylabel(r"Im $\lambda$")
+        ax.set_title(r"LSTM-LIF: eigenvalues as $\beta_1 \beta_2$ sweeps 0.5 $\to$ $-4.5$")
         ax.legend(loc="lower left")
         panel_label(ax, "a")
 
@@ -146,32 +162,32 @@ def plot(data: dict[str, np.ndarray]) -> Figure:
                     color=color,
                     mfc="none",
                     ms=7,
-                    label=f"{lab}: {v.real:.4f}",
+                    label=f"{_mathtext(lab)}: {v.real:.4f}",
                 )
         ax.set_xlim(0.7, 1.02)
         ax.set_ylim(-0.16, 0.16)
         ax.set_aspect("equal")
-        ax.set_xlabel("Re lambda")
-        ax.set_ylabel("Im lambda")
+        ax.set_xlabel(r"Re $\lambda$")
+        ax.set_ylabel(r"Im $\lambda$")
         ax.set_title("LIF and ALIF: real, inside the circle (zoom)")
         ax.legend(loc="upper left", fontsize=6.5)
         panel_label(ax, "b")
 
         ax = axes[2]
-        ax.plot(p, np.abs(lam[:, 0]), color=model_color("lstmlif"), label="|lambda| (larger)")
+        ax.plot(p, np.abs(lam[:, 0]), color=model_color("lstmlif"), label=r"$|\lambda|$ (larger)")
         ax.plot(
-            p, np.abs(lam[:, 1]), color=OKABE_ITO["orange"], ls="--", label="|lambda| (smaller)"
+            p, np.abs(lam[:, 1]), color=OKABE_ITO["orange"], ls="--", label=r"$|\lambda|$ (smaller)"
         )
         ax.plot(
             p,
             np.abs(np.angle(lam[:, 0])) / math.pi,
             color=OKABE_ITO["blue"],
-            label="|arg lambda| / pi",
+            label=r"$|\arg \lambda| / \pi$",
         )
-        ax.axvspan(-4, 0, color="0.9", lw=0, label="-4 <= beta1 beta2 <= 0")
+        ax.axvspan(-4, 0, color="0.9", lw=0, label=r"$-4 \leq \beta_1 \beta_2 \leq 0$")
         ax.axhline(1.0, color="k", ls=":", lw=1)
-        ax.set_xlabel("beta1 beta2 (dimensionless)")
-        ax.set_ylabel("modulus; angle / pi (dimensionless)")
+        ax.set_xlabel(r"$\beta_1 \beta_2$ (dimensionless)")
+        ax.set_ylabel(r"modulus; angle / $\pi$ (dimensionless)")
         ax.set_title("LSTM-LIF: modulus and angle")
         ax.set_xlim(p.max(), p.min())
         ax.legend(loc="upper left", fontsize=6.5)

@@ -1,5 +1,5 @@
-"""Gradient norm versus temporal distance for single sub-threshold neurons, with THEORY.md's
-closed forms drawn over the computed points."""
+"""Gradient norm versus temporal distance for single sub-threshold neurons, with the theory's
+closed forms (sections 1 and 2) drawn over the computed points."""
 
 from __future__ import annotations
 
@@ -29,14 +29,18 @@ ORDER = 1
 CAPTION = (
     "Sub-threshold gradient reach of single neurons: log10 ||d x[T] / d x[T-k]||_2 against the "
     "temporal distance k (steps), computed as log-space products of the one-step Jacobian taken "
-    "from the step function (markers), with THEORY.md's closed forms drawn over them (lines). "
+    "from the step function (markers), with the closed forms of the theory (section 2) drawn "
+    "over them (lines). "
     "(a) LIF with alpha = 0.8 and exp(-1/20), slope log10(alpha) per step (0.8^10000 = "
     "10^-969.1) and ALIF's membrane channel (tau_m = 20, the same line as LIF exp(-1/20)); "
     "(b) ALIF's adaptation channel for tau_a = 200 and 700, slopes -1/(tau_a ln 10). "
     "(c, d) LSTM-LIF at the paper's four (beta1, beta2) settings: "
     "det J = 1 and a complex pair on the unit circle, so the norm neither vanishes nor explodes; "
     "it rotates between 1 (dotted, since det J = 1) and the closed-form bound "
-    "sqrt(2/cos^2(theta/2) + (beta1^2 + beta2^2)/sin^2(theta)) (dashed) for all k up to 10,000."
+    "sqrt(2/cos^2(theta/2) + (beta1^2 + beta2^2)/sin^2(theta)) (dashed) for all k up to 10,000; "
+    "(d) shows every step: the lines are the minimum and maximum over each 50 steps. "
+    "In (a) LIF with alpha = exp(-1/20) (wide line, squares) and ALIF's membrane (dashed, "
+    "triangles) coincide."
 )
 
 
@@ -105,47 +109,93 @@ def _closed_real_k(betas: np.ndarray, k: np.ndarray) -> np.ndarray:
     return out
 
 
+YLABEL = r"$\log_{10}\,\|\partial x_T\,/\,\partial x_{T-k}\|_2$"
+XLABEL = r"temporal distance $k$ (steps)"
+
+
+def envelope(values: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(first k of each bin, min, max) of ``values`` (k = 1..K along axis 0) over consecutive
+    bins of ``width`` steps: every step is inside its bin's band, so nothing is aliased."""
+    n = len(values) // width * width
+    if n == 0:
+        raise ValueError(f"envelope: width {width} exceeds the {len(values)} values")
+    bins = values[:n].reshape(n // width, width, *values.shape[1:])
+    start = 1 + width * np.arange(n // width)
+    return start, bins.min(axis=1), bins.max(axis=1)
+
+
 def plot(data: dict[str, np.ndarray]) -> Figure:
-    """(a) LIF, ALIF membrane; (b) ALIF adaptation; (c) LSTM-LIF, first 60 steps; (d) all k."""
+    """(a) LIF, ALIF membrane; (b) ALIF adaptation; (c) LSTM-LIF, first 60 steps; (d) all k as
+    the min-max envelope of every step."""
     k = data["k"]
     kmax = int(k[-1])
     every = max(1, kmax // 20)
     with style():
         fig, grid = plt.subplots(2, 2, figsize=(10.5, 7.4))
         axes = grid.ravel()
-        sel = slice(every - 1, None, every)
+        # (key, label, colour, marker, line style, line width, marker offset): LIF exp(-1/20) and
+        # ALIF's membrane (tau_m = 20) are the same line, drawn wide underneath and dashed on
+        # top, with their markers at alternating k, so both stay visible.
         groups = (
             (
                 axes[0],
                 "LIF and ALIF membrane: exponential vanishing",
                 [
-                    ("lif_0.8", "LIF, alpha = 0.8", model_color("lif"), "o"),
-                    ("lif_tau20", "LIF, alpha = exp(-1/20)", OKABE_ITO["sky"], "s"),
+                    ("lif_0.8", r"LIF, $\alpha = 0.8$", model_color("lif"), "o", "-", 1.2, 0),
+                    (
+                        "lif_tau20",
+                        r"LIF, $\alpha = e^{-1/20}$",
+                        OKABE_ITO["sky"],
+                        "s",
+                        "-",
+                        4.0,
+                        0,
+                    ),
                     (
                         "alif_tau_a200/membrane",
-                        "ALIF membrane, tau_m = 20",
+                        r"ALIF membrane, $\tau_m = 20$ (the same slope)",
                         model_color("alif"),
                         "^",
+                        "--",
+                        1.3,
+                        every // 2,
                     ),
                 ],
             ),
             (
                 axes[1],
-                "ALIF adaptation channel (tau_m = 20)",
+                r"ALIF adaptation channel ($\tau_m = 20$)",
                 [
-                    ("alif_tau_a200/adaptation", "tau_a = 200", OKABE_ITO["orange"], "v"),
-                    ("alif_tau_a700/adaptation", "tau_a = 700", OKABE_ITO["purple"], "D"),
+                    (
+                        "alif_tau_a200/adaptation",
+                        r"$\tau_a = 200$",
+                        OKABE_ITO["orange"],
+                        "v",
+                        "-",
+                        1.2,
+                        0,
+                    ),
+                    (
+                        "alif_tau_a700/adaptation",
+                        r"$\tau_a = 700$",
+                        OKABE_ITO["purple"],
+                        "D",
+                        "-",
+                        1.2,
+                        0,
+                    ),
                 ],
             ),
         )
         for ax, title, curves in groups:
-            for key, label, color, marker in curves:
-                ax.plot(k, data[f"{key}/closed"], color=color, lw=1.2, label=label)
+            for key, label, color, marker, ls, lw, offset in curves:
+                sel = slice(every - 1 - offset, None, every)
+                ax.plot(k, data[f"{key}/closed"], color=color, lw=lw, ls=ls, label=label)
                 ax.plot(k[sel], data[f"{key}/computed"][sel], marker, color=color, ms=4, mfc="none")
             ax.plot([], [], "ko", mfc="none", ms=4, label="computed (markers)")
             ax.plot([], [], "k-", lw=1.2, label="closed form (lines)")
-            ax.set_xlabel("temporal distance k (steps)")
-            ax.set_ylabel("log10 ||d x[T] / d x[T-k]||_2")
+            ax.set_xlabel(XLABEL)
+            ax.set_ylabel(YLABEL)
             ax.set_title(title)
             ax.legend(loc="lower left")
         panel_label(axes[0], "a")
@@ -153,12 +203,13 @@ def plot(data: dict[str, np.ndarray]) -> Figure:
 
         names = list(lstmlif_settings())
         betas = data["lstmlif/betas"]
-        for col, (ax, kcut) in enumerate(((axes[2], 60), (axes[3], kmax))):
+        width = max(1, kmax // 200)
+        for col, ax in enumerate(axes[2:]):
             for i, name in enumerate(names):
                 color = COLORS[i]
                 lab = f"{name}: ({betas[i, 0]:.4g}, {betas[i, 1]:.4g})"
                 if col == 0:
-                    n = min(kcut, kmax)
+                    n = min(60, kmax)
                     ax.plot(
                         k[:n], data["lstmlif/computed"][:n, i], "o", color=color, ms=3, mfc="none"
                     )
@@ -170,22 +221,19 @@ def plot(data: dict[str, np.ndarray]) -> Figure:
                         label=lab,
                     )
                 else:
-                    step = max(1, kmax // 400)
-                    ax.plot(
-                        k[::step],
-                        data["lstmlif/computed"][::step, i],
-                        ".",
-                        color=color,
-                        ms=2.5,
-                        label=lab,
-                    )
+                    start, lo, hi = envelope(data["lstmlif/computed"][:, i], width)
+                    ax.fill_between(start, lo, hi, step="post", color=color, alpha=0.08, lw=0)
+                    ax.step(start, hi, where="post", color=color, lw=1.2, label=lab)
+                    ax.step(start, lo, where="post", color=color, lw=0.7)
                 ax.axhline(data["lstmlif/bound"][i], color=color, ls="--", lw=0.9)
             ax.axhline(0.0, color="k", ls=":", lw=0.9)
-            ax.set_xlabel("temporal distance k (steps)")
-            ax.set_ylabel("log10 ||d x[T] / d x[T-k]||_2")
+            ax.set_xlabel(XLABEL)
+            ax.set_ylabel(YLABEL)
         axes[2].set_title("LSTM-LIF: bounded rotation (first 60 steps)")
-        axes[2].legend(loc="upper right", fontsize=6.5, title="(beta1, beta2)", title_fontsize=7)
-        axes[3].set_title(f"LSTM-LIF: all k up to {kmax} (every {max(1, kmax // 400)}th)")
+        axes[2].legend(
+            loc="upper right", fontsize=6.5, title=r"$(\beta_1, \beta_2)$", title_fontsize=7
+        )
+        axes[3].set_title(f"LSTM-LIF: every k up to {kmax} (min and max of each {width} steps)")
         top = float(np.max(data["lstmlif/bound"]))
         for ax in axes[2:]:
             ax.set_ylim(-0.1, top * 1.35 + 0.05)

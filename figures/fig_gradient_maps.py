@@ -1,5 +1,6 @@
 """The paper's gradient-evolution figure recomputed: per-neuron, per-step |dL/ds[t]| in the
-feed-forward S-MNIST network (1-64-256-256-10) for LIF, ALIF and LSTM-LIF, untrained."""
+feed-forward S-MNIST network (1-64-256-256-10) for LIF, ALIF and LSTM-LIF, untrained, with the
+readout summed over time (as the paper) beside the readout of the last step only."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 NAME = "gradient_maps"
 ORDER = 3
 CAPTION = (
-    "Gradient evolution in the feed-forward S-MNIST network of MODELS.md (Linear(1,64) -> "
+    "Gradient evolution in the feed-forward S-MNIST network (Linear(1,64) -> "
     "neuron -> Linear(64,256) -> neuron -> Linear(256,256) -> neuron -> Linear(256,10), readout "
     "summed over the 784 steps, cross-entropy), untrained at the paper's initialisation (PyTorch "
     "default Linear init, seed 0; LIF alpha = 0.8; ALIF tau_m = 20, tau_a = 200; LSTM-LIF "
@@ -34,13 +35,20 @@ CAPTION = (
     "collected by hooks on each step's autograd node; each map sums to 1; colours are clipped 10 "
     "decades below the maximum and light grey marks exactly zero gradient (a neuron never "
     "within the surrogate's support). Rates are spikes per neuron per step. Right: the share per "
-    "step summed over neurons, with each layer's share in the first half of the sequence. With "
-    "the time-summed readout every step also receives gradient directly from the loss, so "
-    "the maps are close to uniform in t; compute(readout='last') isolates what travels back "
-    "through time (notebook 01)."
+    "step summed over neurons, with each layer's share in the first half of the sequence. Rows "
+    "come in pairs: the readout summed over the 784 steps (as the paper trains), then the "
+    "readout of the last step only. With the summed readout every step also receives gradient "
+    "directly from the loss, so the maps are close to uniform in t and hide LIF's vanishing; "
+    "with the last-step readout every gradient has to travel back through time, and LIF's "
+    "share falls by decades towards early steps while LSTM-LIF's does not (the network runs in "
+    "float32, so LIF's last-step gradient reaches float32's subnormal floor near 1e-45, the flat "
+    "stretch of its share curve, or exactly 0, grey)."
 )
 
 ZERO_COLOR = "0.8"
+READOUTS = ("sum", "last")
+READOUT_TITLES = {"sum": "summed readout", "last": "last-step readout"}
+READOUT_SHORT = {"sum": "summed", "last": "last step"}
 
 
 def _models() -> tuple[str, ...]:
@@ -75,24 +83,52 @@ def compute(
     return data
 
 
+def compute_both(
+    batch: int = 256,
+    side: int = 28,
+    sizes: Sequence[int] = (1, 64, 256, 256, 10),
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
+    """``compute`` for the summed readout (keys as ``compute`` names them) and for the
+    last-step readout (the same keys prefixed ``last/``), on the same batch and weights."""
+    data = compute(batch, side, sizes, seed, readout="sum")
+    last = compute(batch, side, sizes, seed, readout="last")
+    data.update({f"last/{k}": v for k, v in last.items() if k not in ("labels", "sizes")})
+    data["readouts"] = np.asarray(READOUTS)
+    return data
+
+
+def _panels(data: dict[str, np.ndarray]) -> list[tuple[str, str, str]]:
+    """(model, readout, key prefix) for each row: both readouts where ``last/`` keys exist."""
+    single = str(data.get("readout", "sum"))
+    rows = []
+    for mname in _models():
+        if f"{mname}/loss" in data:
+            rows.append((mname, single, ""))
+        if f"last/{mname}/loss" in data:
+            rows.append((mname, "last", "last/"))
+    return rows
+
+
 def plot(data: dict[str, np.ndarray]) -> Figure:
-    """Rows: models; columns: the three hidden layers' heat maps, then the per-step shares."""
+    """Rows: (model, readout); columns: the three hidden layers' heat maps, then the per-step
+    shares."""
     n_layers = len(data["sizes"]) - 2
     with style():
-        models = [m for m in _models() if f"{m}/loss" in data]
+        rows = _panels(data)
         fig, axes = plt.subplots(
-            len(models),
+            len(rows),
             n_layers + 1,
-            figsize=(3.1 * (n_layers + 1), 7.6 * len(models) / 3),
+            figsize=(3.1 * (n_layers + 1), 2.55 * len(rows)),
             squeeze=False,
             gridspec_kw={"width_ratios": [1] * n_layers + [1.15]},
         )
-        letters = iter("abcdefghijklmnop")
-        for r, mname in enumerate(models):
-            title = model_label(mname)
+        letters = iter("abcdefghijklmnopqrstuvwxyz")
+        for r, (mname, readout, pre) in enumerate(rows):
+            title = f"{model_label(mname)} ({READOUT_SHORT[readout]})"
             logs = []
             for layer in range(n_layers):
-                G = data[f"{mname}/layer{layer + 1}/map"].astype(np.float64)
+                G = data[f"{pre}{mname}/layer{layer + 1}/map"].astype(np.float64)
                 with np.errstate(divide="ignore"):
                     logs.append(np.log10(G))
             top = max(float(np.max(L)) for L in logs)
@@ -110,19 +146,19 @@ def plot(data: dict[str, np.ndarray]) -> Figure:
                     vmax=top,
                     interpolation="nearest",
                 )
-                rate = float(data[f"{mname}/layer{layer + 1}/rate"])
-                ax.set_title(f"{title}, layer {layer + 1} (rate {rate:.2g})")
-                ax.set_xlabel("time step t (steps)")
-                ax.set_ylabel("neuron n")
+                rate = float(data[f"{pre}{mname}/layer{layer + 1}/rate"])
+                ax.set_title(f"{model_label(mname)}, layer {layer + 1} (rate {rate:.2g})")
+                ax.set_xlabel(r"time step $t$ (steps)")
+                ax.set_ylabel(f"neuron $n$\n({READOUT_TITLES[readout]})")
                 ax.grid(False)
                 panel_label(ax, next(letters))
             cbar = fig.colorbar(im, ax=axes[r, n_layers - 1], fraction=0.06, pad=0.02)
-            cbar.set_label("log10 share of layer total")
+            cbar.set_label(r"$\log_{10}$ share of the layer total")
             ax = axes[r, n_layers]
             for layer in range(n_layers):
-                G = data[f"{mname}/layer{layer + 1}/map"].astype(np.float64)
+                G = data[f"{pre}{mname}/layer{layer + 1}/map"].astype(np.float64)
                 per_step = G.sum(axis=1)
-                share = float(data[f"{mname}/layer{layer + 1}/first_half"])
+                share = float(data[f"{pre}{mname}/layer{layer + 1}/first_half"])
                 with np.errstate(divide="ignore"):
                     ax.plot(
                         np.log10(per_step),
@@ -132,9 +168,9 @@ def plot(data: dict[str, np.ndarray]) -> Figure:
                     )
             ax.axvline(len(per_step) / 2, color="0.5", ls=":", lw=1)
             ax.set_title(f"{title}: share per step")
-            ax.set_xlabel("time step t (steps)")
-            ax.set_ylabel("log10 sum_n G[n, t] / total")
-            ax.legend(loc="lower right", fontsize=6.5)
+            ax.set_xlabel(r"time step $t$ (steps)")
+            ax.set_ylabel(r"$\log_{10} \sum_n G[n, t]\,/\,$total")
+            ax.legend(loc="best", fontsize=6.5)
             panel_label(ax, next(letters))
         fig.tight_layout()
     return fig
@@ -146,8 +182,12 @@ def make(
     side: int = 28,
     sizes: Sequence[int] = (1, 64, 256, 256, 10),
     seed: int = 0,
-    readout: str = "sum",
+    readout: str | None = None,
 ) -> dict:
-    """Compute, plot and save (PNG, PDF, NPZ). Full size takes ~40 s on one CPU thread."""
-    data = compute(batch, side, sizes, seed, readout)
+    """Compute, plot and save (PNG, PDF, NPZ): both readouts (``readout=None``, the default;
+    ~80 s at full size on one CPU thread) or one ("sum" or "last")."""
+    if readout is None:
+        data = compute_both(batch, side, sizes, seed)
+    else:
+        data = compute(batch, side, sizes, seed, readout)
     return save_all(plot(data), out_dir, NAME, data)

@@ -95,14 +95,14 @@ def plot(data: dict[str, np.ndarray]) -> Figure:
                         ax.text(t[-1] + 1, y, f"spikes ({conv})", va="center", fontsize=7)
                 ax.axhline(1.0, color="0.4", ls=":", lw=1)
                 ax.fill_between(
-                    t, 0, data[f"{kind}/I"], step="mid", color="0.85", lw=0, label="input I"
+                    t, 0, data[f"{kind}/I"], step="mid", color="0.85", lw=0, label=r"input $I$"
                 )
                 ax.set_title(f"{title}, {kind} input")
                 ax.set_ylim(-1.0, 2.1)
                 if r == 1:
-                    ax.set_xlabel("time step t (steps)")
+                    ax.set_xlabel(r"time step $t$ (steps)")
                 if c == 0:
-                    ax.set_ylabel("potential (units of v_th)")
+                    ax.set_ylabel(r"potential (units of $v_{th}$)")
                 panel_label(ax, "abcd"[2 * r + c])
         handles, labels = [], []
         for ax in (axes[0, 0], axes[0, 1]):

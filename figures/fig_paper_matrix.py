@@ -78,12 +78,14 @@ def plot(data: dict[str, np.ndarray]) -> Figure:
         ax = axes[0]
         for i, name in enumerate(data["names"]):
             lab = f"{name} ({data['betas'][i, 0]:.4g}, {data['betas'][i, 1]:.4g})"
-            ax.plot(data["k"], data["J_log10"][:, i], color=COLORS[i], label=f"J, {lab}")
+            ax.plot(data["k"], data["J_log10"][:, i], color=COLORS[i], label=f"$J$, {lab}")
             ax.plot(data["k"], data["P_log10"][:, i], color=COLORS[i], ls="--", lw=1.0)
-        ax.plot([], [], "k--", lw=1.0, label="P (paper's eq. 14), same colours")
-        ax.set_xlabel("k (steps)")
-        ax.set_ylabel("log10 ||M^k||_2")
-        ax.set_title("powers of P and of the true J")
+        ax.plot([], [], "k--", lw=1.0, label=r"$P$ (paper's eq. 14), same colours")
+        ax.set_xlabel(r"$k$ (steps)")
+        ax.set_ylabel(r"$\log_{10} \|M^k\|_2$")
+        ax.set_title(r"powers of $P$ and of the true $J$")
+        lo, hi = ax.get_ylim()
+        ax.set_ylim(lo, hi + 0.55 * (hi - lo))  # room above the curves for the legend
         ax.legend(loc="upper right", fontsize=6)
         panel_label(ax, "a")
 
@@ -103,8 +105,8 @@ def plot(data: dict[str, np.ndarray]) -> Figure:
             ax.plot(x, -4 / x, "k-", lw=1.1)
             ax.set_xlim(ext[0], ext[1])
             ax.set_ylim(ext[2], ext[3])
-            ax.set_xlabel("beta1 (dimensionless)")
-            ax.set_ylabel("beta2 (dimensionless)")
+            ax.set_xlabel(r"$\beta_1$ (dimensionless)")
+            ax.set_ylabel(r"$\beta_2$ (dimensionless)")
             ax.set_aspect("equal")
             ax.grid(False)
 
@@ -114,18 +116,18 @@ def plot(data: dict[str, np.ndarray]) -> Figure:
         im = ax.imshow(f, origin="lower", extent=ext, cmap=DIVERGING, norm=norm)
         ax.contour(b1, b2, f, levels=[1.0], colors=["k"], linestyles="--")
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03).set_label(
-            "f (dimensionless; white: f = 1)"
+            r"$f$ (dimensionless; diverging about $f = 1$, white)"
         )
         marks(ax)
-        ax.set_title("paper's criterion f (eq. 15)")
+        ax.set_title(r"paper's criterion $f$ (eq. 15)")
         panel_label(ax, "b")
 
         ax = axes[2]
         im = ax.imshow(np.log10(data["rho_J"]), origin="lower", extent=ext, cmap=SEQUENTIAL)
         ax.contour(b1, b2, f, levels=[1.0], colors=[OKABE_ITO["vermillion"]], linestyles="--")
-        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03).set_label("log10 rho(J)")
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03).set_label(r"$\log_{10} \rho(J)$")
         marks(ax)
-        ax.set_title("true spectral radius rho(J)")
+        ax.set_title(r"true spectral radius $\rho(J)$")
         panel_label(ax, "c")
 
         ax = axes[3]
@@ -135,7 +137,7 @@ def plot(data: dict[str, np.ndarray]) -> Figure:
             ".",
             ms=1.5,
             color=OKABE_ITO["sky"],
-            label="rho(P), the paper's matrix",
+            label=r"$\rho(P)$, the paper's matrix",
         )
         ax.plot(
             f.ravel(),
@@ -143,15 +145,15 @@ def plot(data: dict[str, np.ndarray]) -> Figure:
             ".",
             ms=1.5,
             color=OKABE_ITO["vermillion"],
-            label="rho(J), the true Jacobian",
+            label=r"$\rho(J)$, the true Jacobian",
         )
         ax.axvline(1.0, color="k", ls=":", lw=1)
         ax.axhline(1.0, color="k", ls=":", lw=1)
         ax.set_xscale("symlog", linthresh=1.0)
         ax.set_yscale("log")
-        ax.set_xlabel("f(beta1, beta2) (dimensionless, symlog)")
+        ax.set_xlabel(r"$f(\beta_1, \beta_2)$ (dimensionless, symlog)")
         ax.set_ylabel("spectral radius (dimensionless)")
-        ax.set_title("second quadrant: f against spectral radii")
+        ax.set_title(r"second quadrant: $f$ against spectral radii")
         ax.legend(loc="upper left", markerscale=5)
         panel_label(ax, "d")
         fig.tight_layout()

@@ -85,18 +85,20 @@ def plot(data: dict[str, np.ndarray]) -> Figure:
             ax.imshow(
                 codes, origin="lower", extent=ext, cmap=cmap, norm=norm, interpolation="nearest"
             )
-            ax.set_title(f"(β1, β2) = ({b1:g}, {b2:g})")
+            ax.set_title(rf"$(\beta_1, \beta_2) = ({b1:g}, {b2:g})$")
             ax2 = fig.add_subplot(gs[1, i])
             with np.errstate(divide="ignore"):
                 lr = np.log10(data[f"c{i}/rho"])
             im = ax2.imshow(lr, origin="lower", extent=ext, cmap=SEQUENTIAL)
             if lr.min() < 0 < lr.max():
                 ax2.contour(alpha, alpha, lr, levels=[0.0], colors="w", linewidths=1.2)
-            fig.colorbar(im, ax=ax2, fraction=0.046, pad=0.03).set_label("log10 spectral radius")
-            ax2.set_title("log10 spectral radius ρ(J)")
+            fig.colorbar(im, ax=ax2, fraction=0.046, pad=0.03).set_label(
+                r"$\log_{10}$ spectral radius"
+            )
+            ax2.set_title(r"$\log_{10}$ spectral radius $\rho(J)$")
             for a in (ax, ax2):
-                a.set_xlabel("alpha1 (dendritic leak per step)")
-                a.set_ylabel("alpha2 (somatic leak per step)")
+                a.set_xlabel(r"$\alpha_1$ (dendritic leak per step)")
+                a.set_ylabel(r"$\alpha_2$ (somatic leak per step)")
                 a.grid(False)
                 a.plot([1.0], [1.0], "k*", ms=8, clip_on=False)
                 a.set_aspect("equal")
@@ -105,7 +107,7 @@ def plot(data: dict[str, np.ndarray]) -> Figure:
         fig.legend(
             [Patch(color=REGION_COLORS[lab]) for lab in LABELS]
             + [plt.Line2D([], [], marker="*", color="k", ls="", ms=8)],
-            [*LABELS, "LSTM-LIF (alpha1 = alpha2 = 1)"],
+            [*LABELS, r"LSTM-LIF ($\alpha_1 = \alpha_2 = 1$)"],
             loc="upper center",
             ncol=5,
         )
@@ -119,11 +121,11 @@ def plot(data: dict[str, np.ndarray]) -> Figure:
         )
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlabel("tau_m (steps)")
-        ax.set_ylabel("tau_a (steps)")
-        ax.set_title("ALIF memory horizon -1/ln rho(J)")
+        ax.set_xlabel(r"$\tau_m$ (steps)")
+        ax.set_ylabel(r"$\tau_a$ (steps)")
+        ax.set_title(r"ALIF memory horizon $-1/\ln \rho(J)$")
         ax.grid(False)
-        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03).set_label("log10 horizon (steps)")
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03).set_label(r"$\log_{10}$ horizon (steps)")
         panel_label(ax, next(letters))
         ax = fig.add_subplot(gs[2, max(1, n // 2) :])
         ax.loglog(
@@ -133,7 +135,7 @@ def plot(data: dict[str, np.ndarray]) -> Figure:
             ms=3.5,
             mfc="none",
             color=OKABE_ITO["green"],
-            label="computed, tau_m = 20",
+            label=r"computed, $\tau_m = 20$",
         )
         ax.loglog(
             data["alif_line_tau_a"],
@@ -141,14 +143,14 @@ def plot(data: dict[str, np.ndarray]) -> Figure:
             "-",
             color="k",
             lw=1,
-            label="max(tau_m, tau_a)",
+            label=r"$\max(\tau_m, \tau_a)$",
         )
-        for t, lab in ((200.0, "tau_a = 200"), (700.0, "tau_a = 700")):
+        for t, lab in ((200.0, r"$\tau_a = 200$"), (700.0, r"$\tau_a = 700$")):
             ax.axvline(t, color="0.5", ls=":", lw=1)
             ax.text(t, 12, lab, rotation=90, fontsize=7, va="bottom", ha="right")
-        ax.set_xlabel("tau_a (steps)")
+        ax.set_xlabel(r"$\tau_a$ (steps)")
         ax.set_ylabel("memory horizon (steps)")
-        ax.set_title("ALIF horizon against tau_a")
+        ax.set_title(r"ALIF horizon against $\tau_a$")
         ax.legend(loc="upper left")
         panel_label(ax, next(letters))
         fig.tight_layout(rect=(0, 0, 1, 0.96))

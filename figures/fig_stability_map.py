@@ -21,7 +21,7 @@ from lstmlif.neurons import LSTMLIF
 from lstmlif.neurons.symbolic import jacobian, subthreshold, symbolic_model
 
 from .files import save_all
-from .style import DIVERGING, OKABE_ITO, SEQUENTIAL, panel_label, plt, style
+from .style import OKABE_ITO, SEQUENTIAL, panel_label, plt, style
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -135,7 +135,7 @@ def _overlay(ax, data: dict[str, np.ndarray], legend: bool = False) -> None:
                 y[side],
                 color="k",
                 lw=1.1,
-                label="beta1 beta2 = -4 (SymPy)" if legend and side[0] else None,
+                label=r"$\beta_1 \beta_2 = -4$ (SymPy)" if legend and side[0] else None,
             )
     b = data["beta"]
     ax.contour(
@@ -148,7 +148,7 @@ def _overlay(ax, data: dict[str, np.ndarray], legend: bool = False) -> None:
         linewidths=1.2,
     )
     if legend:
-        ax.plot([], [], "--", color=OKABE_ITO["vermillion"], label="paper eq. 15: f = 1")
+        ax.plot([], [], "--", color=OKABE_ITO["vermillion"], label=r"paper eq. 15: $f = 1$")
     t7 = data["table7"]
     ax.plot(
         t7[:, 0],
@@ -173,8 +173,8 @@ def _overlay(ax, data: dict[str, np.ndarray], legend: bool = False) -> None:
     )
     ax.set_xlim(b[0], b[-1])
     ax.set_ylim(b[0], b[-1])
-    ax.set_xlabel("beta1 (dimensionless)")
-    ax.set_ylabel("beta2 (dimensionless)")
+    ax.set_xlabel(r"$\beta_1$ (dimensionless)")
+    ax.set_ylabel(r"$\beta_2$ (dimensionless)")
     ax.set_aspect("equal")
     ax.grid(False)
 
@@ -185,12 +185,13 @@ def plot(data: dict[str, np.ndarray]) -> Figure:
     ext = (b[0], b[-1], b[0], b[-1])
     with style():
         fig, axes = plt.subplots(1, 3, figsize=(14.5, 5.0))
-        top = float(np.max(np.abs(data["log10_rho"])))
+        # det J = 1, so rho(J) >= 1 and log10 rho >= 0 everywhere: a magnitude, not signed data
+        # (sequential map; 0, the marginal band, at its dark end)
         im = axes[0].imshow(
-            data["log10_rho"], origin="lower", extent=ext, cmap=DIVERGING, vmin=-top, vmax=top
+            data["log10_rho"], origin="lower", extent=ext, cmap=SEQUENTIAL, vmin=0.0
         )
         fig.colorbar(im, ax=axes[0], fraction=0.046, pad=0.03).set_label(
-            "log10 spectral radius of J"
+            r"$\log_{10}$ spectral radius of $J$ ($\geq 0$: $\det J = 1$)"
         )
         _overlay(axes[0], data, legend=True)
         for sign, paper, true in zip(
@@ -207,13 +208,15 @@ def plot(data: dict[str, np.ndarray]) -> Figure:
                 fontsize=6.5,
                 bbox=dict(fc="white", ec="0.6", alpha=0.85, lw=0.5),
             )
-        axes[0].set_title("spectral radius (log10)")
+        axes[0].set_title(r"spectral radius ($\log_{10}$)")
 
         with np.errstate(divide="ignore", invalid="ignore"):
             im = axes[1].imshow(
                 np.log10(data["period"]), origin="lower", extent=ext, cmap=SEQUENTIAL
             )
-        fig.colorbar(im, ax=axes[1], fraction=0.046, pad=0.03).set_label("log10 period (steps)")
+        fig.colorbar(im, ax=axes[1], fraction=0.046, pad=0.03).set_label(
+            r"$\log_{10}$ period (steps)"
+        )
         _overlay(axes[1], data)
         axes[1].set_title("oscillation period where the pair is complex")
 
@@ -227,7 +230,7 @@ def plot(data: dict[str, np.ndarray]) -> Figure:
             vmax=SUP_VMAX,
         )
         fig.colorbar(im, ax=axes[2], fraction=0.046, pad=0.03, extend="max").set_label(
-            f"log10 sup_(k<={int(data['sup_kmax'])}) ||J^k||_2"
+            rf"$\log_{{10}} \sup_{{k \leq {int(data['sup_kmax'])}}} \|J^k\|_2$"
         )
         _overlay(axes[2], data)
         axes[2].set_title("transient amplification (grey: growing)")

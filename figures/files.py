@@ -44,15 +44,18 @@ def atomic_open(path: Path, mode: str = "wb") -> Iterator[IO[Any]]:
 
 
 def save_figure(fig: Any, out_dir: Path, stem: str) -> list[Path]:
-    """Write ``fig`` as ``stem.png`` and ``stem.pdf`` in ``out_dir`` (atomically); closes it."""
+    """Write ``fig`` as ``stem.png`` (at ``style.DPI``, 300 dpi) and ``stem.pdf`` in ``out_dir``
+    (atomically), each cropped to the figure's content (tight bounding box); closes it."""
     import matplotlib.pyplot as plt
+
+    from .style import DPI
 
     paths = []
     try:
         for fmt in ("png", "pdf"):
             path = Path(out_dir) / f"{stem}.{fmt}"
             buf = io.BytesIO()
-            fig.savefig(buf, format=fmt)
+            fig.savefig(buf, format=fmt, dpi=DPI, bbox_inches="tight", pad_inches=0.05)
             with atomic_open(path) as fh:
                 fh.write(buf.getvalue())
             paths.append(path)

@@ -1,5 +1,8 @@
 """One style for every figure: the Okabe-Ito colour-blind-safe palette, labelled axes with units,
-"log10" spelled out in labels, and perceptually uniform colour maps (viridis, cividis).
+maths in labels written as mathtext (``r"$\\log_{10} \\|J^k\\|_2$"``), perceptually uniform
+sequential colour maps (viridis) for magnitudes and a diverging map (``DIVERGING``) only for
+signed data centred on a meaningful zero. PNGs are written at ``DPI`` (300) with a tight bounding
+box (``files.save_figure``); legends go inside the axes or inside the figure's own margin.
 
 Use ``with style(): fig, axes = plt.subplots(...)``; nothing is changed globally.
 """
@@ -22,6 +25,7 @@ __all__ = [
     "model_label",
     "SEQUENTIAL",
     "DIVERGING",
+    "DPI",
     "style",
     "panel_label",
     "plt",
@@ -57,10 +61,14 @@ def model_label(name: str) -> str:
 
 SEQUENTIAL = "viridis"
 DIVERGING = "RdBu_r"
+"""For signed data only (values on both sides of a meaningful zero), centred on that zero."""
+
+DPI = 300
+"""Resolution of every PNG (PDFs are vector)."""
 
 _RC = {
     "figure.dpi": 100,
-    "savefig.dpi": 150,
+    "savefig.dpi": DPI,
     "savefig.bbox": "tight",
     "font.size": 9,
     "axes.titlesize": 9,
@@ -77,6 +85,8 @@ _RC = {
     "lines.linewidth": 1.4,
     "image.cmap": SEQUENTIAL,
     "pdf.fonttype": 42,
+    "mathtext.fontset": "dejavusans",
+    "mathtext.default": "it",
     "axes.prop_cycle": matplotlib.cycler(color=COLORS),
 }
 

@@ -355,3 +355,105 @@ def test_paper_matrix_powers_and_spectra():
     assert np.all(data["rho_P"][prod < -2 - 1e-9] > 1)
     np.testing.assert_allclose(data["rho_J"][prod > -4 + 1e-9], 1.0, atol=1e-6)
     np.testing.assert_allclose(data["f"], B1 * B2**2 + B1 * B2 + 2 * B2 + 1, rtol=1e-14)
+
+
+# ----------------------------------------------------------------------------- style (issue 14)
+
+
+def test_gradient_maps_both_readouts_and_the_last_step_reveals_lif_vanishing():
+    data = fig_gradient_maps.compute_both(batch=8, side=8, sizes=(1, 8, 16, 16, 10), seed=0)
+    assert list(data["readouts"]) == ["sum", "last"]
+    for pre in ("", "last/"):
+        for model in ("lif", "alif", "lstmlif"):
+            for layer in (1, 2, 3):
+                G = data[f"{pre}{model}/layer{layer}/map"].astype(np.float64)
+                assert G.shape[0] == 64 and G.sum() == pytest.approx(1.0, abs=1e-6)
+    # the summed readout feeds every step directly: LIF's share of the first half is one half,
+    # as if nothing vanished
+    for layer in (1, 2, 3):
+        assert float(data[f"lif/layer{layer}/first_half"]) == pytest.approx(0.5, abs=0.02)
+    # scoring the last step only, LIF's first-half share collapses (alpha = 0.8 per step over
+    # >= 32 steps: 0.8^32 = 8e-4) while LSTM-LIF keeps far more
+    lif = float(data["last/lif/layer1/first_half"])
+    lstm = float(data["last/lstmlif/layer1/first_half"])
+    assert lif < 0.8**32 * 10 and lstm > 100 * lif
+    fig = fig_gradient_maps.plot(data)
+    assert len(fig.axes) >= 6 * 4  # 6 rows (3 models x 2 readouts) of 4 panels (+ colour bars)
+    titles = " ".join(ax.get_title() for ax in fig.axes)
+    assert "(summed)" in titles and "(last step)" in titles
+
+
+def test_the_envelope_of_panel_d_holds_every_step(distance):
+    values = distance["lstmlif/computed"]
+    start, lo, hi = fig_gradient_distance.envelope(values, 50)
+    assert len(start) == 200 and start[0] == 1 and start[-1] == 9951
+    for b in (0, 57, 199):
+        chunk = values[50 * b : 50 * (b + 1)]
+        np.testing.assert_array_equal(lo[b], chunk.min(axis=0))
+        np.testing.assert_array_equal(hi[b], chunk.max(axis=0))
+    assert np.all(lo <= hi) and hi.max() == values.max() and lo.min() == values.min()
+    with pytest.raises(ValueError, match="width"):
+        fig_gradient_distance.envelope(values[:10], 50)
+
+
+def _small_figures():
+    return {
+        "gradient_distance": fig_gradient_distance.plot(fig_gradient_distance.compute(kmax=400)),
+        "eigenvalues": fig_eigenvalues.plot(fig_eigenvalues.compute(n=101)),
+        "membrane_traces": fig_membrane_traces.plot(fig_membrane_traces.compute(T=60)),
+        "paper_matrix": fig_paper_matrix.plot(fig_paper_matrix.compute(kmax=30, n=41)),
+        "stability_atlas": fig_stability_atlas.plot(
+            fig_stability_atlas.compute(n_alpha=25, n_tau=15)
+        ),
+        "stability_map": fig_stability_map.plot(
+            fig_stability_map.compute(n=40, scale=16, sup_kmax=64)
+        ),
+    }
+
+
+def test_legends_inside_maths_in_labels_and_diverging_maps_only_for_signed_data():
+    from matplotlib.colors import TwoSlopeNorm
+
+    from lstmlif.figures.style import DIVERGING, plt
+
+    for name, fig in _small_figures().items():
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        box = fig.bbox
+        legends = list(fig.legends) + [ax.get_legend() for ax in fig.axes if ax.get_legend()]
+        for leg in legends:
+            ext = leg.get_window_extent(renderer)
+            assert ext.x0 >= box.x0 - 1 and ext.x1 <= box.x1 + 1, name
+            assert ext.y0 >= box.y0 - 1 and ext.y1 <= box.y1 + 1, name
+        labels = [ax.get_xlabel() + ax.get_ylabel() + ax.get_title() for ax in fig.axes]
+        assert any("$" in text for text in labels), f"{name}: no mathtext in any label"
+        for ax in fig.axes:
+            for artist in [*ax.images, *ax.collections]:
+                cmap = getattr(artist, "get_cmap", lambda: None)()
+                if cmap is None or cmap.name != DIVERGING:
+                    continue
+                arr = np.ma.masked_invalid(np.asarray(artist.get_array(), dtype=float))
+                norm = artist.norm
+                centre = (
+                    norm.vcenter
+                    if isinstance(norm, TwoSlopeNorm)
+                    else 0.5 * (norm.vmin + norm.vmax)
+                )
+                assert arr.min() < centre < arr.max(), f"{name}: diverging map on one-signed data"
+        plt.close(fig)
+
+
+def test_pngs_are_written_at_300_dpi_with_a_tight_box(tmp_path):
+    from PIL import Image
+
+    from lstmlif.figures.files import save_figure
+    from lstmlif.figures.style import DPI, plt
+
+    assert DPI == 300
+    fig, ax = plt.subplots(figsize=(2.0, 1.0))
+    ax.plot([0, 1], [0, 1])
+    save_figure(fig, tmp_path, "small")
+    with Image.open(tmp_path / "small.png") as im:
+        assert im.info["dpi"] == pytest.approx((300, 300), abs=0.5)
+        # the tight box fits the drawn content (tick labels included), not the 600 x 300 canvas
+        assert im.size != (600, 300) and 400 < im.size[0] < 800 and 200 < im.size[1] < 500
