@@ -1,0 +1,415 @@
+"""analysis.lyapunov: spike-aware Jacobians from the generated partials against autograd, the
+backward QR recursion against direct products, the exact identities (sum of exponents = mean
+log|det J_t|; LIF with a detached subtractive reset: ln alpha; psi = 0: log |eig J|), recurrent
+layers against autograd and against the experiments' torch layer, the predictions (computed,
+not stored), and the command line."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from lstmlif.analysis import lyapunov as L
+from lstmlif.analysis.flow import jacobians_along
+from lstmlif.analysis.stability import subthreshold_jacobian
+from lstmlif.cli import main
+from lstmlif.neurons import (
+    LIF,
+    LSTMLIF,
+    TORCH_OPS,
+    get_model,
+    model_class,
+    model_names,
+    simulate,
+)
+
+MODELS = model_names()
+
+
+def _verify_model(name: str, **switches) -> object:
+    cls = model_class(name)
+    return cls(**cls.verify_params, **switches)
+
+
+def _current(model, T: int, batch: int, seed: int = 0, scale: float = 1.0) -> np.ndarray:
+    mean, std = type(model).input_stats
+    return np.random.default_rng(seed).normal(mean * scale, std * scale, (T, batch))
+
+
+def _switch_sets(name: str) -> list[dict]:
+    cls = model_class(name)
+    return [
+        dict(convention=c, reset=r, detach_reset=d)
+        for c in cls.conventions
+        for r in cls.resets
+        for d in cls.detach_options
+    ]
+
+
+# ----------------------------------------------------------------------------- Jacobians
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_generated_jacobians_equal_autograd_of_the_transition(name):
+    for switches in _switch_sets(name):
+        model = _verify_model(name, **switches)
+        current = _current(model, 60, 4)
+        trace = simulate(model, current)
+        psi = L.surrogate_slopes(model, trace.states)
+        assert np.asarray(trace.spikes).sum() > 0, f"{name} {switches}: no spike"
+        assert np.any(psi != 0), f"{name} {switches}: psi = 0 everywhere (vacuous)"
+        J = L.step_jacobians(model, trace, current)
+        ref = jacobians_along(model, trace, current)
+        assert np.all(np.isfinite(J)) and np.any(J != 0)
+        np.testing.assert_allclose(J, ref, rtol=0, atol=1e-13, err_msg=f"{name} {switches}")
+
+
+def test_lstmlif_jacobian_is_theorys_with_spikes():
+    # THEORY.md section 4, paper convention: J = [[1, b1 - g psi], [b2, 1 + b2 (b1 - g psi) -
+    # v_th psi]], det J = 1 - v_th psi.
+    model = LSTMLIF(beta1=-0.5, beta2=0.5, gamma=0.5, v_th=1.0)
+    current = _current(model, 200, 8)
+    trace = simulate(model, current)
+    J = L.step_jacobians(model, trace, current)
+    psi = L.surrogate_slopes(model, trace.states)[:-1]
+    assert np.any(psi > 0.5)
+    b1, b2, g = -0.5, 0.5, 0.5
+    np.testing.assert_allclose(J[..., 0, 1], b1 - g * psi, atol=1e-15)
+    np.testing.assert_allclose(J[..., 1, 1], 1 + b2 * (b1 - g * psi) - psi, atol=1e-15)
+    np.testing.assert_allclose(np.linalg.det(J), 1 - psi, atol=1e-14)
+
+
+# ----------------------------------------------------------------------------- QR recursion
+
+
+@pytest.mark.parametrize("k", [None, 1])
+def test_backward_qr_equals_the_qr_of_the_direct_product(k):
+    # P = J_1^T J_2^T ... J_K^T (the adjoint map lambda[K] -> lambda[0]) = Q R with R the
+    # product of the recursion's R_t, so log|diag R| = the summed log|diag R_t|.
+    model = LSTMLIF()
+    current = _current(model, 31, 5, seed=3)
+    trace = simulate(model, current)
+    J = L.step_jacobians(model, trace, current)
+    assert trace.spikes.sum() > 0
+    res = L.backward_qr(L._dense_chunks(J, 7, k is None), 2, (5,), k)
+    for b in range(5):
+        P = np.eye(2)
+        for t in range(J.shape[0]):
+            P = P @ J[t, b].T
+        _, R = np.linalg.qr(P)
+        expected = np.log(np.abs(np.diag(R)))[: 1 if k == 1 else 2]
+        np.testing.assert_allclose(res.log_r[b], expected, rtol=1e-11, atol=1e-12)
+    if k is None:
+        np.testing.assert_allclose(res.log_r.sum(-1), res.log_det, rtol=0, atol=1e-12)
+
+
+def test_long_products_do_not_underflow_and_approach_the_singular_values():
+    model = LIF(alpha=0.8)
+    current = _current(model, 6001, 3, seed=1)
+    sp = L.lyapunov_spectrum(model, current)
+    assert np.all(np.isfinite(sp.exponents))  # the product is far below the smallest double
+    assert sp.steps * float(sp.top.max()) / math.log(10) < -400
+
+
+def test_burn_warmup_and_checkpoints_count_the_right_steps():
+    model = LSTMLIF()
+    current = _current(model, 301, 2, seed=2)
+    full = L.lyapunov_spectrum(model, current, checkpoints=(50, 300))
+    assert full.steps == 300
+    np.testing.assert_allclose(full.checkpoints[300], full.exponents, rtol=0, atol=1e-15)
+    part = L.lyapunov_spectrum(model, current, burn=20, warmup=30)
+    assert part.steps == 250
+    with pytest.raises(ValueError, match="leaves no step"):
+        L.lyapunov_spectrum(model, current, burn=200, warmup=100)
+
+
+# ----------------------------------------------------------------------------- identities
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_exponents_sum_to_the_mean_log_det(name):
+    # Compared on trajectories whose every J_t is numerically regular: where J_t is singular in
+    # exact arithmetic (a hard reset at a spike multiplies a row by 1 - S = 0) both the QR and
+    # LU are left with rounding residues (R_ii = 0 or 1e-17; det J_t = 5e-17).
+    compared = 0
+    for switches in _switch_sets(name):
+        model = _verify_model(name, **switches)
+        current = _current(model, 400, 6, seed=4)
+        sp = L.lyapunov_spectrum(model, current)
+        assert sp.rate.sum() > 0
+        J = L.step_jacobians(model, simulate(model, current), current)
+        regular = np.abs(np.linalg.det(J)).min(axis=0) > 1e-10
+        total = sp.exponents.sum(-1)
+        np.testing.assert_allclose(
+            total[regular], sp.log_det[regular], rtol=1e-13, atol=1e-12, err_msg=str(switches)
+        )
+        compared += int(regular.sum())
+    assert compared >= 6
+
+
+@pytest.mark.parametrize("convention", ["paper", "code"])
+@pytest.mark.parametrize("surrogate", ["triangle", "rectangle", "fast_sigmoid", "sigmoid"])
+@pytest.mark.parametrize("alpha", [0.8, 0.95])
+def test_lif_with_a_detached_reset_has_exponent_ln_alpha(convention, surrogate, alpha):
+    model = LIF(alpha=alpha, convention=convention, surrogate=surrogate, detach_reset=True)
+    current = np.random.default_rng(5).normal(0.3, 0.8, (800, 16))
+    sp = L.lyapunov_spectrum(model, current)
+    trace = simulate(model, current)
+    assert trace.spikes.mean() > 0.05
+    assert np.any(L.surrogate_slopes(model, trace.states) != 0)
+    np.testing.assert_allclose(sp.exponents[:, 0], math.log(alpha), rtol=0, atol=1e-12)
+    # kept, the reset gradient makes it differ (LIF code: E log|alpha (1 - v_th psi)|)
+    kept = L.lyapunov_spectrum(model.replace(detach_reset=False), current)
+    assert np.all(np.abs(kept.exponents[:, 0] - math.log(alpha)) > 1e-3)
+
+
+def test_lif_code_convention_exponent_is_the_mean_of_log_alpha_one_minus_psi():
+    model = LIF(alpha=0.8, convention="code")
+    current = _current(model, 500, 8, seed=6)
+    sp = L.lyapunov_spectrum(model, current)
+    trace = simulate(model, current)
+    v = np.asarray(trace.states["v"])[:-1]
+    psi = np.maximum(0.0, 1.0 - np.abs(v - 1.0))  # triangle of width 1, by hand
+    expected = np.log(np.abs(0.8 * (1.0 - psi))).mean(axis=0)
+    np.testing.assert_allclose(sp.exponents[:, 0], expected, rtol=1e-13)
+
+
+def test_psi_zero_lif_is_ln_alpha_with_spikes():
+    model = LIF(alpha=0.7)
+    current = _current(model, 500, 4, seed=7)
+    sp = L.lyapunov_spectrum(model, current, psi_zero=True)
+    assert simulate(model, current).spikes.mean() > 0.05
+    np.testing.assert_allclose(sp.exponents[:, 0], math.log(0.7), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("betas", [(-0.5, 0.5), (-0.2, 0.8), (-0.8, 0.4)])
+def test_psi_zero_lstmlif_second_quadrant_both_exponents_are_zero(betas):
+    # J is constant with eigenvalues on the unit circle: the exponents sum to 0 exactly and each
+    # finite-time one lies within log cond(V) / K of 0 (||J^K|| <= cond(V), V the eigenvectors).
+    model = LSTMLIF(beta1=betas[0], beta2=betas[1])
+    current = _current(model, 3001, 4, seed=8)
+    sp = L.lyapunov_spectrum(model, current, psi_zero=True)
+    assert simulate(model, current).spikes.mean() > 0.01
+    J = subthreshold_jacobian(model)
+    lam, V = np.linalg.eig(J)
+    np.testing.assert_allclose(np.abs(lam), 1.0, atol=1e-14)
+    bound = math.log(np.linalg.cond(V)) / sp.steps
+    np.testing.assert_allclose(sp.exponents.sum(-1), 0.0, atol=1e-12)
+    assert np.all(np.abs(sp.exponents) <= bound + 1e-12)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_psi_zero_below_threshold_gives_the_logs_of_the_eigenvalue_moduli(name):
+    # At rest (no input, no spike) and psi = 0: J_t is the sub-threshold J at every step. The
+    # sorted finite-time exponents lie within n log cond(V) / K of log|eig J|.
+    model = _verify_model(name)
+    J = subthreshold_jacobian(model)
+    lam, V = np.linalg.eig(J)
+    cond = np.linalg.cond(V)
+    if not np.isfinite(cond) or cond > 1e8:
+        pytest.skip(f"{name}: sub-threshold J is (nearly) defective")
+    current = np.zeros((4001, 2))
+    trace = simulate(model, current)
+    assert trace.spikes.sum() == 0
+    sp = L.lyapunov_spectrum(model, current, psi_zero=True)
+    expected = np.sort(np.log(np.abs(lam)))[::-1]
+    n = len(expected)
+    np.testing.assert_allclose(sp.exponents.sum(-1), expected.sum(), rtol=0, atol=1e-12)
+    tol = n * max(math.log(cond), 0.0) / sp.steps + 1e-12
+    assert np.all(np.abs(sp.exponents - expected) <= tol + 2.0 / sp.steps), (sp.exponents, expected)
+
+
+# ----------------------------------------------------------------------------- networks
+
+
+def _torch_layer_step(model, W, drive_t):
+    p = model.coefficients(TORCH_OPS)
+
+    def f(X):
+        st = {nm: X[:, a] for a, nm in enumerate(model.state_names)}
+        S = TORCH_OPS.spike(model.spike_argument(p, st, TORCH_OPS), model.surrogate)
+        st["S"] = S
+        new, _ = model.step(p, st, torch.as_tensor(drive_t) + torch.as_tensor(W) @ S, TORCH_OPS)
+        return torch.stack([new[nm] for nm in model.state_names], 1)
+
+    return f
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_network_jacobian_equals_autograd_and_the_structured_product(name):
+    model = _verify_model(name)
+    rng = np.random.default_rng(10)
+    T, B, H = 40, 2, 5
+    mean, std = type(model).input_stats
+    drive = rng.normal(mean, std, (T, B, H))
+    W = rng.normal(0.0, 0.6, (H, H))
+    trace = L.simulate_recurrent(model, drive, W)
+    assert trace.spikes.sum() > 0
+    J = L.network_jacobians(trace, W)
+    n = len(model.state_names)
+    assert np.any(np.abs(J[:, :, :n, n:]) > 0), "no recurrent spike-path coupling was exercised"
+    for t in (1, 17, T - 1):
+        for b in range(B):
+            X = torch.tensor(np.stack([trace.states[nm][t - 1, b] for nm in model.state_names], 1))
+            f = _torch_layer_step(model, W, trace.current[t, b] - trace.spikes[t - 1, b] @ W.T)
+            ref = torch.autograd.functional.jacobian(f, X).reshape(H * n, H * n).numpy()
+            np.testing.assert_allclose(J[t - 1, b], ref, rtol=0, atol=1e-12)
+    sp = L.network_spectrum(trace, W, k=H * n, with_det=True)
+    res = L.backward_qr(L._dense_chunks(J, 1000, True), H * n, (B,))
+    np.testing.assert_allclose(sp.exponents, res.exponents, rtol=1e-10, atol=1e-12)
+    regular = np.abs(np.linalg.det(J)).min(axis=0) > 1e-10
+    np.testing.assert_allclose(
+        sp.exponents.sum(-1)[regular], sp.log_det[regular], rtol=1e-11, atol=1e-11
+    )
+
+
+def test_recurrent_simulation_is_the_experiments_layer():
+    from lstmlif.experiments import RecurrentSpikingLayer, build_neuron_layer
+
+    torch.manual_seed(0)
+    layer = RecurrentSpikingLayer(build_neuron_layer("lstmlif", 12), 3).double()
+    layer.input_gain = 2.0
+    x = torch.rand(50, 4, 3, dtype=torch.float64)
+    with torch.no_grad():
+        spikes, drive = layer(x)
+    W = layer.w_rec.weight.detach().numpy()
+    trace = L.simulate_recurrent(layer.neuron.model(), drive.numpy(), W)
+    assert spikes.sum() > 0
+    np.testing.assert_array_equal(trace.spikes, spikes.numpy())
+
+
+def test_a_detached_reset_keeps_psi_on_the_recurrent_path():
+    model = LIF(alpha=0.8, detach_reset=True)
+    rng = np.random.default_rng(11)
+    drive = rng.normal(0.3, 0.6, (300, 2, 6))
+    W = rng.normal(0.0, 0.5, (6, 6))
+    trace = L.simulate_recurrent(model, drive, W)
+    sp = L.network_spectrum(trace, W, k=6)
+    alone = L.network_spectrum(trace, np.zeros((6, 6)), k=6)
+    np.testing.assert_allclose(alone.exponents, math.log(0.8), atol=1e-12)
+    assert np.all(np.abs(sp.exponents[:, 0] - math.log(0.8)) > 1e-3)
+
+
+# ----------------------------------------------------------------------------- prediction
+
+
+def test_stationary_density_reproduces_the_simulated_firing_rate():
+    model = LIF(alpha=0.8)
+    dens = L.stationary_density(model, 0.3, 0.6)
+    assert dens.p.sum() == pytest.approx(1.0, abs=1e-12) and np.all(dens.p >= 0)
+    current = np.random.default_rng(12).normal(0.3, 0.6, (20000, 32))
+    rate = simulate(model, current).spikes[100:].mean()
+    predicted = float(dens.p[dens.x >= 1.0].sum())
+    assert predicted == pytest.approx(rate, abs=0.005)
+
+
+def test_one_state_prediction_is_exact_up_to_sampling():
+    # ergodic theorem: lambda = E_pi[log|J|]; pi from the transfer operator, no Jacobian product
+    for model in (LIF(alpha=0.8, convention="code"), LIF(alpha=0.9, surrogate="sigmoid")):
+        pred = L.predict_top(model, 0.3, 0.6)
+        est = L.estimate_spectrum(model, 0.3, 0.6, steps=4000, seeds=(0, 1, 2), batch=32, k=1)
+        assert pred.source == "density"
+        assert abs(pred.top - est.top) < 3 * est.ci95[0] + 0.01 * abs(est.top)
+
+
+def test_learnable_delay_is_floor_over_the_decay_rate():
+    D = L.learnable_delay(np.array([math.log(0.8), -0.01, 0.0, 0.2]), floor_decades=3.0)
+    assert D[0] == pytest.approx(3.0 / -math.log10(0.8), rel=1e-14)
+    assert D[1] == pytest.approx(300.0 * math.log(10), rel=1e-14)
+    assert np.isinf(D[2]) and np.isinf(D[3])
+    with pytest.raises(ValueError, match="floor_decades"):
+        L.learnable_delay(-1.0, 0.0)
+
+
+def test_prediction_table_is_computed_for_the_configurations_it_is_given():
+    configs = L.default_configurations(models=("lif", "lstmlif"), surrogates=("triangle",))
+    assert len(configs) == 2 * 2 * 2  # models x detach x input scales
+    rows = L.prediction_table(configs, steps=600, seeds=(0, 1), batch=8, samples=800)
+    assert len(rows) == len(configs)
+    for row in rows:
+        assert row["rate"] > 0 and math.isfinite(row["measured"])
+        # lambda_1 >= the mean of the exponents = (1/n) E log|det J|
+        assert row["lower_bound"] <= row["measured"] + 3 * row["ci95"] + 0.02
+        if row["model"] == "lif":
+            assert row["rel_error"] < 0.03
+        elif not row["detach_reset"]:
+            assert row["rel_error"] < 0.3
+    lif_detached = [r for r in rows if r["model"] == "lif" and r["detach_reset"]]
+    for row in lif_detached:
+        assert row["measured"] == pytest.approx(math.log(0.8), abs=1e-12)
+        assert row["predicted"] == pytest.approx(math.log(0.8), abs=1e-12)
+
+
+def test_variants_must_share_the_forward_run():
+    with pytest.raises(ValueError, match="only the surrogate and detach_reset"):
+        L.lyapunov_spectra([LIF(alpha=0.8), LIF(alpha=0.9)], np.zeros((10, 1)))
+    a = LIF(surrogate="triangle")
+    b = LIF(surrogate="sigmoid", detach_reset=True)
+    current = _current(a, 100, 3)
+    both = L.lyapunov_spectra([a, b], current)
+    np.testing.assert_array_equal(both[0].exponents, L.lyapunov_spectrum(a, current).exponents)
+    np.testing.assert_array_equal(both[1].exponents, L.lyapunov_spectrum(b, current).exponents)
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def test_cli_json_reports_the_spectrum_largest_first(capsys):
+    code = main(["lyapunov", "lstmlif", "--steps", "300", "--batch", "8", "--seeds", "0", "1",
+                 "--json"])  # fmt: skip
+    assert code == 0
+    rep = json.loads(capsys.readouterr().out)
+    ex = rep["exponents"]
+    assert len(ex) == 2 and ex[0] >= ex[1]
+    assert rep["sum_of_exponents"] == pytest.approx(rep["mean_log_abs_det"], abs=1e-12)
+    assert rep["seeds"] == [0, 1] and rep["steps"] == 300
+    assert rep["prediction"]["source"] == "samples"
+
+
+def test_cli_detached_lif_is_ln_alpha(capsys):
+    code = main(["lyapunov", "lif", "--param", "alpha=0.9", "--detach-reset", "--surrogate",
+                 "sigmoid", "--steps", "200", "--batch", "4", "--json"])  # fmt: skip
+    assert code == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["exponents"][0] == pytest.approx(math.log(0.9), abs=1e-12)
+    assert rep["surrogate"] == "sigmoid" and rep["detach_reset"] is True
+
+
+@pytest.mark.parametrize(
+    "args, option",
+    [
+        (["--steps", "0"], "--steps"),
+        (["--steps", "10000000"], "--steps"),
+        (["--steps", "100000", "--batch", "4096"], "--steps"),
+        (["--batch", "0"], "--batch"),
+        (["--seeds", *map(str, range(70))], "--seeds"),
+        (["--seeds", "1", "1"], "--seeds"),
+        (["--seeds", "-1"], "--seeds"),
+        (["--surrogate", "nope"], "--surrogate"),
+        (["--input-std", "-1"], "--input-std"),
+        (["--input-mean", "nan"], "--input-mean"),
+        (["--param", "alpha"], "--param"),
+        (["--convention", "other"], "--convention"),
+    ],
+)
+def test_cli_bad_input_exits_2_naming_the_option(args, option, capsys):
+    assert main(["lyapunov", "lif", *args]) == 2
+    err = capsys.readouterr().err
+    assert option in err and "Traceback" not in err
+
+
+def test_check_budget_names_the_limit():
+    with pytest.raises(ValueError, match="exceeds the limit"):
+        L.check_budget(10**6, 4096, 3, 2)
+    est = L.check_budget(2000, 64, 3, 2, extra=201)
+    assert est["work"] == pytest.approx(2201 * 64 * 3 * 4)
+
+
+def test_get_model_errors_name_the_parameter(capsys):
+    assert main(["lyapunov", "lif", "--param", "alpha=2"]) == 2
+    assert "alpha" in capsys.readouterr().err
+    assert get_model("lif").alpha == 0.8
