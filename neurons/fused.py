@@ -67,6 +67,7 @@ __all__ = [
     "fused_simulate",
     "fused_spikes",
     "cache_dir",
+    "storage_summary",
     "vector_report",
 ]
 
@@ -283,13 +284,15 @@ def _lane_coefs(spec: _Spec, indent: str) -> tuple[list[str], dict]:
 
 
 def forward_source(spec: _Spec, dtype: str, who: str) -> str:
-    """The forward kernel: kernel(cur (L, M), cs, cv, x0 (n, M), S0 (M), spikes (L, M) out,
-    keep (tuple of (L, M) out, the stored states), x_end (n, M) out)."""
+    """The forward kernel: kernel(j1, cur (L, M), cs, cv, x0 (n, M), S0 (M),
+    spikes (L, M) out, keep (tuple of (L, M) out: the stored states), x_end (n, M) out), over
+    the lanes j < j1 (a multiple of CH; the lane offset is 0 so that LLVM sees non-negative
+    indices, which numba would otherwise wrap around)."""
     K = spec.K
     n = len(K.state_names)
     out = [_HEADER.format(who=who, what="forward", dtype=dtype, chunk=CHUNK)]
-    out.append("def kernel(cur, cs, cv, x0, S0, spikes, keep, x_end):")
-    ind = "    "
+    out.append("def kernel(j1, cur, cs, cv, x0, S0, spikes, keep, x_end):")
+    ind, i2, i3, i4 = "    ", " " * 8, " " * 12, " " * 16
     out += [f"{ind}L = spikes.shape[0]", f"{ind}M = spikes.shape[1]"]
     out += [f"{ind}zero = DT(0.0)", f"{ind}one = DT(1.0)"]
     top, scal = _coef_lines(spec, ind)
@@ -299,56 +302,39 @@ def forward_source(spec: _Spec, dtype: str, who: str) -> str:
     for i in range(n):
         out.append(f"{ind}st_{i} = np.empty(M, DT)")
     out.append(f"{ind}st_S = np.empty(M, DT)")
-
-    def body(indent: str) -> list[str]:
-        lines: list[str] = []
-        lc, lane_names = _lane_coefs(spec, indent)
-        lines += lc
-        names = {**scal, **lane_names}
-        for i, nm in enumerate(K.state_names):
-            lines.append(f"{indent}x_{i} = st_{i}[j]")
-            names[sp.Symbol(nm, real=True)] = f"x_{i}"
-        lines.append(f"{indent}S_prev = st_S[j]")
-        names[S_PREV] = "S_prev"
-        if _reads(K.forward.values(), CURRENT) or _reads([K.spike], CURRENT):
-            lines.append(f"{indent}I_t = cur[r, j]")
-            names[CURRENT] = "I_t"
-        em = _Emitter(lines, itertools.count(), names, indent)
-        new = [em(K.forward[nm]) for nm in K.state_names]
-        S_new = em(K.spike)
-        lines.append(f"{indent}spikes[r, j] = {S_new}")
-        for q, nm in enumerate(spec.stored):
-            lines.append(f"{indent}keep_{q}[r, j] = {new[K.state_names.index(nm)]}")
-        for i in range(n):
-            lines.append(f"{indent}st_{i}[j] = {new[i]}")
-        lines.append(f"{indent}st_S[j] = {S_new}")
-        return lines
-
-    i2, i3, i4 = ind * 2, ind * 3, ind * 4
-    out.append(f"{ind}for j in range(M):")
+    out.append(f"{ind}for j in range(j1):")
     for i in range(n):
         out.append(f"{i2}st_{i}[j] = x0[{i}, j]")
     out.append(f"{i2}st_S[j] = S0[j]")
-    out.append(f"{ind}MF = M - M % CH")
     out.append(f"{ind}for r in range(L):")
-    out += _lanes(body(i4), i2, i3)
-    out.append(f"{ind}for j in range(M):")
+    out.append(f"{i2}for c0 in range(0, (j1 // CH) * CH, CH):")
+    out.append(f"{i3}for jj in range(CH):")
+    body = [f"{i4}j = c0 + jj"]
+    lc, lane_names = _lane_coefs(spec, i4)
+    body += lc
+    names = {**scal, **lane_names}
+    for i, nm in enumerate(K.state_names):
+        body.append(f"{i4}x_{i} = st_{i}[j]")
+        names[sp.Symbol(nm, real=True)] = f"x_{i}"
+    body.append(f"{i4}S_prev = st_S[j]")
+    names[S_PREV] = "S_prev"
+    if _reads([*K.forward.values(), K.spike], CURRENT):
+        body.append(f"{i4}I_t = cur[r, j]")
+        names[CURRENT] = "I_t"
+    em = _Emitter(body, itertools.count(), names, i4)
+    new = [em(K.forward[nm]) for nm in K.state_names]
+    S_new = em(K.spike)
+    body.append(f"{i4}spikes[r, j] = {S_new}")
+    for q, nm in enumerate(spec.stored):
+        body.append(f"{i4}keep_{q}[r, j] = {new[K.state_names.index(nm)]}")
+    for i in range(n):
+        body.append(f"{i4}st_{i}[j] = {new[i]}")
+    body.append(f"{i4}st_S[j] = {S_new}")
+    out += body
+    out.append(f"{ind}for j in range(j1):")
     for i in range(n):
         out.append(f"{i2}x_end[{i}, j] = st_{i}[j]")
     return "\n".join(out) + "\n"
-
-
-def _lanes(body: list[str], indent: str, inner: str) -> list[str]:
-    """Every lane j: chunks of CH lanes (constant trip count, vectorised), then the rest.
-    ``body`` is indented for the chunk loop (two levels below ``indent``)."""
-    rest = [b[len(inner) - len(indent) :] if b.startswith(inner) else b for b in body]
-    return (
-        [f"{indent}for c0 in range(0, MF, CH):", f"{inner}for jj in range(CH):"]
-        + [f"{inner}    j = c0 + jj"]
-        + body
-        + [f"{indent}for j in range(MF, M):"]
-        + rest
-    )
 
 
 def _reads(exprs: Any, sym: sp.Symbol) -> bool:
@@ -356,21 +342,24 @@ def _reads(exprs: Any, sym: sp.Symbol) -> bool:
 
 
 def backward_source(spec: _Spec, dtype: str, who: str) -> str:
-    """The backward kernel: kernel(cur (L, M) or dummy, cs, cv, S (L, M), S0 (M), x0 (n, M),
-    keep (tuple of (L, M)), x_end (n, M), gS (L, M) or dummy, gx (tuple of (L, M)),
-    carry_x (n, M) in/out, carry_S (M) in/out, gI (L, M) out, acc (len(grads), M) in/out).
+    """The backward kernel: kernel(j1, cur (L, M) or dummy, cs, cv, S (L, M), S0 (M),
+    x0 (n, M), keep (tuple of (L, M)), x_end (n, M), gS (L, M) or dummy, gx (tuple of (L, M)),
+    carry_x (n, M) in/out, carry_S (M) in/out, gI (L, M) out, acc (len(grads), M) in/out),
+    over the lanes j < j1 (a multiple of CH).
 
     ``x0``/``S0``: the states and spike before the segment; ``x_end``: the states at its last
-    step. gI may share memory with keep[0] (row r is written after rows r-1, r-2 are read)."""
+    step. gI may share memory with keep[0] (row r is written after rows r-1, r-2 are read).
+    The rows read as x[r-1], x[r-2] are chosen per time step (x0 before the segment), so the
+    lane loop is one body."""
     K = spec.K
     n = len(K.state_names)
     snames = K.state_names
     rec = dict(spec.recovery)
     out = [_HEADER.format(who=who, what="backward", dtype=dtype, chunk=CHUNK)]
     out.append(
-        "def kernel(cur, cs, cv, S, S0, x0, keep, x_end, gS, gx, carry_x, carry_S, gI, acc):"
+        "def kernel(j1, cur, cs, cv, S, S0, x0, keep, x_end, gS, gx, carry_x, carry_S, gI, acc):"
     )
-    ind = "    "
+    ind, i2, i3, i4 = "    ", " " * 8, " " * 12, " " * 16
     out += [f"{ind}L = S.shape[0]", f"{ind}M = S.shape[1]"]
     out += [f"{ind}zero = DT(0.0)", f"{ind}one = DT(1.0)"]
     top, scal = _coef_lines(spec, ind)
@@ -383,165 +372,182 @@ def backward_source(spec: _Spec, dtype: str, who: str) -> str:
         out.append(f"{ind}xc_{i} = np.empty(M, DT)")
         out.append(f"{ind}cx_{i} = np.empty(M, DT)")
     out.append(f"{ind}cS = np.empty(M, DT)")
-    for q in range(len(spec.grads)):
-        out.append(f"{ind}ac_{q} = np.empty(M, DT)")
-    counter = itertools.count()
-    grad_idx = [K.coef_names.index(g) for g in spec.grads]
-
-    def spike_of(lines: list[str], indent: str, names: dict, states: dict[str, str]) -> str:
-        """H(z_written) of the states named in ``states`` (state name -> code)."""
-        zn = dict(names)
-        for nm, code in states.items():
-            zn[sp.Symbol(nm, real=True)] = code
-        em = _Emitter(lines, counter, zn, indent)
-        return em(Spike(K.z_written))
-
-    def prev_lines(indent: str, where: str, names: dict) -> tuple[list[str], dict]:
-        """x[r-1] and S[r-1]: where = "general" (r >= 2), "second" (r = 1), "first" (r = 0)."""
-        lines: list[str] = []
-        pn: dict[str, str] = {}
-        if where == "first":
-            for i in range(n):
-                lines.append(f"{indent}p_{i} = x0[{i}, j]")
-                pn[snames[i]] = f"p_{i}"
-            lines.append(f"{indent}S_p = S0[j]")
-            return lines, pn
-        for q, nm in enumerate(spec.stored):
-            i = snames.index(nm)
-            lines.append(f"{indent}p_{i} = keep_{q}[r - 1, j]")
-            pn[nm] = f"p_{i}"
-        if spec.spikes_from_states:
-            lines.append(f"{indent}S_p = {spike_of(lines, indent, names, pn)}")
-        else:
-            lines.append(f"{indent}S_p = S[r - 1, j]")
-        if rec:
-            rn = dict(names)
-            rn[S_NEW] = "S_p"
-            pp: dict[str, str] = {}
-            for q, nm in enumerate(spec.stored):
-                i = snames.index(nm)
-                rn[sp.Symbol(nm, real=True)] = f"p_{i}"
-                src = f"keep_{q}[r - 2, j]" if where == "general" else f"x0[{i}, j]"
-                lines.append(f"{indent}pp_{i} = {src}")
-                rn[sp.Symbol(nm + "_prev", real=True)] = f"pp_{i}"
-                pp[nm] = f"pp_{i}"
-            if where != "general":
-                lines.append(f"{indent}S_pp = S0[j]")
-            elif spec.spikes_from_states:
-                lines.append(f"{indent}S_pp = {spike_of(lines, indent, names, pp)}")
-            else:
-                lines.append(f"{indent}S_pp = S[r - 2, j]")
-            rn[S_PREV] = "S_pp"
-            em = _Emitter(lines, counter, rn, indent)
-            for nm, expr in rec.items():
-                i = snames.index(nm)
-                lines.append(f"{indent}p_{i} = {em(expr)}")
-                pn[nm] = f"p_{i}"
-        return lines, pn
-
-    def body(indent: str, where: str) -> list[str]:
-        lines: list[str] = []
-        lc, lane_names = _lane_coefs(spec, indent)
-        lines += lc
-        names = {**scal, **lane_names}
-        pl, pn = prev_lines(indent, where, names)
-        lines += pl
-        for i in range(n):
-            lines.append(f"{indent}xr_{i} = xc_{i}[j]")
-        if spec.spikes_from_states:
-            xr = {nm: f"xr_{i}" for i, nm in enumerate(snames)}
-            lines.append(f"{indent}S_t = {spike_of(lines, indent, names, xr)}")
-        else:
-            lines.append(f"{indent}S_t = S[r, j]")
-        pnames = dict(names)
-        for i, nm in enumerate(snames):
-            pnames[sp.Symbol(nm, real=True)] = pn[nm]
-            pnames[sp.Symbol(nm + "__new", real=True)] = f"xr_{i}"
-        pnames[S_PREV] = "S_p"
-        pnames[S_NEW] = "S_t"
-        if spec.current == "read":
-            lines.append(f"{indent}I_t = cur[r, j]")
-            pnames[CURRENT] = "I_t"
-        em = _Emitter(lines, counter, pnames, indent)
-        if spec.current == "formula":
-            pnames[CURRENT] = em(K.current())
-        # psi at x[r] (the state symbols now mean x[r])
-        znames = dict(names)
-        for i, nm in enumerate(snames):
-            znames[sp.Symbol(nm, real=True)] = f"xr_{i}"
-        zem = _Emitter(lines, counter, znames, indent)
-        zv = zem(K.z)
-        zem.names[_Z] = zv
-        psi = zem(spec.psi) if spec.psi is not None else "zero"
-        pnames[PSI_NEW] = psi
-        sb = "cS[j] + gS[r, j]" if spec.has_gS else "cS[j]"
-        lines.append(f"{indent}sbar = {sb}")
-        lines.append(f"{indent}zs = {psi} * sbar")
-        zlive = [q for q in grad_idx if K.zc[q] != 0]
-        zcodes = _cse_emit(zem, [K.zx[i] for i in range(n)] + [K.zc[q] for q in zlive])
-        zx_codes = zcodes[:n]
-        zc_codes = dict(zip(zlive, zcodes[n:], strict=True))
-        for i, nm in enumerate(snames):
-            terms = [f"cx_{i}[j]"]
-            if nm in spec.gx:
-                terms.append(f"gx_{spec.gx.index(nm)}[r, j]")
-            if K.zx[i] != 0:
-                terms.append(f"{zx_codes[i]} * zs")
-            lines.append(f"{indent}lam_{i} = {' + '.join(terms)}")
-        entries: list[tuple[str, Any]] = []
-        for i in range(n):
-            entries.append((f"dI{i}", K.dI[i]))
-            entries.append((f"dS{i}", K.dS[i]))
-            for k in range(n):
-                entries.append((f"dx{i}_{k}", K.dx[i, k]))
-            for q in grad_idx:
-                entries.append((f"dc{i}_{q}", K.dc[i, q]))
-        live = [(tag, e) for tag, e in entries if e != 0]
-        codes = dict(zip([t for t, _ in live], _cse_emit(em, [e for _, e in live]), strict=True))
-
-        def dot(prefix: str, col: Any, extra: str | None = None) -> str:
-            terms = [f"{codes[prefix(i)]} * lam_{i}" for i in range(n) if prefix(i) in codes]
-            if extra is not None:
-                terms.append(extra)
-            return " + ".join(terms) if terms else "zero"
-
-        lines.append(f"{indent}gI[r, j] = {dot(lambda i: f'dI{i}', None)}")
-        for a, q in enumerate(grad_idx):
-            extra = f"{zc_codes[q]} * zs" if q in zc_codes else None
-            lines.append(f"{indent}ac_{a}[j] += {dot(lambda i, q=q: f'dc{i}_{q}', None, extra)}")
-        for k in range(n):
-            lines.append(f"{indent}cx_{k}[j] = {dot(lambda i, k=k: f'dx{i}_{k}', None)}")
-        lines.append(f"{indent}cS[j] = {dot(lambda i: f'dS{i}', None)}")
-        for i in range(n):
-            lines.append(f"{indent}xc_{i}[j] = {pn[snames[i]]}")
-        return lines
-
-    i2, i3, i4 = ind * 2, ind * 3, ind * 4
-    out.append(f"{ind}for j in range(M):")
+    for a in range(len(spec.grads)):
+        out.append(f"{ind}ac_{a} = np.empty(M, DT)")
+    out.append(f"{ind}for j in range(j1):")
     for i in range(n):
         out.append(f"{i2}xc_{i}[j] = x_end[{i}, j]")
         out.append(f"{i2}cx_{i}[j] = carry_x[{i}, j]")
     out.append(f"{i2}cS[j] = carry_S[j]")
     for a in range(len(spec.grads)):
         out.append(f"{i2}ac_{a}[j] = acc[{a}, j]")
-    out.append(f"{ind}MF = M - M % CH")
-    lo = 2 if rec else 1
-    out.append(f"{ind}for r in range(L - 1, {lo - 1}, -1):")
-    out += _lanes(body(i4, "general"), i2, i3)
+    out.append(f"{ind}for r in range(L - 1, -1, -1):")
+    # rows of the previous steps, chosen once per step
+    out.append(f"{i2}first = r == 0")
+    out.append(f"{i2}early = r < 2")
+    for q, nm in enumerate(spec.stored):
+        i = snames.index(nm)
+        out.append(f"{i2}kp_{q} = keep_{q}[r - 1] if r >= 1 else x0[{i}]")
+        if rec:
+            out.append(f"{i2}kpp_{q} = keep_{q}[r - 2] if r >= 2 else x0[{i}]")
+    if not spec.spikes_from_states:
+        out.append(f"{i2}Sr = S[r]")
+        out.append(f"{i2}Sp = S[r - 1] if r >= 1 else S0")
+        if rec:
+            out.append(f"{i2}Spp = S[r - 2] if r >= 2 else S0")
+    out.append(f"{i2}for c0 in range(0, (j1 // CH) * CH, CH):")
+    out.append(f"{i3}for jj in range(CH):")
+    body = [f"{i4}j = c0 + jj"]
+    counter = itertools.count()
+    lc, lane_names = _lane_coefs(spec, i4)
+    body += lc
+    names = {**scal, **lane_names}
+
+    def spike_of(states: dict[str, str]) -> str:
+        """H(z_written) of the states named in ``states`` (state name -> code)."""
+        zn = dict(names)
+        for nm, code in states.items():
+            zn[sp.Symbol(nm, real=True)] = code
+        return _Emitter(body, counter, zn, i4)(Spike(K.z_written))
+
+    # x[r-1] (p_i) and S[r-1] (S_p)
+    pn: dict[str, str] = {}
+    for q, nm in enumerate(spec.stored):
+        i = snames.index(nm)
+        body.append(f"{i4}p_{i} = kp_{q}[j]")
+        pn[nm] = f"p_{i}"
+    if spec.spikes_from_states:
+        body.append(f"{i4}S_p = S0[j] if first else {spike_of(pn)}")
+    else:
+        body.append(f"{i4}S_p = Sp[j]")
     if rec:
-        out.append(f"{ind}if L >= 2:")
-        out.append(f"{i2}r = 1")
-        out += _lanes(body(i4, "second"), i2, i3)
-    out.append(f"{ind}if L >= 1:")
-    out.append(f"{i2}r = 0")
-    out += _lanes(body(i4, "first"), i2, i3)
-    out.append(f"{ind}for j in range(M):")
+        rn = dict(names)
+        rn[S_NEW] = "S_p"
+        pp: dict[str, str] = {}
+        for q, nm in enumerate(spec.stored):
+            i = snames.index(nm)
+            body.append(f"{i4}pp_{i} = kpp_{q}[j]")
+            rn[sp.Symbol(nm, real=True)] = f"p_{i}"
+            rn[sp.Symbol(nm + "_prev", real=True)] = f"pp_{i}"
+            pp[nm] = f"pp_{i}"
+        if spec.spikes_from_states:
+            body.append(f"{i4}S_pp = S0[j] if early else {spike_of(pp)}")
+        else:
+            body.append(f"{i4}S_pp = Spp[j]")
+        rn[S_PREV] = "S_pp"
+        em = _Emitter(body, counter, rn, i4)
+        for nm, expr in rec.items():
+            i = snames.index(nm)
+            body.append(f"{i4}p_{i} = x0[{i}, j] if first else {em(expr)}")
+            pn[nm] = f"p_{i}"
+    # x[r] (xr_i) and S[r]
+    for i in range(n):
+        body.append(f"{i4}xr_{i} = xc_{i}[j]")
+    xr = {nm: f"xr_{i}" for i, nm in enumerate(snames)}
+    if spec.spikes_from_states:
+        body.append(f"{i4}S_t = {spike_of(xr)}")
+    else:
+        body.append(f"{i4}S_t = Sr[j]")
+    pnames = dict(names)
+    for i, nm in enumerate(snames):
+        pnames[sp.Symbol(nm, real=True)] = pn[nm]
+        pnames[sp.Symbol(nm + "__new", real=True)] = f"xr_{i}"
+    pnames[S_PREV] = "S_p"
+    pnames[S_NEW] = "S_t"
+    if spec.current == "read":
+        body.append(f"{i4}I_t = cur[r, j]")
+        pnames[CURRENT] = "I_t"
+    em = _Emitter(body, counter, pnames, i4)
+    if spec.current == "formula":
+        pnames[CURRENT] = em(K.current())
+    znames = dict(names)
+    for i, nm in enumerate(snames):
+        znames[sp.Symbol(nm, real=True)] = f"xr_{i}"
+    zem = _Emitter(body, counter, znames, i4)
+    zv = zem(K.z)
+    zem.names[_Z] = zv
+    psi = zem(spec.psi) if spec.psi is not None else "zero"
+    pnames[PSI_NEW] = psi
+    sb = "cS[j] + gS[r, j]" if spec.has_gS else "cS[j]"
+    body.append(f"{i4}sbar = {sb}")
+    body.append(f"{i4}zs = {psi} * sbar")
+    grad_idx = [K.coef_names.index(g) for g in spec.grads]
+    zlive = [q for q in grad_idx if K.zc[q] != 0]
+    zcodes = _cse_emit(zem, [K.zx[i] for i in range(n)] + [K.zc[q] for q in zlive])
+    zx_codes = zcodes[:n]
+    zc_codes = dict(zip(zlive, zcodes[n:], strict=True))
+    for i, nm in enumerate(snames):
+        terms = [f"cx_{i}[j]"]
+        if nm in spec.gx:
+            terms.append(f"gx_{spec.gx.index(nm)}[r, j]")
+        if K.zx[i] != 0:
+            terms.append(f"{zx_codes[i]} * zs")
+        body.append(f"{i4}lam_{i} = {' + '.join(terms)}")
+    entries: list[tuple[str, Any]] = []
+    for i in range(n):
+        entries.append((f"dI{i}", K.dI[i]))
+        entries.append((f"dS{i}", K.dS[i]))
+        for k in range(n):
+            entries.append((f"dx{i}_{k}", K.dx[i, k]))
+        for q in grad_idx:
+            entries.append((f"dc{i}_{q}", K.dc[i, q]))
+    live = [(tag, e) for tag, e in entries if e != 0]
+    codes = dict(zip([t for t, _ in live], _cse_emit(em, [e for _, e in live]), strict=True))
+
+    def dot(tag: Any, extra: str | None = None) -> str:
+        terms = [f"{codes[tag(i)]} * lam_{i}" for i in range(n) if tag(i) in codes]
+        if extra is not None:
+            terms.append(extra)
+        return " + ".join(terms) if terms else "zero"
+
+    body.append(f"{i4}gI[r, j] = {dot(lambda i: f'dI{i}')}")
+    for a, q in enumerate(grad_idx):
+        extra = f"{zc_codes[q]} * zs" if q in zc_codes else None
+        body.append(f"{i4}ac_{a}[j] += {dot(lambda i, q=q: f'dc{i}_{q}', extra)}")
+    for k in range(n):
+        body.append(f"{i4}cx_{k}[j] = {dot(lambda i, k=k: f'dx{i}_{k}')}")
+    body.append(f"{i4}cS[j] = {dot(lambda i: f'dS{i}')}")
+    for i in range(n):
+        body.append(f"{i4}xc_{i}[j] = {pn[snames[i]]}")
+    out += body
+    out.append(f"{ind}for j in range(j1):")
     for i in range(n):
         out.append(f"{i2}carry_x[{i}, j] = cx_{i}[j]")
     out.append(f"{i2}carry_S[j] = cS[j]")
     for a in range(len(spec.grads)):
         out.append(f"{i2}acc[{a}, j] = ac_{a}[j]")
     return "\n".join(out) + "\n"
+
+
+def _call(kernel: Any, M: int, *args: Any) -> None:
+    """Run ``kernel(j1, *args)`` over lanes 0..M: the whole chunks in place, the last
+    M % CHUNK lanes through copies padded to one chunk (padding lanes repeat lane 0's
+    coefficients and start from zeros; they are dropped). Every array whose last axis has M
+    lanes (also inside tuples) is a lane array; the padded copies are written back in argument
+    order, so an output that shares memory with an input (gI and keep[0]) ends as the output."""
+    MF = M - M % CHUNK
+    if MF:
+        kernel(MF, *args)
+    if MF == M:
+        return
+    tail: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def pad(a: Any, coef: bool = False) -> Any:
+        if isinstance(a, tuple):
+            return tuple(pad(b, coef) for b in a)
+        if not isinstance(a, np.ndarray) or a.ndim == 0 or a.shape[-1] != M:
+            return a
+        p = np.zeros((*a.shape[:-1], CHUNK), dtype=a.dtype)
+        p[..., : M - MF] = a[..., MF:]
+        if coef:
+            p[..., M - MF :] = a[..., :1]
+        tail.append((a, p))
+        return p
+
+    padded = [pad(a, coef=(k == 2)) for k, a in enumerate(args)]
+    kernel(CHUNK, *padded)
+    for a, p in tail:
+        a[..., MF:] = p[..., : M - MF]
 
 
 # ----------------------------------------------------------------------------- compile + cache
@@ -802,7 +808,7 @@ class _FusedSequence(torch.autograd.Function):
             for t0 in range(0, T, Kc):
                 t1 = min(T, t0 + Kc)
                 S_before = _np(spikes[t0 - 1]) if t0 > 0 else S0
-                fwd(cur[t0:t1], cs, cv, state, S_before, _np(spikes[t0:t1]), (), x_end)
+                _call(fwd, M, cur[t0:t1], cs, cv, state, S_before, _np(spikes[t0:t1]), (), x_end)
                 state = x_end.copy()
                 marks.append(state)
             ctx.marks = marks
@@ -811,7 +817,7 @@ class _FusedSequence(torch.autograd.Function):
             return spikes.reshape((T, *shape))
         keep = tuple(_buffer(T, M, current) for _ in plan.stored)
         fwd = _kernel("forward", _spec(plan, plan.stored, (), "none"), dtype, plan.who)
-        fwd(cur, cs, cv, x0, S0, _np(spikes), tuple(_np(k) for k in keep), x_end)
+        _call(fwd, M, cur, cs, cv, x0, S0, _np(spikes), tuple(_np(k) for k in keep), x_end)
         ctx.x_end = x_end
         keep_current = current if plan.current == "read" else None
         if plan.outputs:
@@ -895,8 +901,10 @@ class _FusedSequence(torch.autograd.Function):
                 xs = ctx.marks[idx - 1] if idx > 0 else x0
                 Sb = Sf[t0 - 1] if t0 > 0 else S0
                 seg = tuple(b[:m] for b in buf)
-                fwd(cur[t0:t1], ctx.cs, ctx.cv, xs, Sb, junk[:m], seg, x_end)
-                bwd(
+                _call(fwd, M, cur[t0:t1], ctx.cs, ctx.cv, xs, Sb, junk[:m], seg, x_end)
+                _call(
+                    bwd,
+                    M,
                     cur[t0:t1],
                     ctx.cs,
                     ctx.cv,
@@ -926,7 +934,9 @@ class _FusedSequence(torch.autograd.Function):
                 dtype,
                 plan.who,
             )
-            bwd(
+            _call(
+                bwd,
+                M,
                 cur,
                 ctx.cs,
                 ctx.cv,
@@ -1016,14 +1026,10 @@ def _apply(
         mode = "checkpoint"
     else:
         mode = store
-    reads_I = "I" in K.depends
-    cur_mode = "read" if reads_I else "none"
     if mode == "min":
-        st = _min_storage(K)
-        if all(_nonzero(d, values) for d in st.denominators):
-            stored, rec = st.stored, dict(st.recovery)
-        if reads_I and st.current is not None and _nonzero(st.current_denominator, values):
-            cur_mode = "formula"
+        stored, rec, cur_mode = _minimal(K, values)
+    else:
+        cur_mode = "read" if "I" in K.depends else "none"
     psi = _psi(model.surrogate) if grad_on else None
     plan = _Plan(
         model=model,
@@ -1042,6 +1048,39 @@ def _apply(
         who=type(model).__name__,
     )
     return _FusedSequence.apply(plan, current, *coefs)
+
+
+def _minimal(K: KernelExpressions, values: dict[str, Any]):
+    """(stored states, recovery formulas, current mode) of the "min" storage for these
+    coefficient values: every state when a recovery would divide by 0 here."""
+    st = _min_storage(K)
+    stored, rec = K.state_names, {}
+    if all(_nonzero(d, values) for d in st.denominators):
+        stored, rec = st.stored, dict(st.recovery)
+    cur_mode = "none"
+    if "I" in K.depends:
+        cur_mode = "read"
+        if st.current is not None and _nonzero(st.current_denominator, values):
+            cur_mode = "formula"
+    return tuple(stored), rec, cur_mode
+
+
+def storage_summary(model: NeuronModel) -> dict[str, Any]:
+    """What ``fused_spikes(model, x)`` (store="min") keeps and what its backward reads:
+    {"stored": states kept (T, *batch) each, "recovered": states recomputed from them,
+    "reads_current": whether the backward reads the input current, "reads_spikes": whether it
+    reads the spikes (False when they are recomputed bit for bit from the stored states)}."""
+    require_step(model, "storage_summary")
+    record = model.coefficients(TORCH_OPS)
+    K = kernel_expressions(model, record)
+    stored, rec, cur_mode = _minimal(K, record.numbers())
+    zs = {s.name for s in K.z_written.free_symbols} & set(K.state_names)
+    return {
+        "stored": stored,
+        "recovered": tuple(rec),
+        "reads_current": cur_mode == "read",
+        "reads_spikes": not (K.spike_from_state and zs <= set(stored)),
+    }
 
 
 def _as_np(v: Any) -> np.ndarray:
