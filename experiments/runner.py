@@ -905,7 +905,7 @@ class _Sweep:
             return False
         record = _finished(self.folder, config)  # finished by another sweep meanwhile?
         if record is not None:
-            lock.release()
+            lock.release(finished=True)
             self._reuse(record, config)
             return True
         self.bar.set_postfix_str(_describe(config))
@@ -954,7 +954,7 @@ class _Sweep:
                     lock = RunLock(self.folder, config_key(config))
                     lock.acquire(timeout=-1)
                     record = _finished(self.folder, config)
-                    lock.release()
+                    lock.release(finished=record is not None)
                     if record is not None:
                         self._reuse(record, config)
                     else:  # its sweep stopped before finishing it: compute it here

@@ -356,7 +356,8 @@ def read_record(path: Path) -> tuple[dict[str, Any] | None, Damaged | None]:
     try:
         record = json.loads(text)
     except json.JSONDecodeError as err:
-        what = "truncated" if err.pos >= len(text.rstrip()) else "not valid JSON"
+        # A record is one JSON object: text that stops before its closing brace was cut off.
+        what = "not valid JSON" if text.rstrip().endswith("}") else "truncated"
         return None, Damaged(path, f"{what} ({err.msg} at character {err.pos})")
     problems = validate_record(record)
     if problems:

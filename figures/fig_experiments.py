@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,8 @@ from lstmlif.experiments.runner import (
     paper_prediction,
     summary_rows,
 )
+from lstmlif.experiments.store import Damaged
+from lstmlif.experiments.tuning import tuned_rows
 from lstmlif.neurons import model_names
 
 from .files import save_csv, save_figure, save_npz
@@ -48,8 +51,12 @@ CAPTION = (
     "J = [[1, beta1], [beta2, 1 + beta1 beta2]]; (i) the paper's eq. 15 criterion "
     "f = beta1 beta2^2 + beta1 beta2 + 2 beta2 + 1 with the paper's quadrant "
     "verdict (T trainable, E exploding, V vanishing). Further rows: the same grid at other delays "
-    "where it was run (`--delays`), with fewer points. The numbers are in experiments.csv and "
-    "experiments.npz."
+    "where it was run (`--delays`), with fewer points. When tuning grids exist "
+    "(`lstmlif experiment recall|digits --tune`), a row shows the test accuracy at the learning "
+    "rate and budget chosen per model and delay (or digits task) on a validation split, and "
+    "the choices. Damaged result files are skipped with a warning that names them. The numbers "
+    "are in experiments.csv (tuned rows: experiment recall_tuned / digits_tuned, with lr and "
+    "budget) and experiments.npz."
 )
 
 DIAGNOSIS_LETTER = {"exploding": "E", "silent": "S", "vanishing": "V", "other": "O"}
@@ -62,12 +69,40 @@ def _results_dir(results_dir: str | Path | None) -> Path:
     return Path(os.environ.get("LSTMLIF_RESULTS", str(RESULTS_DIR)))
 
 
-def _load(results_dir: Path, name: str) -> tuple[list[dict[str, Any]], bool]:
-    """The full-size results if any, else the quick ones; (records, quick)."""
-    records = load_results(results_dir, name, quick=False)
+def _load(
+    results_dir: Path, name: str, damaged: list[Damaged], tune: bool = False
+) -> tuple[list[dict[str, Any]], bool]:
+    """The full-size results if any, else the quick ones; (records, quick). Damaged files are
+    left out and appended to ``damaged``."""
+    records = load_results(results_dir, name, quick=False, tune=tune, damaged=damaged)
     if records:
         return records, False
-    return load_results(results_dir, name, quick=True), True
+    return load_results(results_dir, name, quick=True, tune=tune, damaged=damaged), True
+
+
+# Config fields that a table varies within one setting; every other field (budget, sizes,
+# task variant) defines the setting.
+_VARIED = {"model", "seed", "delay", "task", "beta1", "beta2"}
+
+
+def _main_setting(records: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    """The records of the setting with the most runs (the others, e.g. runs made with another
+    ``--updates`` or ``--lr`` in the same folder, would mix budgets in one mean); a warning
+    names how many were left out."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in records:
+        setting = {k: v for k, v in r["config"].items() if k not in _VARIED}
+        groups.setdefault(repr(sorted(setting.items())), []).append(r)
+    best = max(groups.values(), key=len)
+    left = len(records) - len(best)
+    if left:
+        c = best[0]["config"]
+        warnings.warn(
+            f"experiments figure: {name} shows the {len(best)} runs at lr {c['lr']:g} and "
+            f"the most common budget; {left} run(s) with other settings are left out",
+            stacklevel=3,
+        )
+    return best
 
 
 def _num(value: Any) -> float:
@@ -215,6 +250,54 @@ def _split_by_delay(records: list[dict[str, Any]]) -> list[list[dict[str, Any]]]
     return [groups[d] for d in order]
 
 
+def _tuned_data(
+    recall: list[dict[str, Any]], digits: list[dict[str, Any]]
+) -> dict[str, np.ndarray]:
+    """The tuned tables (``experiments.tuning.tuned_rows``): per model and delay (recall) or
+    task (digits) the test accuracy (mean, sd, min, max over seeds) at the (learning rate,
+    budget) chosen on the validation split, and that choice."""
+    out: dict[str, np.ndarray] = {}
+    if recall:
+        rows = tuned_rows("recall", recall)
+        models = [m for m in model_names() if any(r["model"] == m for r in rows)]
+        delays = sorted({r["delay"] for r in rows})
+        shape = (len(models), len(delays))
+        acc, choice = np.full(shape + (4,), np.nan), np.full(shape + (2,), np.nan)
+        seeds = np.zeros(shape, dtype=int)
+        for r in rows:
+            i, j = models.index(r["model"]), delays.index(r["delay"])
+            acc[i, j] = [r["test_accuracy"], r["test_sd"], r["test_min"], r["test_max"]]
+            choice[i, j] = [r["lr"], r["updates"]]
+            seeds[i, j] = r["seeds"]
+        out.update(
+            tuned_recall_models=np.array(models),
+            tuned_recall_delays=np.array(delays),
+            tuned_recall_accuracy=acc,
+            tuned_recall_choice=choice,
+            tuned_recall_seeds=seeds,
+        )
+    if digits:
+        rows = tuned_rows("digits", digits)
+        models = [m for m in model_names() if any(r["model"] == m for r in rows)]
+        tasks = [t for t in ("sequential", "permuted") if any(r["task"] == t for r in rows)]
+        shape = (len(tasks), len(models))
+        acc, choice = np.full(shape + (2,), np.nan), np.full(shape + (2,), np.nan)
+        seeds = np.zeros(shape, dtype=int)
+        for r in rows:
+            i, j = tasks.index(r["task"]), models.index(r["model"])
+            acc[i, j] = [r["test_accuracy"], r["test_sd"]]
+            choice[i, j] = [r["lr"], r["epochs"]]
+            seeds[i, j] = r["seeds"]
+        out.update(
+            tuned_digits_tasks=np.array(tasks),
+            tuned_digits_models=np.array(models),
+            tuned_digits_accuracy=acc,
+            tuned_digits_choice=choice,
+            tuned_digits_seeds=seeds,
+        )
+    return out
+
+
 # ----------------------------------------------------------------------------- plot
 
 
@@ -297,6 +380,71 @@ def _plot_digits(axes: list[Any], d: dict[str, np.ndarray], tag: str) -> None:
     table.auto_set_column_width(list(range(4)))
     table.scale(1.0, 1.6)
     ax.set_title(f"final test accuracy ({int(d['digits_seeds'])} seeds)")
+
+
+def _table(ax: Any, cells: list[list[str]], header: list[str], title: str) -> None:
+    ax.set_axis_off()
+    table = ax.table(cellText=cells, colLabels=header, loc="center", cellLoc="center")
+    table.auto_set_font_size(False)
+    table.set_fontsize(7)
+    table.auto_set_column_width(list(range(len(header))))
+    table.scale(1.0, 1.4)
+    ax.set_title(title)
+
+
+def _plot_tuned(axes: list[Any], d: dict[str, np.ndarray], tag: str) -> None:
+    """Tuned recall accuracy against the delay, the chosen budgets, the tuned digits table."""
+    ax_a, ax_b, ax_c = axes
+    if "tuned_recall_models" in d:
+        delays = d["tuned_recall_delays"]
+        models = [str(m) for m in d["tuned_recall_models"]]
+        for i, m in enumerate(models):
+            mean, _, lo, hi = np.moveaxis(d["tuned_recall_accuracy"][i], -1, 0)
+            ax_a.errorbar(
+                delays,
+                mean,
+                yerr=[mean - lo, hi - mean],
+                color=model_color(m),
+                marker="o",
+                ms=3.5,
+                capsize=2,
+                label=model_label(m),
+            )
+        ax_a.axhline(0.25, color=OKABE_ITO["black"], ls=":", lw=1)
+        ax_a.set_xscale("log", base=2)
+        ax_a.set_xticks(delays, [str(int(v)) for v in delays])
+        ax_a.set_ylim(0, 1.02)
+        ax_a.set_xlabel("delay D (steps)")
+        ax_a.set_ylabel("test accuracy at the chosen budget")
+        ax_a.set_title(f"delayed recall, tuned per model and delay{tag}")
+        ax_a.legend(loc="lower left")
+        cells = []
+        for i, m in enumerate(models):
+            row = [model_label(m)]
+            for j in range(delays.size):
+                lr, updates = d["tuned_recall_choice"][i, j]
+                row.append("-" if not np.isfinite(lr) else f"{lr:g} / {int(updates)}")
+            cells.append(row)
+        header = ["model", *[f"D={int(v)}" for v in delays]]
+        _table(ax_b, cells, header, "chosen learning rate / updates (on validation)")
+    else:
+        ax_a.set_axis_off()
+        ax_b.set_axis_off()
+    if "tuned_digits_models" in d:
+        cells = []
+        tasks = [str(t) for t in d["tuned_digits_tasks"]]
+        for j, m in enumerate(str(m) for m in d["tuned_digits_models"]):
+            row = [model_label(m)]
+            for i in range(len(tasks)):
+                (mean, sd), (lr, epochs) = (
+                    d["tuned_digits_accuracy"][i, j],
+                    d["tuned_digits_choice"][i, j],
+                )
+                row.append(f"{mean:.3f} ± {sd:.3f} ({lr:g}, {int(epochs)} ep)")
+            cells.append(row)
+        _table(ax_c, cells, ["model", *tasks], f"8x8 digits, tuned: test accuracy{tag}")
+    else:
+        ax_c.set_axis_off()
 
 
 def _grid_panel(ax: Any, values: np.ndarray, betas: np.ndarray, cmap: str, text: Any) -> Any:
@@ -389,6 +537,8 @@ TABLE_HEADER = [
     "paper_f",
     "paper_prediction",
     "failures",
+    "lr",
+    "budget",
 ]
 
 
@@ -408,6 +558,23 @@ def _table_rows(data: dict[str, np.ndarray]) -> list[list[Any]]:
             for j, m in enumerate(data["digits_models"]):
                 mean, std, _, _ = data["digits_final"][i, j]
                 rows.append(["digits", str(m), str(task), "", "", "", seeds, mean, std, ""])
+    blank = [""] * 7  # beta1 .. failures
+    if "tuned_recall_models" in data:
+        for i, m in enumerate(data["tuned_recall_models"]):
+            for j, delay in enumerate(data["tuned_recall_delays"]):
+                mean, std, _, _ = data["tuned_recall_accuracy"][i, j]
+                lr, updates = data["tuned_recall_choice"][i, j]
+                seeds = int(data["tuned_recall_seeds"][i, j])
+                head = ["recall_tuned", str(m), "", int(delay), "", "", seeds, mean, std]
+                rows.append(head + blank[2:] + [lr, updates])
+    if "tuned_digits_models" in data:
+        for i, task in enumerate(data["tuned_digits_tasks"]):
+            for j, m in enumerate(data["tuned_digits_models"]):
+                mean, std = data["tuned_digits_accuracy"][i, j]
+                lr, epochs = data["tuned_digits_choice"][i, j]
+                seeds = int(data["tuned_digits_seeds"][i, j])
+                head = ["digits_tuned", str(m), str(task), "", "", "", seeds, mean, std]
+                rows.append(head + blank[2:] + [lr, epochs])
     prefixes = sorted(
         k[: -len("_betas")] for k in data if k.startswith("quadrant") and k.endswith("_betas")
     )
@@ -444,20 +611,29 @@ def make(out_dir: Path, results_dir: str | Path | None = None) -> dict:
     ``$LSTMLIF_RESULTS``) into ``out_dir/experiments.{png,pdf,npz,csv}``. With no results it
     writes nothing and returns ``{"paths": [], "data": {}, "note": ...}``."""
     root = _results_dir(results_dir)
-    recall, recall_quick = _load(root, "recall")
-    digits, digits_quick = _load(root, "digits")
-    quads, quads_quick = _load(root, "quadrants")
-    if not (recall or digits or quads):
+    damaged: list[Damaged] = []
+    recall, recall_quick = _load(root, "recall", damaged)
+    digits, digits_quick = _load(root, "digits", damaged)
+    quads, quads_quick = _load(root, "quadrants", damaged)
+    recall_tuned, recall_tuned_quick = _load(root, "recall", damaged, tune=True)
+    digits_tuned, digits_tuned_quick = _load(root, "digits", damaged, tune=True)
+    for d in damaged:
+        warnings.warn(f"experiments figure: skipped damaged result file {d}", stacklevel=2)
+    skipped = [str(d.path) for d in damaged]
+    if not (recall or digits or quads or recall_tuned or digits_tuned):
         note = f"no experiment results under {root}/; run `lstmlif experiment all` first"
-        return {"paths": [], "data": {}, "note": note}
+        return {"paths": [], "data": {}, "note": note, "skipped": skipped}
     data: dict[str, np.ndarray] = {}
     rows = []
     if recall:
-        data.update(_recall_data(recall))
+        data.update(_recall_data(_main_setting(recall, "recall")))
         rows.append(("recall", recall_quick))
     if digits:
-        data.update(_digits_data(digits))
+        data.update(_digits_data(_main_setting(digits, "digits")))
         rows.append(("digits", digits_quick))
+    if recall_tuned or digits_tuned:
+        data.update(_tuned_data(recall_tuned, digits_tuned))
+        rows.append(("tuned", recall_tuned_quick and digits_tuned_quick))
     if quads:
         groups = _split_by_delay(quads)
         data.update(_quadrant_data(groups[0]))
@@ -478,6 +654,8 @@ def make(out_dir: Path, results_dir: str | Path | None = None) -> dict:
                 _plot_recall(row, data, tag)
             elif name == "digits":
                 _plot_digits(row, data, tag)
+            elif name == "tuned":
+                _plot_tuned(row, data, tag)
             elif name == "quadrants":
                 _plot_quadrants(fig, row, data, tag)
             else:
@@ -495,4 +673,7 @@ def make(out_dir: Path, results_dir: str | Path | None = None) -> dict:
             _table_rows(data),
         )
     )
-    return {"paths": paths, "data": data}
+    out: dict[str, Any] = {"paths": paths, "data": data, "skipped": skipped}
+    if skipped:
+        out["note"] = f"skipped {len(skipped)} damaged result file(s): {', '.join(skipped)}"
+    return out

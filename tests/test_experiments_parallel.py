@@ -1,0 +1,88 @@
+"""Parallel sweeps: local worker processes and a real Dask cluster give the serial sweep's
+results (same keys, same numbers), with one progress bar over all workers."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lstmlif.cli import main as cli_main
+from lstmlif.experiments import result_dir, run_experiment
+
+
+def _numbers(report) -> dict:
+    """key -> everything a run computed (wall time and finishing time excluded)."""
+    out = {}
+    for r in report.records:
+        out[r["key"]] = {k: v for k, v in r.items() if k not in ("wall_time_s", "finished_at")}
+    return out
+
+
+@pytest.fixture(scope="module")
+def serial(tmp_path_factory):
+    out = tmp_path_factory.mktemp("serial")
+    report = run_experiment("recall", out, quick=True, seeds=[0, 1], progress=False)
+    assert len(report.computed) == 6
+    return _numbers(report)
+
+
+def test_local_workers_match_the_serial_sweep(serial, tmp_path, capsys):
+    argv = ["experiment", "recall", "--quick", "--seeds", "0,1", "--workers", "2"]
+    assert cli_main([*argv, "--out", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    report = run_experiment("recall", tmp_path, quick=True, seeds=[0, 1], progress=False)
+    assert not report.computed  # all six were written by the parallel sweep
+    assert _numbers(report) == serial
+    # One progress bar counts the training updates of both workers: 6 runs x 60 updates.
+    assert "360/360" in err and err.count("recall:") >= 1
+    assert "/60" not in err  # no per-run or per-worker bar
+    folder = result_dir(tmp_path, "recall", quick=True)
+    assert sorted(p.name for p in folder.iterdir() if p.suffix == ".json") == sorted(
+        p.name for p in folder.glob("recall_*.json")
+    )
+
+
+def test_dask_local_cluster_matches_the_serial_sweep(serial, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    threads = torch.get_num_threads()  # an in-process worker sets this process's to 1
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+    ) as cluster:
+        report = run_experiment(
+            "recall",
+            tmp_path,
+            quick=True,
+            seeds=[0, 1],
+            progress=False,
+            scheduler=cluster.scheduler_address,
+        )
+    torch.set_num_threads(threads)
+    assert sorted(report.computed) == sorted(serial)
+    assert _numbers(report) == serial
+
+
+def test_worker_options_are_checked_first(tmp_path, capsys):
+    for argv, words in (
+        (["--workers", "0"], "--workers must lie in [1, 512]"),
+        (["--workers", "100000"], "--workers must lie in [1, 512]"),
+        (["--workers", "2", "--scheduler", "tcp://x:1"], "exclude each other"),
+        (["--scheduler", " "], "--scheduler must be an address"),
+    ):
+        assert cli_main(["experiment", "recall", "--quick", "--out", str(tmp_path), *argv]) == 2
+        assert words in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # nothing was run or written
+    # An address where no scheduler listens: a clear error, no traceback.
+    code = cli_main(
+        [
+            "experiment",
+            "recall",
+            "--quick",
+            "--out",
+            str(tmp_path),
+            "--scheduler",
+            "tcp://127.0.0.1:9",
+        ]
+    )
+    assert code == 2
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in capsys.readouterr().err
+    assert not list(tmp_path.rglob("*.json"))
