@@ -413,3 +413,102 @@ def test_get_model_errors_name_the_parameter(capsys):
     assert main(["lyapunov", "lif", "--param", "alpha=2"]) == 2
     assert "alpha" in capsys.readouterr().err
     assert get_model("lif").alpha == 0.8
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+def test_rate_figure_detached_lif_line_is_log10_alpha():
+    from lstmlif.figures import fig_lyapunov_rate as F
+
+    data = F.compute(steps=150, batch=2, models=("lif",))
+    labels = list(data["lif/labels"])
+    detached = labels.index("triangle, detached")
+    np.testing.assert_allclose(data["lif/top"][detached], math.log(0.8), atol=1e-12)
+    assert np.all(np.diff(data["lif/rate"]) >= 0) and data["lif/rate"][-1] > 0.3
+    kept = data["lif/top"][labels.index("triangle (own)")]
+    assert np.all(kept[data["lif/rate"] > 0.05] < math.log(0.8) - 1e-3)
+
+
+def test_phase_figure_horizon_and_shapes():
+    from lstmlif.figures import fig_lyapunov_phase as F
+
+    data = F.compute(steps=80, batch=2, models=("lstmlif",))
+    assert data["lstmlif/top"].shape == (F.N_STD, F.N_MEAN)
+    H = F.log10_horizon(np.array([math.log(0.8), 0.0, 0.1, -1e-9]))
+    assert H[0] == pytest.approx(math.log10(3.0 / -math.log10(0.8)))
+    assert np.all(H[1:] == F.MAX_LOG10_HORIZON)
+
+
+def test_prediction_figure_writes_the_table(tmp_path):
+    import csv
+
+    from lstmlif.figures import fig_lyapunov_prediction as F
+
+    rows = F.compute(models=("lif",), steps=300, batch=4, seeds=(0, 1), samples=300)
+    assert len(rows) == len(L.TABLE_SURROGATES) * 2 * len(L.TABLE_INPUT_SCALES)
+    fig = F.plot(rows)
+    assert len(fig.axes) == 2
+    from lstmlif.figures.files import save_csv
+
+    path = save_csv(tmp_path, F.NAME, list(F.COLUMNS), [[r[c] for c in F.COLUMNS] for r in rows])
+    with open(path) as fh:
+        table = list(csv.DictReader(fh))
+    assert len(table) == len(rows) and set(F.COLUMNS) <= set(table[0])
+
+
+RUN_FILES = ("recall_lif_D100_s0_0186cec3.json", "recall_lstmlif_D100_s0_b8f048dd.json")
+
+
+def _committed(name: str) -> dict:
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "results" / "recall" / name
+    if not path.is_file():
+        pytest.skip(f"committed run {name} not present")
+    return json.loads(path.read_text())
+
+
+def test_rebuilt_networks_are_the_untrained_networks_of_the_runs():
+    import torch.nn.functional as Fn
+
+    from lstmlif.experiments.tasks import recall_batch
+    from lstmlif.figures import fig_lyapunov_learnability as F
+
+    for name in RUN_FILES:
+        record = _committed(name)
+        net, task = F.rebuild_network(record)
+        c = record["config"]
+        x, y = recall_batch(task, c["batch"], (c["seed"], 3))
+        with torch.no_grad():
+            loss = float(Fn.cross_entropy(net(x)["logits"], y))
+        assert loss == pytest.approx(record["result"]["init"]["loss"], abs=1e-5)
+
+
+def test_learnability_figure_predicts_lifs_measured_gradient_decay(tmp_path):
+    import shutil
+    import warnings
+
+    from lstmlif.figures import fig_lyapunov_learnability as F
+
+    folder = tmp_path / "results" / "recall"
+    folder.mkdir(parents=True)
+    for name in RUN_FILES:
+        _committed(name)
+        shutil.copy(
+            __import__("pathlib").Path(__file__).resolve().parents[1] / "results/recall" / name,
+            folder / name,
+        )
+    data = F.compute(tmp_path / "results")
+    rows = {r["model"]: r for r in F.summary(data)}
+    lif = rows["lif"]
+    # LIF at rate 0.05: lambda_1 close to ln alpha; the measured slope of the committed run
+    assert lif["measured_decay"] == pytest.approx(lif["predicted_decay"], rel=0.05)
+    assert lif["predicted_decay"] == pytest.approx(-math.log10(0.8), rel=0.05)
+    assert rows["lstmlif"]["predicted_delay"] > 5 * lif["predicted_delay"]
+    result = F.make(tmp_path / "out", tmp_path / "results")
+    assert all(p.is_file() for p in result["paths"])
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        empty = F.make(tmp_path / "out2", tmp_path / "nothing")
+    assert empty["paths"] == []
