@@ -31,10 +31,14 @@ CAPTION = (
     "(triangle surrogate, width 1). Bottom: the paper convention with triangle surrogates of "
     "width 1 and 0.5, fast-sigmoid surrogates of slope 25 and 5, and a hard (zero) reset. "
     "Detaching the reset restores the sub-threshold curve exactly for LIF and LSTM-LIF (for ALIF "
-    "the spike still feeds the adaptive threshold); with the reset gradient kept, near-threshold "
-    "steps (det J_t = 1 - v_th psi for LSTM-LIF) make the products decay faster than below "
-    "threshold, by an amount set by the surrogate's shape and width. Rates in the legends are "
-    "spikes per neuron per step."
+    "the spike still feeds the adaptive threshold); with the reset gradient kept, every step "
+    "whose potential lies inside the surrogate window shrinks the product (det J_t = "
+    "1 - v_th psi for LSTM-LIF), spike or no spike: psi is non-zero wherever the potential is "
+    "in the window (the triangle of width 1: any soma potential in (0, 2)), not only at spikes, "
+    "so the products decay faster than below threshold by an amount set by the surrogate's "
+    "shape and width and by how often the potential visits its window (the Lyapunov figures "
+    "lyapunov_rate and lyapunov_prediction). Rates in the legends are spikes per neuron per "
+    "step."
 )
 
 MODELS: dict[str, NeuronModel] = {
