@@ -1026,7 +1026,13 @@ def predict_tops(
     bound = _log_abs_det(J).mean(axis=(0, 2)) / n
     return [
         Prediction(
-            float(tops[v]), float(frozen[v]), float(bound[v]), "samples", *stats_[v], 0.0, tops[v]
+            float(tops[v]),
+            float(frozen[v]),
+            float(bound[v]),
+            "samples",
+            *stats_[v],
+            0.0,
+            float(tops[v]),
         )
         for v in range(len(variants))
     ]
