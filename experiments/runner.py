@@ -26,6 +26,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import json
 import math
 import os
 import platform
@@ -362,6 +363,7 @@ def make_configs(
         except (ValueError, TypeError):
             raise ValueError(f"unknown model {m!r}; choose one of {list(model_names())}") from None
     model_list = list(dict.fromkeys(model_list))
+    networks = {m: _network_fields(m) for m in model_list}
     if lr is not None:
         lr = _learning_rate(lr)
     if updates is not None:
@@ -387,7 +389,9 @@ def make_configs(
         )
         for delay, model, seed, rate in itertools.product(delay_list, model_list, seed_list, lrs):
             task = _recall_fields(s, tuning, rate)
-            configs.append(dict(common, model=model, seed=seed, delay=delay, **task))
+            configs.append(
+                dict(common, model=model, seed=seed, delay=delay, **task, **networks[model])
+            )
     elif name == "digits":
         for task, model, seed, rate in itertools.product(s["tasks"], model_list, seed_list, lrs):
             config = dict(
@@ -405,7 +409,7 @@ def make_configs(
             )
             if tuning is not None:
                 config.update(val_fraction=tuning["val_fraction"], budgets=list(tuning["budgets"]))
-            configs.append(config)
+            configs.append({**config, **networks[model]})
     else:
         beta_list = _float_list(
             "betas", s["betas"] if betas is None else betas, LIMITS["beta"], LIMITS["n_betas"]
@@ -434,6 +438,22 @@ def make_configs(
     for config in configs:
         _check_memory(config)
     return configs
+
+
+def _network_fields(model: str) -> dict[str, Any]:
+    """``{"network": the class's network_defaults}`` for a model outside the paper's group, so
+    that a change of its defaults makes new runs instead of reusing old files; ``{}`` for the
+    paper's models, whose committed runs predate the field (their defaults are pinned by the
+    tests' parameter counts and by the committed results)."""
+    cls = model_class(model)
+    if cls.group == "paper":
+        return {}
+    defaults = jsonable(dict(cls.network_defaults))
+    try:
+        json.dumps(defaults)
+    except TypeError:
+        raise ValueError(f"{cls.__name__}.network_defaults must be JSON data") from None
+    return {"network": defaults}
 
 
 def _digits_sizes(config: dict[str, Any]) -> int:
@@ -533,7 +553,12 @@ def _recall_run(config: dict[str, Any], progress: Any) -> dict[str, Any]:
         )
     else:
         net = RecallNetwork(
-            config["model"], task.n_channels, config["hidden"], task.n_classes, task.recall_steps
+            config["model"],
+            task.n_channels,
+            config["hidden"],
+            task.n_classes,
+            task.recall_steps,
+            **config.get("network", {}),
         )
     x_cal, _ = recall_batch(task, 64, (seed, 1))
     gains = calibrate_input_gain(net, x_cal, config["target_rate"])
@@ -580,7 +605,7 @@ def _digits_run(config: dict[str, Any], progress: Any) -> dict[str, Any]:
         config["task"] == "permuted", limit=config["limit"], val_fraction=config.get("val_fraction")
     )
     torch.manual_seed(seed)
-    net = DigitsNetwork(config["model"], config["h1"], config["h2"])
+    net = DigitsNetwork(config["model"], config["h1"], config["h2"], **config.get("network", {}))
     x_tr, y_tr = data["x_train"], data["y_train"]
     n_train = x_tr.shape[1]
     gains = calibrate_input_gain(net, x_tr[:, :128], config["target_rate"])
@@ -966,8 +991,6 @@ class _Sweep:
 
 
 def _dumps(record: dict[str, Any]) -> str:
-    import json
-
     return json.dumps(record, indent=1)
 
 

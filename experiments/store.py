@@ -305,6 +305,8 @@ def validate_record(record: Any) -> list[str]:
     problems += _check("config.", config, CONFIG_SCHEMA_BY_EXPERIMENT[experiment])
     if "budgets" in config:
         problems += _check("config.", config, {"budgets": "ints"})
+    if "network" in config:
+        problems += _check("config.", config, {"network": "dict"})
     if record["key"] != config_key(config):
         problems.append(f"key {record['key']!r} is not the key of its config")
     problems += _check("result.", result, RESULT_SCHEMA)

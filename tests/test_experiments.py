@@ -241,3 +241,27 @@ def test_quadrants_criteria_diagnosis_and_figure(tmp_path, monkeypatch, capsys):
     for r in rows:
         assert float(r["mean_accuracy"]) == acc[(float(r["beta1"]), float(r["beta2"]))]
         assert r["paper_prediction"] == paper_prediction(float(r["beta1"]), float(r["beta2"]))
+
+
+def test_every_registered_model_trains_in_the_recall_network():
+    """The recall experiment takes every registered model (the layer options come from the
+    class's ``network_defaults``); models outside the paper's group carry those options in
+    their config, so a change of defaults makes new runs."""
+    from lstmlif.experiments import run_config, validate_record
+    from lstmlif.experiments.store import jsonable
+    from lstmlif.neurons import model_class, model_names
+
+    configs = make_configs("recall", quick=True, models="all", delays=[3], updates=2)
+    assert [c["model"] for c in configs] == list(model_names())
+    for config in configs:
+        cls = model_class(config["model"])
+        if cls.group == "paper":
+            assert "network" not in config
+        else:
+            assert config["network"] == jsonable(dict(cls.network_defaults))
+        record = jsonable(run_config(config))
+        assert validate_record(record) == [], config["model"]
+        assert record["result"]["status"] == "done", config["model"]
+        assert len(record["result"]["losses"]) == 2
+        assert all(math.isfinite(v) for v in record["result"]["losses"])
+        assert record["result"]["n_params"] > (4 + 1) * 4 * 32  # at least the input weights
