@@ -315,8 +315,9 @@ class KernelExpressions:
     z_written: sp.Expr
     spike_from_state: bool
 
-    def recovery(self, stored: tuple[str, ...]) -> dict[str, sp.Expr] | None:
-        """Formulas for the states not in ``stored`` at step t from the stored states at steps t
+    def recovery(self, stored: tuple[str, ...]) -> dict[str, tuple[sp.Expr, sp.Expr]] | None:
+        """(formula, the coefficient expression it divides by) for each state not in
+        ``stored``, at step t from the stored states at steps t
         (symbols ``<name>``) and t-1 (``<name>_prev``), the spikes S[t] (``S_new``) and S[t-1]
         (``S_prev``) and the coefficients, or None when some state cannot be recovered so.
 
@@ -326,31 +327,33 @@ class KernelExpressions:
         """
         return _recovery(self, tuple(stored))
 
-    def current(self) -> sp.Expr | None:
-        """I[t] from the states at t (symbols ``<name>__new``) and t-1 (``<name>``), S[t-1],
-        S[t] and the coefficients, through the first update that reads I with a coefficient of
-        coefficients only (preferring a coefficient 1); None when no update does."""
+    def current(self) -> tuple[sp.Expr, sp.Expr] | None:
+        """(I[t], the coefficient it was divided by): I[t] from the states at t (symbols
+        ``<name>__new``) and t-1 (``<name>``), S[t-1], S[t] and the coefficients, through the
+        first update that reads I with a coefficient of coefficients only (preferring a
+        coefficient 1); None when no update does."""
         best = None
+        coefs = {sp.Symbol(c, real=True) for c in self.coef_names}
         for n in self.state_names:
             slope = sp.simplify(sp.diff(self.update[n], CURRENT))
-            if slope == 0 or not slope.free_symbols <= {
-                sp.Symbol(c, real=True) for c in self.coef_names
-            }:
+            if slope == 0 or not slope.free_symbols <= coefs:
                 continue
             rest = sp.expand(self.update[n] - slope * CURRENT)
             if CURRENT in rest.free_symbols:
                 continue
             expr = (sp.Symbol(n + "__new", real=True) - rest) / slope
             if slope == 1:
-                return expr
-            best = best if best is not None else expr
+                return expr, slope
+            best = best if best is not None else (expr, slope)
         return best
 
 
 _PREV_SUFFIX = "_prev"
 
 
-def _recovery(K: KernelExpressions, stored: tuple[str, ...]) -> dict[str, sp.Expr] | None:
+def _recovery(
+    K: KernelExpressions, stored: tuple[str, ...]
+) -> dict[str, tuple[sp.Expr, sp.Expr]] | None:
     other = [n for n in K.state_names if n not in stored]
     if not other:
         return {}
@@ -368,7 +371,7 @@ def _recovery(K: KernelExpressions, stored: tuple[str, ...]) -> dict[str, sp.Exp
     if cols in pivots:  # inconsistent: cannot happen for a real step, refuse anyway
         return None
     coef_syms = {sp.Symbol(c, real=True) for c in K.coef_names}
-    out: dict[str, sp.Expr] = {}
+    out: dict[str, tuple[sp.Expr, sp.Expr]] = {}
     rename = {prev[n]: sp.Symbol(n + _PREV_SUFFIX, real=True) for n in stored}
     rename.update({new[n]: sp.Symbol(n, real=True) for n in stored})
     for i, n in enumerate(other):
@@ -377,11 +380,13 @@ def _recovery(K: KernelExpressions, stored: tuple[str, ...]) -> dict[str, sp.Exp
         row = pivots.index(i)
         if any(rref[row, k] != 0 for k in range(cols) if k != i):
             return None
-        expr = sp.together(rref[row, cols] / rref[row, i])
-        _, den = sp.fraction(expr)
+        pivot = sp.simplify(rref[row, i])
+        if not pivot.free_symbols <= coef_syms:
+            return None
+        num, den = sp.fraction(sp.together(rref[row, cols]))
         if not den.free_symbols <= coef_syms:
             return None
-        out[n] = expr.xreplace(rename)
+        out[n] = ((rref[row, cols] / pivot).xreplace(rename), pivot * den)
     return out
 
 

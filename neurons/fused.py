@@ -459,7 +459,7 @@ def backward_source(spec: _Spec, dtype: str, who: str) -> str:
         pnames[CURRENT] = "I_t"
     em = _Emitter(body, counter, pnames, i4)
     if spec.current == "formula":
-        pnames[CURRENT] = em(K.current())
+        pnames[CURRENT] = em(K.current()[0])
     znames = dict(names)
     for i, nm in enumerate(snames):
         znames[sp.Symbol(nm, real=True)] = f"xr_{i}"
@@ -652,10 +652,10 @@ def _min_storage(K: KernelExpressions) -> _Storage:
     cur = K.current()
     out = _Storage(
         stored=tuple(best[0]),
-        recovery=tuple(best[1].items()),
-        current=cur,
-        denominators=tuple(_denominator(e) for e in best[1].values()),
-        current_denominator=_denominator(cur) if cur is not None else None,
+        recovery=tuple((k, e) for k, (e, _) in best[1].items()),
+        current=cur[0] if cur is not None else None,
+        denominators=tuple(_denominator(d) for _, d in best[1].values()),
+        current_denominator=_denominator(cur[1]) if cur is not None else None,
     )
     _STORE_CACHE[id(K)] = (K, out)
     return out
@@ -664,8 +664,8 @@ def _min_storage(K: KernelExpressions) -> _Storage:
 _STORE_CACHE: dict[int, tuple] = {}
 
 
-def _denominator(expr: sp.Expr) -> tuple[tuple[str, ...], Any]:
-    _, den = sp.fraction(sp.together(expr))
+def _denominator(den: sp.Expr) -> tuple[tuple[str, ...], Any]:
+    """A coefficient expression that a recovery divides by, as a NumPy function."""
     syms = sorted(den.free_symbols, key=lambda s: s.name)
     return tuple(s.name for s in syms), sp.lambdify(syms, den, modules="numpy")
 
