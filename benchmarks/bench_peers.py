@@ -1,4 +1,5 @@
-"""Our LIF layer against snntorch's and spikingjelly's LIF (torch back ends): forward + backward.
+"""Our LIF layer against snntorch's, spikingjelly's and norse's LIF (torch back ends): forward +
+backward.
 
     python benchmarks/bench_peers.py [--T 784 --B 64 --N 256] [--dtype float32] [--repeats 5]
                                      [--threads 1] [--device cpu|cuda]
@@ -8,11 +9,14 @@ installed is reported as such. Every contestant gets the same input current (T, 
 trainable parameters, so only dL/dI is computed) and the loss ``sum(spikes * w)``:
 
 - ours: ``LIFLayer(alpha=0.9)``, reset by subtraction, detached reset, arctan surrogate
-  (alpha = 2), with ``backward="exact"`` and with ``backward="autograd"``;
+  (alpha = 2), with ``backward="fused"``, ``"exact"`` and ``"autograd"``;
 - snntorch: ``snn.Leaky(beta=0.9)`` (subtractive reset, detached as snntorch does), its
   ``atan`` surrogate, stepped over time in a Python loop as its tutorials do;
 - spikingjelly: ``neuron.LIFNode(tau=10, decay_input=False, v_reset=None, detach_reset=True)``
-  (leak 1 - 1/tau = 0.9, soft reset), ``surrogate.ATan()``, multi-step mode, torch back end.
+  (leak 1 - 1/tau = 0.9, soft reset), ``surrogate.ATan()``, multi-step mode, torch back end;
+- norse: ``LIFBoxCell`` (a current-free LIF: v <- v + dt tau_mem_inv (v_leak - v + I), with
+  dt tau_mem_inv = 0.1, i.e. leak 0.9 and the input scaled by 0.1, so its input is multiplied
+  by 10; hard reset to 0; norse's SuperSpike surrogate), stepped over time in a Python loop.
 
 Times are the best of ``--repeats`` runs with the contestants alternating, as wall-clock and
 CPU time (user + system of this process); the ratios are peer / ours-exact.
@@ -27,7 +31,9 @@ import time
 from collections.abc import Callable
 from importlib import metadata
 
-import torch
+os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+
+import torch  # noqa: E402
 
 ALPHA = 0.9
 
@@ -85,6 +91,25 @@ def _spikingjelly(N: int):
     return run
 
 
+def _norse(N: int):
+    import norse.torch as norse
+
+    cell = norse.LIFBoxCell(
+        norse.LIFBoxParameters(tau_mem_inv=torch.tensor(100.0), v_th=torch.tensor(1.0)),
+        dt=0.001,
+    )
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        state = None
+        spikes = []
+        for x_t in (10.0 * x).unbind(0):
+            z, state = cell(x_t, state)
+            spikes.append(z)
+        return torch.stack(spikes)
+
+    return run
+
+
 def _version(dist: str) -> str:
     try:
         return metadata.version(dist)
@@ -95,9 +120,10 @@ def _version(dist: str) -> str:
 def _contestants(N: int) -> dict[str, Callable | str]:
     out: dict[str, Callable | str] = {
         "ours (exact)": _ours("exact", N),
+        "ours (fused)": _ours("fused", N),
         "ours (autograd)": _ours("autograd", N),
     }
-    for name, make in (("snntorch", _snntorch), ("spikingjelly", _spikingjelly)):
+    for name, make in (("snntorch", _snntorch), ("spikingjelly", _spikingjelly), ("norse", _norse)):
         try:
             out[name] = make(N)
         except ImportError as err:
@@ -136,7 +162,11 @@ def main(argv: list[str] | None = None) -> int:
     shape = (args.T, args.B, args.N)
     x = (torch.randn(shape, device=args.device) * 0.3 + 0.15).requires_grad_()
     w = torch.randn(shape, device=args.device)
+    if args.device == "cuda":
+        print("ours (fused): CPU only, skipped on CUDA")
     contestants = _contestants(args.N)
+    if args.device == "cuda":
+        contestants.pop("ours (fused)")
     runs = {}
     for name, c in contestants.items():
         if isinstance(c, str):
@@ -148,9 +178,13 @@ def main(argv: list[str] | None = None) -> int:
         f"LIF T={args.T} B={args.B} N={args.N} {args.dtype} device={args.device} "
         f"threads={args.threads} repeats={args.repeats} (best of) "
         f"load average={os.getloadavg()[0]:.2f}; torch {torch.__version__}, "
-        f"snntorch {_version('snntorch')}, spikingjelly {_version('spikingjelly')}"
+        f"snntorch {_version('snntorch')}, spikingjelly {_version('spikingjelly')}, "
+        f"norse {_version('norse')}"
     )
     best = {n: [float("inf"), float("inf"), 0.0] for n in runs}
+    for run in runs.values():  # warm-up: compiles (or loads) the fused kernels
+        small = x[:2].detach().clone().requires_grad_()
+        (run(small) * w[:2]).sum().backward()
     for _ in range(args.repeats):
         for name, run in runs.items():
             wall, cpu, rate = _once(run, x, w, args.device)
