@@ -78,6 +78,7 @@ __all__ = [
     "diagnose_failure",
     "summary_rows",
     "estimate_run",
+    "cue_gradient_subnormal",
 ]
 
 EXPERIMENTS = ("recall", "digits", "quadrants")
@@ -776,6 +777,19 @@ def diagnose_failure(record: dict[str, Any]) -> str:
 # ----------------------------------------------------------------------------- summaries
 
 
+# The networks run in float32: a gradient whose every element lies below float32's smallest
+# normal number is rounding noise at the edge of underflow, not a gradient that reached the cue.
+FLOAT32_TINY = float(np.finfo(np.float32).tiny)  # 1.1755e-38
+
+
+def cue_gradient_subnormal(cue_norm: Any) -> bool:
+    """True when ||dL/dI|| over the cue steps is non-zero but below float32's smallest normal
+    number (1.18e-38): then every element is subnormal (down to 1.4e-45), and the number says
+    only that the float32 gradient underflowed, not how much gradient reached the cue."""
+    value = _number(cue_norm)
+    return bool(0.0 < value < FLOAT32_TINY)
+
+
 def summary_rows(name: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One flat row per run (the columns of ``summary.csv``)."""
     rows = []
@@ -803,6 +817,7 @@ def summary_rows(name: str, records: list[dict[str, Any]]) -> list[dict[str, Any
             final_accuracy=r["final_accuracy"],
             init_accuracy=res["init_accuracy"],
             log10_cue_gradient=res["init"]["log10_cue_norm"],
+            cue_gradient_subnormal=cue_gradient_subnormal(res["init"]["cue_norm"]),
             log10_cue_over_max=res["init"]["log10_cue_over_max"],
             log10_param_gradient=res["init"]["log10_param_norm"],
             spike_rate_init=res["init"]["spike_rate"],
@@ -933,7 +948,9 @@ class _Sweep:
             lock.release(finished=True)
             self._reuse(record, config)
             return True
-        self.bar.set_postfix_str(_describe(config))
+        running = [_describe(c) for c, _ in self.running.values()] + [_describe(config)]
+        shown = " | ".join(running[-2:])
+        self.bar.set_postfix_str(f"{len(running)} running: {shown}" if len(running) > 1 else shown)
         key = config_key(config)
         self.reported[key] = 0
         if self.pool.executor is None:

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from lstmlif.experiments.runner import (
+    FLOAT32_TINY,
     RESULTS_DIR,
     load_results,
     paper_prediction,
@@ -33,7 +34,9 @@ CAPTION = (
     "one recurrent layer of 64 neurons per model; (a) final test accuracy against the delay D "
     "(mean over seeds, bars = min to max); (b) log10 of the gradient norm ||dL/dI[t]|| that "
     "reaches the 5 cue steps at initialisation (mean of log10 over the seeds where it is not "
-    "exactly zero, bars = min to max); "
+    "exactly zero, bars = min to max; circled: below float32's smallest normal number "
+    "1.18e-38, dotted line, so every element is subnormal: that says the float32 gradient "
+    "underflowed, not that a gradient reached the cue); "
     "(c) log10 ||dL/dI[t]|| against the step t at initialisation for the longest delay that "
     "every model finished (seed 0). "
     "Middle: scikit-learn's 8x8 digits read pixel by pixel (64 steps), plain (d) and with the "
@@ -82,7 +85,7 @@ def _load(
 
 # Config fields that a table varies within one setting; every other field (budget, sizes,
 # task variant) defines the setting.
-_VARIED = {"model", "seed", "delay", "task", "beta1", "beta2"}
+_VARIED = {"model", "network", "seed", "delay", "task", "beta1", "beta2"}
 
 
 def _main_setting(records: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
@@ -130,12 +133,14 @@ def _recall_data(records: list[dict[str, Any]]) -> dict[str, np.ndarray]:
     acc = np.full(shape + (4,), np.nan)
     grad = np.full(shape + (4,), np.nan)
     seeds = np.zeros(shape, dtype=int)
+    subnormal = np.zeros(shape, dtype=bool)
     for i, m in enumerate(models):
         for j, d in enumerate(delays):
             sel = [r for r in rows if r["model"] == m and r["delay"] == d]
             seeds[i, j] = len(sel)
             acc[i, j] = _stats([_num(r["final_accuracy"]) for r in sel])
             grad[i, j] = _stats([_num(r["log10_cue_gradient"]) for r in sel])
+            subnormal[i, j] = any(r["cue_gradient_subnormal"] for r in sel)
     # The profile panel shows the longest delay that every model has finished.
     complete = [
         d
@@ -159,6 +164,7 @@ def _recall_data(records: list[dict[str, Any]]) -> dict[str, np.ndarray]:
         "recall_delays": np.array(delays),
         "recall_accuracy": acc,
         "recall_log10_cue_gradient": grad,
+        "recall_cue_subnormal": subnormal,
         "recall_seeds": seeds,
         "recall_profile_delay": np.array(longest),
         "recall_log10_step_norms": prof_arr,
@@ -320,6 +326,27 @@ def _plot_recall(axes: list[Any], d: dict[str, np.ndarray], tag: str) -> None:
                 label=label,
             )
         ax_c.plot(d["recall_log10_step_norms"][i], color=color, label=model_label(str(m)))
+        flagged = d["recall_cue_subnormal"][i]
+        if flagged.any():
+            ax_b.plot(
+                delays[flagged],
+                d["recall_log10_cue_gradient"][i, flagged, 0],
+                ls="none",
+                marker="o",
+                ms=9,
+                mfc="none",
+                color=OKABE_ITO["black"],
+            )
+    if d["recall_cue_subnormal"].any():
+        tiny = math.log10(FLOAT32_TINY)
+        ax_b.axhline(tiny, color=OKABE_ITO["black"], ls=":", lw=1)
+        ax_b.annotate(
+            "float32 underflow (circled: subnormal)",
+            (float(delays[0]), tiny),
+            xytext=(2, 3),
+            textcoords="offset points",
+            fontsize=7,
+        )
     ax_a.axhline(float(d["recall_chance"]), color=OKABE_ITO["black"], ls=":", lw=1)
     for ax in (ax_a, ax_b):
         ax.set_xscale("log", base=2)
