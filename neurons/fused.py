@@ -47,6 +47,7 @@ import os
 import re
 import sys
 import tempfile
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -285,13 +286,14 @@ def _lane_coefs(spec: _Spec, indent: str) -> tuple[list[str], dict]:
 
 def forward_source(spec: _Spec, dtype: str, who: str) -> str:
     """The forward kernel: kernel(j1, cur (L, M), cs, cv, x0 (n, M), S0 (M),
-    spikes (L, M) out, keep (tuple of (L, M) out: the stored states), x_end (n, M) out), over
+    spikes (L, M) out, keep (tuple of (L, M) out: the stored states), x_end (n, M) out,
+    chk (M) in/out: += I * 0, NaN where an input was NaN or infinite), over
     the lanes j < j1 (a multiple of CH; the lane offset is 0 so that LLVM sees non-negative
     indices, which numba would otherwise wrap around)."""
     K = spec.K
     n = len(K.state_names)
     out = [_HEADER.format(who=who, what="forward", dtype=dtype, chunk=CHUNK)]
-    out.append("def kernel(j1, cur, cs, cv, x0, S0, spikes, keep, x_end):")
+    out.append("def kernel(j1, cur, cs, cv, x0, S0, spikes, keep, x_end, chk):")
     ind, i2, i3, i4 = "    ", " " * 8, " " * 12, " " * 16
     out += [f"{ind}L = spikes.shape[0]", f"{ind}M = spikes.shape[1]"]
     out += [f"{ind}zero = DT(0.0)", f"{ind}one = DT(1.0)"]
@@ -318,9 +320,9 @@ def forward_source(spec: _Spec, dtype: str, who: str) -> str:
         names[sp.Symbol(nm, real=True)] = f"x_{i}"
     body.append(f"{i4}S_prev = st_S[j]")
     names[S_PREV] = "S_prev"
-    if _reads([*K.forward.values(), K.spike], CURRENT):
-        body.append(f"{i4}I_t = cur[r, j]")
-        names[CURRENT] = "I_t"
+    body.append(f"{i4}I_t = cur[r, j]")
+    body.append(f"{i4}chk[j] += I_t * zero")  # NaN once an input is NaN or infinite
+    names[CURRENT] = "I_t"
     em = _Emitter(body, itertools.count(), names, i4)
     new = [em(K.forward[nm]) for nm in K.state_names]
     S_new = em(K.spike)
@@ -705,6 +707,7 @@ class _Plan:
     current: str  # "none" | "read" | "formula"
     psi: sp.Expr | None
     who: str
+    caller: str
 
     def from_states(self, stored: tuple[str, ...]) -> bool:
         """Whether the backward may recompute the spikes from these stored states."""
@@ -718,19 +721,37 @@ _HUGE = 1 << 21
 def _buffer(rows: int, cols: int, like: torch.Tensor) -> torch.Tensor:
     """An uninitialised (rows, cols) CPU tensor of ``like``'s dtype. Large ones are anonymous
     memory maps advised to use transparent huge pages: a fresh 50 MB buffer then costs a few
-    page faults instead of ~12,000 (measured here: 3-7 ms against ~20 ms to first touch)."""
+    page faults instead of ~12,000 (measured here: 3-7 ms against ~20 ms to first touch). A
+    map whose tensor has been freed is kept for the next buffer of its size (at most
+    ``_POOL_SIZE`` per size), so a training loop does not fault them in again."""
     dtype = np.float32 if like.dtype == torch.float32 else np.float64
     count = rows * cols
     nbytes = count * np.dtype(dtype).itemsize
     if nbytes < 4 * _HUGE or not hasattr(mmap, "MADV_HUGEPAGE"):
         return like.new_empty((rows, cols))
     size = -(-nbytes // _HUGE) * _HUGE
-    region = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-    try:
-        region.madvise(mmap.MADV_HUGEPAGE)
-    except OSError:
-        pass
-    return torch.from_numpy(np.frombuffer(region, dtype=dtype, count=count).reshape(rows, cols))
+    free = _POOL.setdefault(size, [])
+    if free:
+        region = free.pop()
+    else:
+        region = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        try:
+            region.madvise(mmap.MADV_HUGEPAGE)
+        except OSError:
+            pass
+    array = np.frombuffer(region, dtype=dtype, count=count).reshape(rows, cols)
+    weakref.finalize(array, _release, size, region)
+    return torch.from_numpy(array)
+
+
+_POOL: dict[int, list[mmap.mmap]] = {}
+_POOL_SIZE = 2
+
+
+def _release(size: int, region: mmap.mmap) -> None:
+    free = _POOL.setdefault(size, [])
+    if len(free) < _POOL_SIZE:
+        free.append(region)
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
@@ -780,6 +801,12 @@ def _spec(plan: _Plan, stored, recovery, current, grads=(), has_gS=False, gx=())
     )
 
 
+def _finite(chk: np.ndarray, plan: _Plan) -> None:
+    """The forward kernel's check of the current (it adds I * 0 into ``chk``)."""
+    if not np.isfinite(chk).all():
+        raise ValueError(f"{plan.caller}: current contains NaN or infinite values")
+
+
 class _FusedSequence(torch.autograd.Function):
     """(current (T, *c), *coefficient tensors) -> spikes (T, *batch) [, states]; backward runs
     the generated backward kernel."""
@@ -798,6 +825,7 @@ class _FusedSequence(torch.autograd.Function):
         x0 = np.zeros((n, M), dtype=cur.dtype)
         S0 = np.zeros(M, dtype=cur.dtype)
         x_end = np.empty((n, M), dtype=cur.dtype)
+        chk = np.zeros(M, dtype=cur.dtype)
         ctx.set_materialize_grads(False)
         ctx.plan, ctx.cs, ctx.cv, ctx.current_shape = plan, cs, cv, current.shape
         if plan.store in ("checkpoint", "none"):
@@ -808,16 +836,20 @@ class _FusedSequence(torch.autograd.Function):
             for t0 in range(0, T, Kc):
                 t1 = min(T, t0 + Kc)
                 S_before = _np(spikes[t0 - 1]) if t0 > 0 else S0
-                _call(fwd, M, cur[t0:t1], cs, cv, state, S_before, _np(spikes[t0:t1]), (), x_end)
+                _call(
+                    fwd, M, cur[t0:t1], cs, cv, state, S_before, _np(spikes[t0:t1]), (), x_end, chk
+                )
                 state = x_end.copy()
                 marks.append(state)
+            _finite(chk, plan)
             ctx.marks = marks
             ctx.save_for_backward(spikes, current, *coefs)
             ctx.kept = None
             return spikes.reshape((T, *shape))
         keep = tuple(_buffer(T, M, current) for _ in plan.stored)
         fwd = _kernel("forward", _spec(plan, plan.stored, (), "none"), dtype, plan.who)
-        _call(fwd, M, cur, cs, cv, x0, S0, _np(spikes), tuple(_np(k) for k in keep), x_end)
+        _call(fwd, M, cur, cs, cv, x0, S0, _np(spikes), tuple(_np(k) for k in keep), x_end, chk)
+        _finite(chk, plan)
         ctx.x_end = x_end
         keep_current = current if plan.current == "read" else None
         if plan.outputs:
@@ -893,6 +925,7 @@ class _FusedSequence(torch.autograd.Function):
             buf = tuple(np.empty((Kc, M), dtype=Sf.dtype) for _ in all_states)
             x_end = np.empty((n, M), dtype=Sf.dtype)
             junk = np.empty((Kc, M), dtype=Sf.dtype)
+            chk = np.zeros(M, dtype=Sf.dtype)  # the current was checked in the forward
             starts = list(range(0, T, Kc))
             for idx in range(len(starts) - 1, -1, -1):
                 t0 = starts[idx]
@@ -901,7 +934,7 @@ class _FusedSequence(torch.autograd.Function):
                 xs = ctx.marks[idx - 1] if idx > 0 else x0
                 Sb = Sf[t0 - 1] if t0 > 0 else S0
                 seg = tuple(b[:m] for b in buf)
-                _call(fwd, M, cur[t0:t1], ctx.cs, ctx.cv, xs, Sb, junk[:m], seg, x_end)
+                _call(fwd, M, cur[t0:t1], ctx.cs, ctx.cv, xs, Sb, junk[:m], seg, x_end, chk)
                 _call(
                     bwd,
                     M,
@@ -992,8 +1025,6 @@ def _apply(
         )
     if store not in STORES:
         raise ValueError(f"{who}: unknown store {store!r}; choose one of {list(STORES)}")
-    if not bool(torch.isfinite(current.sum())) and not bool(torch.isfinite(current).all()):
-        raise ValueError(f"{who}: current contains NaN or infinite values")
     shape = tuple(batch_shape(model, tuple(current.shape)))
     record = model.coefficients(TORCH_OPS)
     K = kernel_expressions(model, record)
@@ -1046,6 +1077,7 @@ def _apply(
         current=cur_mode,
         psi=psi,
         who=type(model).__name__,
+        caller=who,
     )
     return _FusedSequence.apply(plan, current, *coefs)
 
