@@ -154,14 +154,14 @@ class Derivation:
     def charpoly_factors(self) -> list[sp.Expr]:
         """det(lambda I - B) for each diagonal block B of ``blocks`` (their product is
         ``charpoly``)."""
-        return [sp.expand(self.block(b).charpoly(LAM).as_expr()) for b in self.blocks]
+        return [_charpoly(self.block(b)) for b in self.blocks]
 
     @property
     def charpoly(self) -> sp.Expr:
         """det(lambda I - J_sub) as a polynomial expression in ``LAM`` (for n >= 3 the expanded
         product of the block factors, ``charpoly_factors``)."""
         if self.n <= 2:
-            return sp.expand(self.J_sub.charpoly(LAM).as_expr())
+            return _charpoly(self.J_sub)
         return sp.expand(sp.Mul(*self.charpoly_factors))
 
     @property
@@ -209,6 +209,17 @@ class Derivation:
                 for m, k in schur_cohn_coefficients(factor):
                     out[f"schur_cohn_margin_{m}{tag}"] = sp.simplify(1 - sp.Abs(k))
         return out
+
+
+def _charpoly(M: sp.Matrix) -> sp.Expr:
+    """det(lambda I - M), expanded. SymPy's ``charpoly`` can fail to order its factors when the
+    entries hold exponentials of symbols (it asks for the truth of a symbolic inequality); the
+    Berkowitz determinant of lambda I - M is then used (the same polynomial)."""
+    try:
+        return sp.expand(M.charpoly(LAM).as_expr())
+    except TypeError:
+        n = M.shape[0]
+        return sp.expand((LAM * sp.eye(n) - M).det(method="berkowitz"))
 
 
 def _poly_roots(charpoly: sp.Expr) -> list[sp.Expr]:
