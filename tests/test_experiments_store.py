@@ -19,15 +19,18 @@ import pytest
 
 from lstmlif.cli import main as cli_main
 from lstmlif.experiments import (
+    cue_gradient_subnormal,
     load_results,
     make_configs,
     read_record,
     result_dir,
     run_experiment,
     run_filename,
+    summary_rows,
     validate_record,
 )
 from lstmlif.experiments.store import RunLock, atomic_write, config_key
+from lstmlif.neurons import model_names
 
 REPO = Path(__file__).resolve().parents[1]
 COMMITTED = REPO / "results"
@@ -64,17 +67,30 @@ def test_readable_names_and_committed_results():
     assert "_cue-separate_" in run_filename(sep[0])
 
     # The committed results: every file sound, named by its config, its key its config's key,
-    # and the full sweep's counts (45 recall, 18 digits, 88 quadrant runs).
+    # and the full sweep's counts for the paper's models (45 recall, 18 digits, 88 quadrant
+    # runs; the recall folder also holds catalogue models).
     counts = {"recall": 45, "digits": 18, "quadrants": 88}
     for name, count in counts.items():
         files = sorted((COMMITTED / name).glob("*.json"))
-        assert len(files) == count
         for path in files:
             record, problem = read_record(path)
             assert problem is None, problem
             assert path.name == run_filename(record["config"])
             assert record["key"] == config_key(record["config"])
-        assert len(load_results(COMMITTED, name)) == count
+        records = load_results(COMMITTED, name)
+        assert len(records) == len(files)
+        paper = [r for r in records if r["config"]["model"] in model_names(group="paper")]
+        assert len(paper if name != "quadrants" else records) == count
+
+    # LIF's cue gradient at D = 400 (log10 -41.9) lies below float32's smallest normal number
+    # 2**-126: flagged as underflow, not as a gradient that reached the cue; D = 200 is not.
+    assert cue_gradient_subnormal(1e-40) and cue_gradient_subnormal(2.0**-126 * 0.999)
+    assert not cue_gradient_subnormal(0.0) and not cue_gradient_subnormal(2.0**-126)
+    assert not cue_gradient_subnormal("inf") and not cue_gradient_subnormal(None)
+    rows = summary_rows("recall", load_results(COMMITTED, "recall"))
+    flagged = {(r["model"], r["delay"]) for r in rows if r["cue_gradient_subnormal"]}
+    assert ("lif", 400) in flagged and ("lif", 200) not in flagged
+    assert not any(m in model_names(group="paper") and m != "lif" for m, _ in flagged)
 
 
 def test_schema_names_every_kind_of_damage(quick):
