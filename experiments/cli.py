@@ -63,8 +63,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--models",
-        help="comma-separated registered models (default: the paper's lif,alif,lstmlif), or "
-        "'all' for every registered model",
+        help="comma-separated registered models or registry groups (default: the paper's "
+        "lif,alif,lstmlif; 'catalogue' for the catalogue's models, 'all' for every model)",
     )
     parser.add_argument(
         "--betas",
@@ -90,7 +90,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "on a validation split; results in OUT/NAME_tune/ with tuned.csv",
     )
     where = parser.add_argument_group("where the runs execute")
-    where.add_argument("--workers", type=_int, default=1, help="local worker processes (1)")
+    where.add_argument("--workers", type=_int, default=1, help="local worker processes")
     where.add_argument(
         "--scheduler", metavar="ADDRESS", help="a Dask scheduler, e.g. tcp://10.0.0.1:8786"
     )
@@ -110,8 +110,7 @@ def _options(args: argparse.Namespace, name: str) -> dict:
     }
     out = {k: getattr(args, k) for k, ok in takes.items() if ok and getattr(args, k) is not None}
     if "models" in out:
-        models = [m.strip() for m in out["models"].split(",") if m.strip()]
-        out["models"] = "all" if models == ["all"] else models
+        out["models"] = [m.strip() for m in out["models"].split(",") if m.strip()]
     if args.lr is not None:
         out["lr"] = args.lr
     if args.tune and name in TUNABLE:

@@ -312,7 +312,8 @@ def make_configs(
     """Every run of experiment ``name`` (``recall``, ``digits``, ``quadrants``) as a config.
 
     ``seeds``, ``delays`` (recall; for the quadrant grid, the delays of its recall task),
-    ``models`` (recall, digits; ``"all"`` for every registered model) and ``betas`` (the
+    ``models`` (recall, digits; ``"all"`` for every registered model, a registry group such as
+    ``"catalogue"`` for its models) and ``betas`` (the
     values of beta1 and of beta2 on the quadrant grid) override the defaults of ``SETTINGS``,
     and so do the budget options ``updates`` (recall, quadrants), ``epochs`` (digits), ``lr``,
     ``hidden`` (recall, quadrants) and the task variant ``cue_channels`` ("shared" or
@@ -348,22 +349,9 @@ def make_configs(
     seed_list = _int_list(
         "seeds", s["seeds"] if seeds is None else seeds, 0, LIMITS["seed"], LIMITS["n_seeds"]
     )
-    if models is not None and not isinstance(models, str) and list(models) == ["all"]:
-        models = "all"
     if isinstance(models, str):
-        if models != "all":
-            raise ValueError(f"models must be a list of names or 'all', got {models!r}")
-        model_list = list(model_names())
-    else:
-        model_list = list(default_models() if models is None else models)
-    if not model_list:
-        raise ValueError("--models must not be empty")
-    for i, m in enumerate(model_list):
-        try:
-            model_list[i] = model_class(m).name
-        except (ValueError, TypeError):
-            raise ValueError(f"unknown model {m!r}; choose one of {list(model_names())}") from None
-    model_list = list(dict.fromkeys(model_list))
+        models = [models]
+    model_list = _expand_models(default_models() if models is None else models)
     networks = {m: _network_fields(m) for m in model_list}
     if lr is not None:
         lr = _learning_rate(lr)
@@ -439,6 +427,32 @@ def make_configs(
     for config in configs:
         _check_memory(config)
     return configs
+
+
+def _expand_models(names: Sequence[str]) -> list[str]:
+    """Registered model names (aliases resolved, duplicates dropped, order kept); ``"all"``
+    stands for every registered model and a registry group (``"paper"``, ``"catalogue"``, ...)
+    for its models."""
+    out: list[str] = []
+    for m in names:
+        if m == "all":
+            out += model_names()
+            continue
+        try:
+            out.append(model_class(m).name)
+        except (ValueError, TypeError, KeyError):
+            group = model_names(group=m) if isinstance(m, str) else ()
+            if not group:
+                choices = [
+                    *model_names(),
+                    "all",
+                    *sorted({model_class(n).group for n in model_names()}),
+                ]
+                raise ValueError(f"unknown model {m!r}; choose from {choices}") from None
+            out += group
+    if not out:
+        raise ValueError("--models must not be empty")
+    return list(dict.fromkeys(out))
 
 
 def _network_fields(model: str) -> dict[str, Any]:

@@ -80,6 +80,11 @@ def test_duplicates_run_once_and_budget_options_shape_the_config(tmp_path):
     assert make_configs("recall", quick=True, models="all") == make_configs(
         "recall", quick=True, models=["all"]
     )
+    # A registry group stands for its models, in registration order, once each.
+    from lstmlif.neurons import model_names
+
+    grouped = make_configs("recall", quick=True, models=["paper", "lif", "TC-LIF"])
+    assert [c["model"] for c in grouped] == list(model_names(group="paper"))
     # The default config is exactly the committed one (no new fields); each option changes
     # only its own fields.
     base = make_configs("recall", delays=[25], models=["lif"], seeds=[0])[0]
