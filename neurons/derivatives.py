@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import sympy as sp
 import torch
+from sympy.printing.pycode import PythonCodePrinter
 
 from .base import SWITCHES, NeuronModel, require_step
 from .ops import SYMPY_OPS, Psi, Spike, StopGradient
@@ -95,6 +96,28 @@ TORCH_MODULE: dict[str, Any] = {
     "pi": math.pi,
 }
 """The same for PyTorch: tensors go to torch, plain numbers to NumPy."""
+
+
+class _Printer(PythonCodePrinter):
+    """lambdify's default printer for a dict of functions, except that sign(x) is printed as a
+    call of the module's ``sign`` (the default inlines ``copysign`` under a Python ``if``, which
+    fails on arrays and tensors: a step with |x|, e.g. BRF's |omega|, has sign(x) in its
+    derivatives)."""
+
+    def _print_sign(self, expr: sp.Expr) -> str:
+        return f"sign({self._print(expr.args[0])})"
+
+
+def _printer(module: dict[str, Any]) -> _Printer:
+    """The printer with lambdify's own settings for ``modules=[module]``."""
+    return _Printer(
+        {
+            "fully_qualified_modules": False,
+            "inline": True,
+            "allow_unknown_functions": True,
+            "user_functions": {k: k for k in module},
+        }
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -255,9 +278,15 @@ def _build(model: NeuronModel) -> StepPartials:
     fns = {}
     for label, module in (("numpy", NUMPY_MODULE), ("torch", TORCH_MODULE)):
         fns[label] = {
-            "partials": sp.lambdify(arg_syms, flat, modules=[module], cse=True),
-            "z": sp.lambdify(z_syms, [*zx, *zth], modules=[module], cse=True),
-            "update": sp.lambdify(arg_syms, [update[n] for n in names], modules=[module]),
+            "partials": sp.lambdify(
+                arg_syms, flat, modules=[module], cse=True, printer=_printer(module)
+            ),
+            "z": sp.lambdify(
+                z_syms, [*zx, *zth], modules=[module], cse=True, printer=_printer(module)
+            ),
+            "update": sp.lambdify(
+                arg_syms, [update[n] for n in names], modules=[module], printer=_printer(module)
+            ),
         }
     return StepPartials(
         state_names=names,
