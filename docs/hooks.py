@@ -1,0 +1,247 @@
+"""MkDocs hooks of the documentation site (``mkdocs.yml``: ``hooks: [docs/hooks.py]``).
+
+They generate the pages that must follow the code, so the site can never disagree with it:
+
+- ``cli.md``: every subcommand's ``--help``, from the parsers themselves;
+- ``gallery.md``: every figure the registry discovers, with its caption; the image is
+  ``figures/out/NAME.png`` when ``lstmlif figures`` has drawn it, else the committed copy in
+  ``docs/figures/``;
+- ``statements.md``: every registered model's own statements, which ``lstmlif derive`` proves,
+  under the section label that ``derive`` prints (so each label resolves to an anchor there; the
+  theory's numbered sections are the headings of ``theory.md``);
+- the placeholders ``{{ lstmlif_paper_table }}`` (docs/paper.md) and
+  ``{{ lstmlif_nir_report }}`` (docs/nir.md) become ``lstmlif paper``'s table and the NIR
+  report of the committed snntorch file.
+
+MathJax comes from a Python package (``django-static-mathjax``: MathJax 3's self-contained
+``tex-svg.js``), copied into ``assets/mathjax/``: the site renders its maths without a network.
+The notebook pages' own loaders of MathJax and mermaid (nbconvert points them at a CDN) are
+removed; the site's MathJax typesets the notebooks too, and nothing is fetched from a network.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import os
+import re
+from contextlib import redirect_stdout
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+NIR_ASSET = "assets/nir/snntorch_net.nir"
+MATHJAX = "assets/mathjax/tex-svg.js"
+_MATHJAX_BLOCK = re.compile(
+    r"<!-- Load mathjax -->.*?<!-- End of mathjax configuration -->", re.DOTALL
+)
+# nbconvert's loader of mermaid diagrams, which imports from a CDN (the notebooks draw none)
+_MERMAID_LOADER = re.compile(
+    r"<script type=\"module\">(?:(?!</script>).)*?mermaid(?:(?!</script>).)*?</script>", re.DOTALL
+)
+
+
+# ----------------------------------------------------------------------------- generators
+
+
+def mathjax_source() -> Path:
+    """The path of MathJax 3's ``tex-svg.js`` inside the ``django-static-mathjax`` package."""
+    spec = importlib.util.find_spec("mathjax")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(
+            "the docs need MathJax from PyPI: pip install django-static-mathjax "
+            "(or: pip install -e '.[docs]')"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / "static/mathjax/es5/tex-svg.js"
+    if not path.is_file():
+        raise RuntimeError(f"MathJax's tex-svg.js not found at {path}")
+    return path
+
+
+def slug(label: str) -> str:
+    """The anchor of a section label: lower case, runs of other characters become '-'."""
+    return "section-" + re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
+
+
+def cli_page() -> str:
+    """Markdown: ``lstmlif --help`` and every subcommand's ``--help``."""
+    from lstmlif.cli import COMMANDS, build_parser
+
+    os.environ["COLUMNS"] = "100"
+    lines = [
+        "# Command line",
+        "",
+        "`lstmlif` (also `python -m lstmlif`). Every subcommand takes `--json`; bad input exits",
+        "with status 2 and a message that names the problem. Numbers may be negative or in",
+        "exponent form (`--logits 1 -1e3`), and every option shows its default. This page is",
+        "generated from the parsers when the site is built.",
+        "",
+        "```text",
+        build_parser().format_help().rstrip(),
+        "```",
+        "",
+    ]
+    for name in COMMANDS:
+        parser = build_parser(name)
+        sub = next(a for a in parser._actions if hasattr(a, "choices") and a.choices)
+        lines += [
+            f"## lstmlif {name} {{ #{name} }}",
+            "",
+            "```text",
+            sub.choices[name].format_help().rstrip(),
+            "```",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def figure_sources() -> dict[str, Path | None]:
+    """Figure name -> its PNG: figures/out/ (drawn by ``lstmlif figures``), else docs/figures/,
+    else None; in the registry's order."""
+    from lstmlif.figures.registry import discover
+
+    out = {}
+    for name in discover():
+        found = None
+        for folder in (ROOT / "figures" / "out", ROOT / "docs" / "figures"):
+            if (folder / f"{name}.png").is_file():
+                found = folder / f"{name}.png"
+                break
+        out[name] = found
+    return out
+
+
+def gallery_page(sources: dict[str, Path | None]) -> str:
+    """Markdown: every figure with its caption."""
+    from lstmlif.figures.registry import discover
+
+    specs = discover()
+    lines = [
+        "# Figure gallery",
+        "",
+        "Every figure of `lstmlif figures`, with its caption. `make figures` draws them all into",
+        "`figures/out/` (PNG at 300 dpi, PDF, and the numbers behind each as NPZ or CSV).",
+        "",
+    ]
+    for name, path in sources.items():
+        lines += [f"## {name} {{ #{name.replace('_', '-')} }}", ""]
+        if path is not None:
+            lines += [f"![{name}](figures/{name}.png)", ""]
+        else:
+            lines += [f"*Not drawn here yet: `lstmlif figures --only {name}`.*", ""]
+        lines += [specs[name].caption, ""]
+    return "\n".join(lines)
+
+
+def statements_page() -> str:
+    """Markdown: every registered model's own statements (``claims``), which ``lstmlif derive``
+    proves, under the section label ``derive`` prints; the theory's numbered sections link to
+    the theory page."""
+    from lstmlif.analysis.symbolic import derive
+    from lstmlif.neurons import model_class, model_names
+
+    by_section: dict[str, list[tuple[str, str]]] = {}
+    for name in model_names():
+        cls = model_class(name)
+        for c in cls.claims(derive(name)):
+            by_section.setdefault(str(c.section), []).append((f"{cls.label or name}", c.claim))
+    lines = [
+        "# Derived statements",
+        "",
+        "`lstmlif derive MODEL` runs a model's step function on SymPy symbols and proves the",
+        "statements of the [theory](theory.md) that apply to it (it prints them under the",
+        "theory's section numbers: [1](theory.md#section-1), [2](theory.md#section-2),",
+        "[3](theory.md#section-3), [4](theory.md#section-4)) and the statements a model makes",
+        "about itself, listed below under the section label `derive` prints. Generated from the",
+        "registry when the site is built; `lstmlif derive MODEL` says which hold.",
+        "",
+    ]
+    for label in sorted(by_section, key=str.lower):
+        lines += [f"## Section {label} {{ #{slug(label)} }}", ""]
+        for model, claim in by_section[label]:
+            lines.append(f"- {model}: {_escape(claim)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _escape(text: str) -> str:
+    """Claim text as Markdown text: characters Markdown would read as markup escaped."""
+    return re.sub(r"([\\`*_\[\]<>|$])", r"\\\1", text)
+
+
+def paper_table() -> str:
+    """``lstmlif paper`` as printed (a text block)."""
+    from lstmlif.analysis import paper
+
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        paper.run(_Args(json=False, only_disagreements=False))
+    return "```text\n" + buf.getvalue().rstrip() + "\n```"
+
+
+def nir_report(path: Path) -> str:
+    """``lstmlif inspect --nir FILE --dt 1e-4 --discretization euler`` as printed."""
+    from lstmlif.analysis.interop import run_nir
+
+    buf = io.StringIO()
+    args = _Args(
+        json=False, model=None, nir=str(path), dt=1e-4, discretization="euler", kmax=10000,
+        reach_decades=3.0,
+    )  # fmt: skip
+    with redirect_stdout(buf):
+        run_nir(args)
+    text = buf.getvalue().replace(str(path), NIR_ASSET.rsplit("/", 1)[1])
+    return "```text\n" + text.rstrip() + "\n```"
+
+
+class _Args:
+    def __init__(self, **kw: Any) -> None:
+        self.__dict__.update(kw)
+
+
+# ----------------------------------------------------------------------------- mkdocs events
+
+
+def on_config(config: Any) -> Any:
+    """Fill the "Notebooks" entry of the nav with every notebooks/*.py, in name order."""
+    books = sorted((ROOT / "notebooks").glob("[!_]*.py"))
+    for i, entry in enumerate(config["nav"] or []):
+        if isinstance(entry, dict) and "Notebooks" in entry:
+            config["nav"][i] = {"Notebooks": [f"notebooks/{p.name}" for p in books]}
+    return config
+
+
+def on_files(files: Any, config: Any) -> Any:
+    from mkdocs.structure.files import File
+
+    def add(src_uri: str, **kw: Any) -> None:
+        old = files.get_file_from_path(src_uri)
+        if old is not None:
+            files.remove(old)
+        files.append(File.generated(config, src_uri, **kw))
+
+    add(MATHJAX, abs_src_path=str(mathjax_source()))
+    sources = figure_sources()
+    for name, path in sources.items():
+        if path is not None and path.parent != ROOT / "docs" / "figures":
+            add(f"figures/{name}.png", abs_src_path=str(path))
+    add("gallery.md", content=gallery_page(sources))
+    add("cli.md", content=cli_page())
+    add("statements.md", content=statements_page())
+    return files
+
+
+def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
+    if "{{ lstmlif_paper_table }}" in markdown:
+        markdown = markdown.replace("{{ lstmlif_paper_table }}", paper_table())
+    if "{{ lstmlif_nir_report }}" in markdown:
+        markdown = markdown.replace(
+            "{{ lstmlif_nir_report }}", nir_report(Path(config["docs_dir"]) / NIR_ASSET)
+        )
+    return markdown
+
+
+def on_post_page(output: str, page: Any, config: Any) -> str:
+    # nbconvert's notebook template loads MathJax 2 (and mermaid) from a CDN; the site's own
+    # MathJax typesets the notebooks, and they draw no mermaid diagram
+    return _MERMAID_LOADER.sub("", _MATHJAX_BLOCK.sub("", output))
