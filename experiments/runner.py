@@ -34,6 +34,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -999,6 +1000,13 @@ class _Sweep:
                         config, lock = self.running.pop(future)
                         try:
                             record = future.result()
+                        except BrokenProcessPool:
+                            lock.release()
+                            raise ValueError(
+                                f"a worker process died while computing {_describe(config)} "
+                                "(killed, or out of memory); finished runs are kept, run the "
+                                "sweep again to resume"
+                            ) from None
                         except BaseException:
                             lock.release()
                             raise
