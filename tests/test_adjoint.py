@@ -335,7 +335,13 @@ def numpy_loss(model, current, g_s, g_x):
 @given(data=st.data())
 def test_finite_differences_match_psi_zero_adjoint(name, data):
     """Central differences along random directions in I and in each parameter, each perturbed
-    run checked to keep the spike pattern, against the adjoint with psi = 0."""
+    run checked to keep the spike pattern, against the adjoint with psi = 0.
+
+    The differences at h and h/2 must agree to a tenth of the tolerance before they judge the
+    adjoint: where they do not (a map that grows below threshold, beta1 beta2 > 0, reaches 1e13
+    within 110 steps and leaves no digits for a difference quotient), or where no step keeps the
+    spike pattern (the derivative with the pattern held fixed does not exist), the draw is
+    discarded, not passed."""
     model, current, g_s, g_x = data.draw(
         spiking_cases(name, steps=(100, 110), batch=(1, 2), interior=True)
     )
@@ -359,19 +365,22 @@ def test_finite_differences_match_psi_zero_adjoint(name, data):
     assert math.isfinite(scale) and scale > 0
     for k, d in directions:
         size = 1.0 if k == "current" else max(1.0, float(np.max(np.abs(model.params()[k]))))
+        tol = FD_RTOL * max(abs(analytic[k]), 1e-3 * scale)
         for h in (1e-6 * size, 1e-7 * size, 1e-8 * size, 1e-9 * size):
             runs = []
-            for sign in (1.0, -1.0):
+            for step in (h, -h, h / 2, -h / 2):
                 if k == "current":
-                    runs.append(numpy_loss(model, current + sign * h * d, g_s, g_x))
+                    runs.append(numpy_loss(model, current + step * d, g_s, g_x))
                 else:
-                    moved = model.replace(**{k: model.params()[k] + sign * h * d})
+                    moved = model.replace(**{k: model.params()[k] + step * d})
                     runs.append(numpy_loss(moved, current, g_s, g_x))
             if all(np.array_equal(spikes, base) for spikes, _ in runs):
                 break
-        assert all(np.array_equal(spikes, base) for spikes, _ in runs), "spike pattern changed"
-        fd = (runs[0][1] - runs[1][1]) / (2 * h)
-        assert abs(fd - analytic[k]) <= FD_RTOL * max(abs(analytic[k]), 1e-3 * scale), k
+        assume(all(np.array_equal(spikes, base) for spikes, _ in runs))
+        fd_h = (runs[0][1] - runs[1][1]) / (2 * h)
+        fd = (runs[2][1] - runs[3][1]) / h
+        assume(abs(fd - fd_h) <= 0.1 * tol)  # the differences resolve the derivative
+        assert abs(fd - analytic[k]) <= tol, k
 
 
 # ----------------------------------------------------------------------------- (3) by hand
