@@ -64,6 +64,7 @@ from lstmlif.neurons import (
     get_model,
     get_surrogate,
     model_class,
+    model_names,
     simulate,
 )
 from lstmlif.neurons.derivatives import StepPartials, step_partials
@@ -1082,7 +1083,7 @@ def default_configurations(
     """Configurations of the prediction table, from the registry: every registered model (or
     ``models``) at its ``verify_params`` (a case that spikes), each surrogate, each detach
     option the model supports, and the model's ``input_stats`` (mean, std) times each scale."""
-    names = tuple(models) if models is not None else _registry_names()
+    names = tuple(models) if models is not None else model_names()
     out = []
     for name in names:
         cls = model_class(name)
@@ -1102,12 +1103,6 @@ def default_configurations(
                         )
                     )
     return out
-
-
-def _registry_names() -> tuple[str, ...]:
-    from lstmlif.neurons import model_names
-
-    return model_names()
 
 
 def _config_model(config: dict[str, Any]) -> NeuronModel:
