@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -75,7 +76,8 @@ def _check_int(name: str, value: Any, lo: int) -> int:
 
 def _draws(name: str, draws: int, seed: int) -> NeuronModel:
     cls = model_class(name)
-    rng = np.random.default_rng([seed, model_names().index(cls.name)])
+    # a stream per model name: the same draws whichever models are registered or selected
+    rng = np.random.default_rng([seed, zlib.crc32(cls.name.encode())])
     model = cls.sample_init(rng, draws)
     shapes = {k: np.shape(v) for k, v in model.params().items()}
     if any(s not in ((), (draws,)) for s in shapes.values()):
