@@ -26,7 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import dataclass, fields
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 import sympy as sp
@@ -135,7 +135,7 @@ class Derivation:
         """The number of carried states (J is n x n)."""
         return self.J_sub.shape[0]
 
-    @property
+    @cached_property
     def blocks(self) -> list[tuple[str, ...]]:
         """The diagonal blocks of J_sub in block-triangular form, as tuples of state names.
 
@@ -150,7 +150,7 @@ class Derivation:
         idx = [self.model.state_names.index(n) for n in names]
         return self.J_sub.extract(idx, idx)
 
-    @property
+    @cached_property
     def charpoly_factors(self) -> list[sp.Expr]:
         """det(lambda I - B) for each diagonal block B of ``blocks`` (their product is
         ``charpoly``)."""
