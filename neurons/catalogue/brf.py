@@ -64,7 +64,8 @@ __all__ = [
     "lower_boundary",
 ]
 
-_ORANGE, _BLUISH_GREEN = "#E69F00", "#009E73"  # Okabe-Ito
+# Okabe-Ito; distinct within the catalogue group (adLIF orange, SE sky, EF yellow, PLIF black)
+_BLUE, _BLUISH_GREEN = "#0072B2", "#009E73"
 _LAM = sp.Symbol("lambda")
 Q_DECAY = 0.9
 """The decay of the adaptation q per step (fixed in the official code)."""
@@ -209,7 +210,7 @@ class BRF(_Resonator):
 
     name: ClassVar[str] = "brf"
     label: ClassVar[str] = "BRF"
-    color: ClassVar[str] = _ORANGE
+    color: ClassVar[str] = _BLUE
     state_names: ClassVar[tuple[str, ...]] = ("u", "v", "q")
     verify_params: ClassVar[dict[str, float]] = {
         "omega": 10.0,

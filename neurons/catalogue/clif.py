@@ -42,7 +42,7 @@ from ..symbolic import Claim, subthreshold
 
 __all__ = ["CLIF", "CLIFCoefficients", "clif_step", "clif_after_spike"]
 
-_REDDISH_PURPLE = "#CC79A7"  # Okabe-Ito
+_REDDISH_PURPLE = "#CC79A7"  # Okabe-Ito; distinct within the catalogue group
 
 
 @dataclass(frozen=True, kw_only=True)

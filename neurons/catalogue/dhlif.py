@@ -47,7 +47,7 @@ from ..symbolic import Claim
 
 __all__ = ["DHLIF", "DHLIFCoefficients", "dhlif_class", "dhlif_step", "DHLIF_INIT", "R_M"]
 
-_SKY_BLUE = "#56B4E9"  # Okabe-Ito
+_VERMILLION = "#D55E00"  # Okabe-Ito; distinct within the catalogue group
 R_M = 1.0
 """The membrane resistance R_m (1 in the official code)."""
 R_M_R = sp.Integer(1)  # the same, exact (SymPy view)
@@ -279,7 +279,7 @@ def dhlif_class(B: int) -> type[_DHLIFBase]:
         "B": B,
         "name": "dhlif" if B == 4 else f"dhlif-b{B}",
         "label": "DH-LIF" if B == 4 else f"DH-LIF (B = {B})",
-        "color": _SKY_BLUE,
+        "color": _VERMILLION,
         "state_names": (*(f"d{i + 1}" for i in range(B)), "mem"),
         "param_names": (*taus, "tau_m", "v_th"),
         "param_specs": specs,
