@@ -174,7 +174,8 @@ class _Resonator(NeuronModel):
     @classmethod
     def sample_init(cls, rng: np.random.Generator, n: int) -> NeuronModel:
         """omega, b_offset ~ U of the official ranges of one of the three tasks (S/PS-MNIST,
-        SHD, ECG; a third of the draws each, at random), dt = 0.01, v_th = 1."""
+        SHD, ECG; a third of the draws each, at random), dt = 0.01, v_th = 1. RF, the paper's
+        baseline, is drawn from the same ranges (the catalogue gives it none of its own)."""
         task = rng.integers(0, len(BRF_INIT), size=n)
         draws = {}
         for name in ("omega", "b_offset"):
