@@ -22,8 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--out",
-        type=Path,
-        default=Path("figures/out"),
+        type=str,
+        default="figures/out",
         metavar="DIR",
         help="output folder (default: figures/out/)",
     )
@@ -61,13 +61,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m lstmlif.figures`` entry point (exit status 2 with a message for bad input)."""
-    parser = argparse.ArgumentParser(prog="python -m lstmlif.figures", description=__doc__)
-    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run(args)
-    except ValueError as err:
-        print(f"figures: error: {err}", file=sys.stderr)
-        return 2
+    """``python -m lstmlif.figures`` entry point: ``lstmlif figures`` with the same options and
+    the same error handling (exit status 2 with a message for bad input)."""
+    from lstmlif.cli import main as lstmlif_main
+
+    return lstmlif_main(["figures", *(sys.argv[1:] if argv is None else argv)])

@@ -1,12 +1,23 @@
-"""Atomic writes for figures and their data: write a temporary file in the target folder, then
-``os.replace`` it over the final name, so an interrupted run never leaves a half-written file."""
+"""Atomic writes for figures and their data.
+
+Each file is written to a temporary file in the target folder, then ``os.replace``d over the
+final name, so an interrupted run never leaves a half-written file. A figure's files form a
+*set* (PNG, PDF and its data): ``publish_set`` moves a set made in a staging folder into the
+output folder and records it in a hidden manifest (``.NAME.set``, written last) with each file's
+size and SHA-256; ``complete_set`` tells whether the files on disk are exactly a recorded set, so
+a run killed between two renames (a new PNG beside an old PDF) is never listed as complete.
+``remove_stale`` deletes the hidden temporaries and staging folders that a killed run left.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import io
+import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -14,7 +25,21 @@ from typing import IO, Any
 
 import numpy as np
 
-__all__ = ["atomic_open", "save_figure", "save_npz", "save_csv", "write_text", "save_all"]
+__all__ = [
+    "atomic_open",
+    "save_figure",
+    "save_npz",
+    "save_csv",
+    "write_text",
+    "save_all",
+    "check_writable",
+    "staging_dir",
+    "publish_set",
+    "complete_set",
+    "remove_stale",
+]
+
+STAGING_PREFIX = ".staging-"
 
 
 def _umask() -> int:
@@ -98,3 +123,122 @@ def save_all(fig: Any, out_dir: Path, stem: str, data: Mapping[str, Any]) -> dic
     paths = save_figure(fig, out_dir, stem)
     paths.append(save_npz(out_dir, stem, data))
     return {"paths": paths, "data": dict(data)}
+
+
+# ----------------------------------------------------------------------------- figure sets
+
+
+def check_writable(out_dir: Path | str) -> Path:
+    """Create ``out_dir`` if needed and prove it writable with a probe file; a ValueError naming
+    the folder otherwise (a file in its place, no permission, a full disk, an empty name)."""
+    if str(out_dir).strip() == "":
+        raise ValueError("figures: the output folder name is empty; give a folder, e.g. --out out")
+    out_dir = Path(out_dir)
+    for folder in (out_dir, *out_dir.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise ValueError(f"figures: cannot write into {out_dir}: {folder} is a file")
+            break
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=out_dir, prefix=".probe-", suffix=".tmp")
+        try:
+            os.write(fd, b"x")
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as err:
+        raise ValueError(f"figures: cannot write into {out_dir}: {err.strerror or err}") from None
+    return out_dir
+
+
+@contextlib.contextmanager
+def staging_dir(out_dir: Path, name: str) -> Iterator[Path]:
+    """A hidden folder in ``out_dir`` (same file system, so moves are renames) for one figure's
+    files, removed afterwards whatever happens."""
+    folder = Path(tempfile.mkdtemp(dir=out_dir, prefix=f"{STAGING_PREFIX}{name}-{os.getpid()}-"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _manifest(out_dir: Path, name: str) -> Path:
+    return Path(out_dir) / f".{name}.set"
+
+
+def publish_set(out_dir: Path, name: str, staged: Sequence[Path]) -> list[Path]:
+    """Move the staged files of figure ``name`` into ``out_dir`` (one rename each) and record
+    the set in its manifest, written last; returns the final paths. Files of an earlier set of
+    the same figure that the new one lacks are removed."""
+    out_dir = Path(out_dir)
+    record = {Path(p).name: [Path(p).stat().st_size, _digest(Path(p))] for p in staged}
+    manifest = _manifest(out_dir, name)
+    with contextlib.suppress(FileNotFoundError):
+        manifest.unlink()  # the old set is no longer complete from here on
+    final = []
+    for p in staged:
+        target = out_dir / Path(p).name
+        os.replace(p, target)
+        final.append(target)
+    for old in out_dir.glob(f"{name}.*"):
+        if old.name not in record:
+            old.unlink()
+    write_text(manifest, json.dumps({"figure": name, "files": record}, indent=1) + "\n")
+    return final
+
+
+def complete_set(out_dir: Path, name: str) -> list[str] | None:
+    """The file names of figure ``name``'s set when every file of its manifest is on disk with
+    the recorded size and SHA-256; None when the set is missing or incomplete."""
+    out_dir = Path(out_dir)
+    try:
+        record = json.loads(_manifest(out_dir, name).read_text())["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    for fname, (size, digest) in record.items():
+        path = out_dir / fname
+        try:
+            if path.stat().st_size != size or _digest(path) != digest:
+                return None
+        except OSError:
+            return None
+    return sorted(record)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale(out_dir: Path) -> list[Path]:
+    """Remove what killed runs left in ``out_dir``: hidden ``.*.tmp`` temporaries and staging
+    folders whose process is gone. Returns what was removed."""
+    removed = []
+    out_dir = Path(out_dir)
+    for tmp in out_dir.glob(".*.tmp"):
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+            removed.append(tmp)
+    for folder in out_dir.glob(f"{STAGING_PREFIX}*"):
+        try:
+            pid = int(folder.name[len(STAGING_PREFIX) :].split("-")[-2])
+        except (ValueError, IndexError):
+            pid = -1
+        if pid != os.getpid() and not (pid > 0 and _alive(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed

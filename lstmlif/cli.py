@@ -22,6 +22,7 @@ import argparse
 import copy
 import importlib
 import math
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -150,15 +151,37 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the exit status (2 for bad input, with the reason on stderr)."""
+    """Entry point; returns the exit status: 0 success, 1 a failed check (or an internal
+    error), 2 bad input or an unusable file or folder (the reason on stderr, never a
+    traceback; ``LSTMLIF_DEBUG=1`` shows the traceback of an internal error), 130 interrupted."""
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in argv if not a.startswith("-")), None)
     if command not in COMMANDS:
         command = None
     args = build_parser(command).parse_args(argv)
     module = importlib.import_module(COMMANDS[args.command][0])
+    who = f"lstmlif {args.command}"
     try:
         return int(module.run(args) or 0)
     except ValueError as err:
-        print(f"lstmlif {args.command}: error: {err}", file=sys.stderr)
+        print(f"{who}: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # a folder or file the command cannot read or write
+        where = f" {err.filename}" if getattr(err, "filename", None) else ""
+        print(f"{who}: error:{where}: {err.strerror or err}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print(f"{who}: error: not enough memory for this run; use smaller sizes", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{who}: interrupted (finished results are kept)", file=sys.stderr)
+        return 130
+    except Exception as err:  # a defect: say so in one line, the traceback only on request
+        if os.environ.get("LSTMLIF_DEBUG"):
+            raise
+        print(
+            f"{who}: internal error: {type(err).__name__}: {err} (please report it; set "
+            "LSTMLIF_DEBUG=1 to see the traceback)",
+            file=sys.stderr,
+        )
+        return 1

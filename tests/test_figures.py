@@ -22,7 +22,7 @@ from lstmlif.figures import (
     fig_stability_map,
 )
 from lstmlif.figures.files import atomic_open, save_csv
-from lstmlif.figures.registry import discover, select, write_index
+from lstmlif.figures.registry import discover, make_figures, select, write_index
 
 OURS = {
     "gradient_distance",
@@ -69,7 +69,8 @@ def test_cli_makes_one_figure_with_json_and_an_index(tmp_path, capsys):
     index = (out / "index.md").read_text()
     assert "**membrane_traces**" in index and "[png](membrane_traces.png)" in index
     assert "gradient_maps" not in index  # only figures present in the folder are listed
-    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files
+    hidden = sorted(p.name for p in out.iterdir() if p.name.startswith("."))
+    assert hidden == [".membrane_traces.set"]  # the set's manifest; no temporary file
     umask = os.umask(0)
     os.umask(umask)
     for p in out.iterdir():  # the usual permissions, not mkstemp's 0600
@@ -101,11 +102,52 @@ def test_an_interrupted_write_leaves_the_old_file_and_no_temporary(tmp_path):
 
 
 def test_make_writes_the_data_it_returns(tmp_path):
-    result = fig_eigenvalues.make(tmp_path, n=21)
+    (spec,) = select(["eigenvalues"])
+    result = spec.make(tmp_path, n=21)
+    assert result["paths"] == [tmp_path / f"eigenvalues.{x}" for x in ("png", "pdf", "npz")]
     saved = np.load(tmp_path / "eigenvalues.npz")
     np.testing.assert_array_equal(saved["lstmlif"], result["data"]["lstmlif"])
     write_index(tmp_path)
     assert "**eigenvalues**" in (tmp_path / "index.md").read_text()
+    # a run killed between two renames: a new PNG beside the old PDF is not a complete set
+    (tmp_path / "eigenvalues.png").write_bytes(b"\x89PNG\r\n\x1a\n another run")
+    write_index(tmp_path)
+    assert "eigenvalues" not in (tmp_path / "index.md").read_text()
+    # a module's make() called directly (no published set) is not listed either
+    fig_membrane_traces.make(tmp_path)
+    write_index(tmp_path)
+    assert "membrane_traces" not in (tmp_path / "index.md").read_text()
+
+
+def test_killed_runs_leave_no_temporaries_and_unwritable_folders_are_refused(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".eigenvalues.png.abc.tmp").write_bytes(b"half")  # atomic_open's temporary
+    dead = out / ".staging-eigenvalues-999999999-x"  # a staging folder of a process that is gone
+    dead.mkdir()
+    (dead / "eigenvalues.png").write_bytes(b"half")
+    make_figures(only=["membrane_traces"], out_dir=out, progress=False)
+    names = sorted(p.name for p in out.iterdir())
+    assert names == [".membrane_traces.set", "index.md"] + [
+        f"membrane_traces.{x}" for x in ("npz", "pdf", "png")
+    ]
+    with pytest.raises(ValueError, match="output folder name is empty"):
+        make_figures(only=["membrane_traces"], out_dir="", progress=False)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="is a file"):
+        make_figures(only=["membrane_traces"], out_dir=tmp_path / "file" / "sub", progress=False)
+    # a folder nobody may create (even root): refused before any figure is computed
+    with pytest.raises(ValueError, match="cannot write into /proc/lstmlif-figures"):
+        make_figures(only=["membrane_traces"], out_dir="/proc/lstmlif-figures", progress=False)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if not os.access(locked, os.W_OK):  # root may write anyway; others must be refused
+            with pytest.raises(ValueError, match="cannot write into .*locked"):
+                make_figures(only=["membrane_traces"], out_dir=locked, progress=False)
+    finally:
+        locked.chmod(0o700)
 
 
 # ----------------------------------------------------------------------------- figure 1

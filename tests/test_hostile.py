@@ -94,3 +94,44 @@ def test_verify_refuses_sizes_beyond_memory(capsys):
     assert main(["verify", "--steps", "1000000000", "--batch", "4"]) == 2
     err = capsys.readouterr().err
     assert "steps x batch" in err and "lower --steps or --batch" in err and "Traceback" not in err
+
+
+# ----------------------------------------------------------------------------- the command line
+
+
+@pytest.mark.parametrize(
+    "exc,code,words",
+    [
+        (OSError(28, "No space left on device", "/data/out/x.png"), 2, "/data/out/x.png"),
+        (MemoryError(), 2, "not enough memory"),
+        (KeyboardInterrupt(), 130, "interrupted"),
+        (RuntimeError("boom"), 1, "internal error: RuntimeError: boom"),
+    ],
+)
+def test_no_traceback_reaches_the_user(monkeypatch, capsys, exc, code, words):
+    from lstmlif.analysis import stability
+
+    def explode(args):
+        raise exc
+
+    monkeypatch.setattr(stability, "run", explode)
+    monkeypatch.delenv("LSTMLIF_DEBUG", raising=False)
+    assert main(["inspect", "lif"]) == code
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err and err.count("\n") == 1
+
+
+def test_debug_shows_the_traceback_of_an_internal_error(monkeypatch):
+    from lstmlif.analysis import stability
+
+    monkeypatch.setattr(stability, "run", lambda args: 1 / 0)
+    monkeypatch.setenv("LSTMLIF_DEBUG", "1")
+    with pytest.raises(ZeroDivisionError):
+        main(["inspect", "lif"])
+
+
+def test_figures_refuse_unusable_output_folders_before_any_work(capsys):
+    for out, words in (("", "output folder name is empty"), ("/proc/lstmlif-x", "cannot write")):
+        assert main(["figures", "--only", "eigenvalues", "--out", out]) == 2
+        err = capsys.readouterr().err
+        assert words in err and "Traceback" not in err
