@@ -3,7 +3,9 @@ cluster, always through the standard ``concurrent.futures.Executor`` interface.
 
 - ``workers=1`` (the default): in this process, one run after the other.
 - ``workers=N``: a ``concurrent.futures.ProcessPoolExecutor`` of N processes (spawned, so no
-  thread pool state is inherited), each with one torch thread.
+  thread pool state is inherited), each with one torch thread. As with any spawned pool, a
+  script that calls ``run_experiment(..., workers=N)`` needs the ``if __name__ == "__main__":``
+  guard (the command line has it).
 - ``scheduler="tcp://host:8786"``: the executor of a ``distributed.Client`` connected to a
   running Dask scheduler (``dask scheduler`` / ``dask worker``; the optional extra
   ``lstmlif[cluster]``). The workers need this package installed.
