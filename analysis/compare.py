@@ -63,6 +63,12 @@ class Context:
         return analyse(model, self.kmax)
 
 
+MAX_DRAWS = 100_000
+MAX_WORK = 2e9
+"""Limits of one compare row: the draws, and draws x kmax (the power sweep's work: 2 x 1e8
+draw-steps took 6 s here, so 2e9 is about a minute per model)."""
+
+
 def _summary(x: np.ndarray) -> dict[str, float]:
     x = np.asarray(x, dtype=np.float64).ravel()
     return {"median": float(np.median(x)), "min": float(np.min(x)), "max": float(np.max(x))}
@@ -103,6 +109,12 @@ def compare_model(name: str, draws: int = 1000, seed: int = 0, kmax: int = 10000
     draws = _check_int("draws", draws, 1)
     seed = _check_int("seed", seed, 0)
     kmax = _check_int("kmax", kmax, 1)
+    if draws > MAX_DRAWS or draws * kmax > MAX_WORK:
+        raise ValueError(
+            f"compare: draws x kmax = {draws} x {kmax} is above the limit (draws <= "
+            f"{MAX_DRAWS}, draws x kmax <= {MAX_WORK:.0e}: each draw keeps its own Jacobian "
+            "power through kmax steps); lower --draws or --kmax"
+        )
     cls = model_class(name)
     model = _draws(cls.name, draws, seed)
     stats = analyse(model, kmax)

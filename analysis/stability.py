@@ -138,20 +138,30 @@ def subthreshold_jacobian(model: NeuronModel) -> np.ndarray:
     p = m.coefficients(NUMPY_OPS)
     if not np.all(np.asarray(m.spike_argument(p, dict.fromkeys(names, zeros), NUMPY_OPS)) < 0):
         raise ValueError(f"{type(m).__name__}: the zero state is not below threshold")
-    base = m.transition(dict.fromkeys(names, zeros), zeros, NUMPY_OPS)
     J = np.empty((*shape, n, n))
     half = np.empty((*shape, n, n))
-    for j in range(n):
-        h = _safe_perturbation(m, p, names, j, zeros)
-        for step, into in ((h, J), (h / 2, half)):
-            x = {nm: zeros + (step if i == j else 0.0) for i, nm in enumerate(names)}
-            out = m.transition(x, zeros, NUMPY_OPS)
-            for i, nm in enumerate(names):
-                into[..., i, j] = (np.asarray(out[nm]) - np.asarray(base[nm])) / step
-    if not np.allclose(J, half, rtol=1e-9, atol=1e-12):
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below
+        base = m.transition(dict.fromkeys(names, zeros), zeros, NUMPY_OPS)
+        for j in range(n):
+            h = _safe_perturbation(m, p, names, j, zeros)
+            for step, into in ((h, J), (h / 2, half)):
+                x = {nm: zeros + (step if i == j else 0.0) for i, nm in enumerate(names)}
+                out = m.transition(x, zeros, NUMPY_OPS)
+                for i, nm in enumerate(names):
+                    into[..., i, j] = (np.asarray(out[nm]) - np.asarray(base[nm])) / step
+    if np.all(np.isfinite(J)) and not np.allclose(J, half, rtol=1e-9, atol=1e-12):
         # not affine along some state axis (e.g. a product of two states, or a sigmoid of one):
         # the difference quotient is not the derivative, so differentiate at the zero state
         J = _rest_jacobian_autograd(m, shape)
+    if not np.all(np.isfinite(J)):
+        shown = ", ".join(
+            f"{k}={np.asarray(v).ravel()[0]:.3g}" + ("..." if np.size(v) > 1 else "")
+            for k, v in m.params().items()
+        )
+        raise ValueError(
+            f"{type(m).__name__}: the sub-threshold Jacobian overflows float64 at these "
+            f"parameters ({shown}): an entry (a product of parameters) is beyond 1.8e308"
+        )
     return J + 0.0  # no negative zeros
 
 
@@ -324,17 +334,37 @@ def _matrix_norm(M: np.ndarray, ord: Any) -> np.ndarray:
     if ord in (np.inf, "inf"):
         return np.max(np.sum(np.abs(M), axis=-1), axis=-1)
     if ord == 2 and M.shape[-1] == 2:
-        # Largest singular value of a 2x2 matrix: s^2 = (F + sqrt(F^2 - 4 det^2)) / 2.
-        fro2 = np.sum(M * M, axis=(-2, -1))
-        det = M[..., 0, 0] * M[..., 1, 1] - M[..., 0, 1] * M[..., 1, 0]
-        disc = np.sqrt(np.maximum(fro2 * fro2 - 4 * det * det, 0.0))
-        return np.sqrt(0.5 * (fro2 + disc))
+        return _norm2_2x2(M[..., 0, 0], M[..., 0, 1], M[..., 1, 0], M[..., 1, 1])
     return np.linalg.norm(M, ord=ord, axis=(-2, -1))
+
+
+MAX_KMAX = 1_000_000
+"""Largest horizon of the power sweeps: about 10 us per step and norm for one parameter point
+(measured), so 1e6 steps take about 10 s per norm."""
+
+
+def _norm2_2x2(a: Any, b: Any, c: Any, d: Any) -> np.ndarray:
+    """Largest singular value of [[a, b], [c, d]] (arrays): s^2 = (F + sqrt(F^2 - 4 det^2)) / 2
+    with F the squared Frobenius norm, computed on the entries scaled by their largest modulus
+    so that squares neither overflow nor underflow."""
+    scale = np.maximum(np.maximum(np.abs(a), np.abs(b)), np.maximum(np.abs(c), np.abs(d)))
+    # entries within 1e+-70 are squared twice without harm: no scaling, no extra rounding
+    safe = np.where((scale > 1e70) | ((scale < 1e-70) & (scale > 0)), scale, 1.0)
+    a, b, c, d = a / safe, b / safe, c / safe, d / safe
+    fro2 = a * a + b * b + c * c + d * d
+    det = a * d - b * c
+    return safe * np.sqrt(0.5 * (fro2 + np.sqrt(np.maximum(fro2 * fro2 - 4 * det * det, 0.0))))
 
 
 def _check_kmax_ord(kmax: Any, ord: Any) -> int:
     if isinstance(kmax, bool) or not isinstance(kmax, (int, np.integer)) or kmax < 0:
         raise ValueError(f"kmax must be an integer >= 0, got {kmax!r}")
+    if kmax > MAX_KMAX:
+        raise ValueError(
+            f"kmax {kmax} is above the limit {MAX_KMAX} (about 10 us per step and norm: "
+            f"{kmax:.3g} steps would take about {kmax * 2e-5 / 60:.3g} min); a growing map's "
+            "norm is already reported in log10, and a decaying one's supremum is reached early"
+        )
     if ord not in (1, 2, np.inf, "inf"):
         raise ValueError(f"ord must be 1, 2 or inf, got {ord!r}")
     return int(kmax)
@@ -388,9 +418,7 @@ def _step_2x2(J: np.ndarray, ord: Any) -> Any:
         if ord == 1:
             nrm = np.maximum(np.abs(n00) + np.abs(n10), np.abs(n01) + np.abs(n11))
         elif ord == 2:
-            fro2 = n00 * n00 + n01 * n01 + n10 * n10 + n11 * n11
-            det = n00 * n11 - n01 * n10
-            nrm = np.sqrt(0.5 * (fro2 + np.sqrt(np.maximum(fro2 * fro2 - 4 * det * det, 0.0))))
+            nrm = _norm2_2x2(n00, n01, n10, n11)
         else:
             nrm = np.maximum(np.abs(n00) + np.abs(n01), np.abs(n10) + np.abs(n11))
         scale = 1.0 / np.where(nrm > 0, nrm, 1.0)
@@ -605,6 +633,8 @@ def run(args: argparse.Namespace) -> int:
     params = dict(_parse_param(p) for p in args.param)
     if args.kmax < 0:
         raise ValueError(f"--kmax must be >= 0, got {args.kmax}")
+    if args.kmax > MAX_KMAX:
+        raise ValueError(f"--kmax {args.kmax} is above the limit {MAX_KMAX}")
     if args.logits is not None:
         probe = get_model(args.model)
         if not isinstance(probe, LSTMLIF):

@@ -135,3 +135,29 @@ def test_figures_refuse_unusable_output_folders_before_any_work(capsys):
         assert main(["figures", "--only", "eigenvalues", "--out", out]) == 2
         err = capsys.readouterr().err
         assert words in err and "Traceback" not in err
+
+
+# ----------------------------------------------------------------------------- inspect, compare
+
+
+def test_inspect_bounds_and_overflowing_parameters(capsys):
+    assert main(["inspect", "lif", "--kmax", "1000000000"]) == 2
+    assert "above the limit 1000000" in capsys.readouterr().err
+    assert main(["inspect", "lstmlif", "--param", "beta1=1e300", "--param", "beta2=1e300"]) == 2
+    err = capsys.readouterr().err
+    assert "overflows float64" in err and "beta1=1e+300" in err and "Traceback" not in err
+
+
+def test_two_norm_of_huge_entries_is_not_nan():
+    """J = [[1, b1], [b2, 1 + b1 b2]] with b1 = 1e200, b2 = -1e-200: ||J||_2 is about 1e200 (its
+    largest entry); squaring the entries unscaled would overflow to inf - inf = NaN."""
+    from lstmlif.analysis.stability import inspect_model
+
+    rep = inspect_model(LSTMLIF(beta1=1e200, beta2=-1e-200), kmax=50)
+    assert rep["log10_sup_norm_2"] == pytest.approx(200.0, abs=1e-9)
+    assert rep["log10_sup_norm_1"] == pytest.approx(200.0, abs=1e-9)
+
+
+def test_compare_refuses_work_beyond_its_limits(capsys):
+    assert main(["compare", "--draws", "1000000000"]) == 2
+    assert "lower --draws or --kmax" in capsys.readouterr().err
