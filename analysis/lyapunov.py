@@ -49,6 +49,7 @@ import argparse
 import json
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -69,6 +70,7 @@ from lstmlif.neurons import (
 )
 from lstmlif.neurons.derivatives import StepPartials, step_partials
 from lstmlif.neurons.ops import NUMPY_OPS
+from lstmlif.neurons.simulate import subthreshold_spectral_radius
 
 __all__ = [
     "LN10",
@@ -237,6 +239,23 @@ def _check_states(
         if x.shape != S.shape:
             raise ValueError(f"{who}: state '{name}' has shape {x.shape}, the spikes {S.shape}")
         xs.append(x)
+    bad = [n for n, x in zip(model.state_names, xs, strict=True) if not np.all(np.isfinite(x))]
+    if bad:
+        first = min(
+            int(np.flatnonzero(~np.all(np.isfinite(x.reshape(len(x), -1)), axis=1))[0])
+            for n, x in zip(model.state_names, xs, strict=True)
+            if n in bad
+        )
+        try:
+            radius = subthreshold_spectral_radius(model)
+            rho = f" (the sub-threshold map's spectral radius is {radius:.6g})"
+        except (ValueError, TypeError, np.linalg.LinAlgError):
+            rho = ""
+        raise ValueError(
+            f"{who}: the trajectory overflows: state(s) {bad} are not finite from step {first} "
+            f"on{rho}; the backward dynamics along it are not defined (fewer steps, a smaller "
+            "input, or parameters whose map does not grow)"
+        )
     I = np.asarray(current, dtype=np.float64)
     try:
         I = np.broadcast_to(I, S.shape)
@@ -474,7 +493,9 @@ def lyapunov_spectra(
         raise ValueError(
             f"{who}: warmup + burn = {warmup + burn} leaves no step of T - 1 = {T - 1}"
         )
-    trace = simulate(model, current)
+    with warnings.catch_warnings():  # an overflow is refused below, with its step
+        warnings.simplefilter("ignore", RuntimeWarning)
+        trace = simulate(model, current)
     xs, S, I = _check_states(model, trace.states, trace.spikes, current, who)
     parts = [step_partials(m) for m in variants]
     psis = [
@@ -1007,7 +1028,10 @@ def predict_tops(
     samples = _positive_int("samples", samples, 8)
     chains = _positive_int("chains", chains)
     warm = 200
-    trace = simulate(model, _currents(mean, std, warm + samples, chains, seed))
+    with warnings.catch_warnings():  # an overflow is refused below, with its step
+        warnings.simplefilter("ignore", RuntimeWarning)
+        trace = simulate(model, _currents(mean, std, warm + samples, chains, seed))
+    _check_states(model, trace.states, trace.spikes, 0.0, "predict_top")
     rng = np.random.default_rng(seed + 1)
     flat = {nm: np.asarray(trace.states[nm])[warm:].ravel() for nm in model.state_names}
     pick = rng.integers(0, samples * chains, size=(samples, chains))

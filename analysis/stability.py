@@ -295,7 +295,8 @@ def _classify_matrix(J: np.ndarray, tol: float = MARGINAL_TOL) -> np.ndarray:
         tr = J[..., 0, 0] + J[..., 1, 1]
         jc = jury_conditions(det, tr)
         margin = np.minimum(jc["det_margin"], jc["trace_margin"])
-        complex_pair = tr * tr < 4 * det
+        with np.errstate(over="ignore"):  # tr^2 beyond float64 is inf: a real pair, rightly
+            complex_pair = tr * tr < 4 * det
     else:
         lam = np.linalg.eigvals(J)
         margin = 1.0 - np.max(np.abs(lam), axis=-1)

@@ -161,3 +161,11 @@ def test_two_norm_of_huge_entries_is_not_nan():
 def test_compare_refuses_work_beyond_its_limits(capsys):
     assert main(["compare", "--draws", "1000000000"]) == 2
     assert "lower --draws or --kmax" in capsys.readouterr().err
+
+
+def test_lyapunov_refuses_an_overflowing_trajectory(capsys):
+    code = main(
+        ["lyapunov", "lstmlif", "--param", "beta1=0.9", "--param", "beta2=0.9", "--steps", "3000"]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "trajectory overflows" in err and "2.39193" in err
