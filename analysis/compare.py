@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from lstmlif.cli import jsonable
 from lstmlif.neurons import NeuronModel, model_class, model_names
 from lstmlif.neurons.base import VERDICTS
 
@@ -178,23 +179,13 @@ def _span(s: dict[str, float]) -> str:
     return f"{_num(s['median'])} [{_num(s['min'])}, {_num(s['max'])}]"
 
 
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return "nan" if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
-    if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_jsonable(v) for v in obj]
-    return obj
-
-
 def run(args: argparse.Namespace) -> int:
     """Print the table and the claims (or JSON with ``--json``; inf as the string "inf")."""
     rows = compare_table(
         None if args.models is None else tuple(args.models), args.draws, args.seed, args.kmax
     )
     if args.json:
-        print(json.dumps(_jsonable(rows), indent=2))
+        print(json.dumps(jsonable(rows), indent=2))
         return 0
     head = (
         "model",

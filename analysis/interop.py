@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from lstmlif.cli import jsonable
 from lstmlif.neurons import model_class, model_names
 from lstmlif.neurons.base import NeuronModel
 from lstmlif.neurons.catalogue.nir_models import DISCRETIZATIONS
@@ -285,16 +286,6 @@ def _fmt(x: float) -> str:
     return f"{x:.6g}" if math.isfinite(x) else ("inf" if x > 0 else "nan")
 
 
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return "nan" if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
-    if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_jsonable(v) for v in obj]
-    return obj
-
-
 def run_nir(args: argparse.Namespace) -> int:
     """``lstmlif inspect --nir FILE --dt DT``: the report as text, or JSON with ``--json``."""
     if getattr(args, "model", None):
@@ -305,7 +296,7 @@ def run_nir(args: argparse.Namespace) -> int:
         raise ValueError(f"--kmax must be >= 1, got {args.kmax}")
     rep = nir_report(args.nir, args.dt, args.discretization, args.kmax, args.reach_decades)
     if args.json:
-        print(json.dumps(_jsonable(rep), indent=2))
+        print(json.dumps(jsonable(rep), indent=2))
         return 0
     other = ", ".join(f"{k} x{v}" for k, v in rep["other_nodes"].items()) or "none"
     lines = [

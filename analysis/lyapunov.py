@@ -58,6 +58,7 @@ import numpy as np
 import torch
 from scipy import special, stats
 
+from lstmlif.cli import jsonable
 from lstmlif.neurons import (
     SURROGATES,
     NeuronModel,
@@ -1243,12 +1244,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-predict", action="store_true", help="skip the prediction")
 
 
-def _json_number(x: float) -> Any:
-    if isinstance(x, float) and not math.isfinite(x):
-        return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
-    return x
-
-
 def _report(est: SpectrumEstimate, pred: Prediction | None) -> dict[str, Any]:
     model = est.model
     exps = [float(v) for v in est.exponents]
@@ -1283,16 +1278,6 @@ def _report(est: SpectrumEstimate, pred: Prediction | None) -> dict[str, Any]:
             "source": pred.source,
         }
     return rep
-
-
-def _walk(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: _walk(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_walk(v) for v in obj]
-    if isinstance(obj, float):
-        return _json_number(obj)
-    return obj
 
 
 def run(args: argparse.Namespace) -> int:
@@ -1357,7 +1342,7 @@ def run(args: argparse.Namespace) -> int:
         pred = predict_top(model, est.input_mean, est.input_std)
     rep = _report(est, pred)
     if args.json:
-        print(json.dumps(_walk(rep), indent=2))
+        print(json.dumps(jsonable(rep), indent=2))
         return 0
     lines = [
         f"{type(model).__name__} ({model.convention} convention, {model.reset} reset"

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from lstmlif.cli import jsonable
 from lstmlif.neurons.models import LSTMLIF, NeuronModel, get_model
 from lstmlif.neurons.ops import NUMPY_OPS, TORCH_OPS
 from lstmlif.neurons.registry import model_names
@@ -612,16 +613,6 @@ def _fmt(x: float) -> str:
     return f"{x:.6g}"
 
 
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return "nan" if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
-    if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_jsonable(v) for v in obj]
-    return obj
-
-
 def run(args: argparse.Namespace) -> int:
     """Print the sub-threshold analysis of one model (text, or JSON with ``--json``; non-finite
     numbers appear in JSON as the strings "inf" / "nan")."""
@@ -651,7 +642,7 @@ def run(args: argparse.Namespace) -> int:
         model = get_model(args.model, **params)
     rep = inspect_model(model, kmax=args.kmax)
     if args.json:
-        print(json.dumps(_jsonable(rep), indent=2))
+        print(json.dumps(jsonable(rep), indent=2))
         return 0
     names = rep["state_names"]
     lines = [f"{rep['model']} ({rep['convention']} convention), sub-threshold (psi = 0)"]
