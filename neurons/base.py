@@ -16,7 +16,8 @@ The metadata (class attributes) is read by every consumer through the registry
 (``neurons.registry``): ``name`` and ``aliases``; ``state_names`` and ``threshold_state``;
 ``param_names`` (the parameters of ``params()``) and ``param_specs`` (allowed ranges);
 the supported switch values; ``verify_params`` and ``input_stats`` (a verification case that
-spikes); ``label``, ``color`` and ``group`` for plots and tables; ``trainable`` (how a layer
+spikes) with ``verify_stream`` (a fixed random-stream number for ``verify``, None: one keyed by
+the name); ``label``, ``color`` and ``group`` for plots and tables; ``trainable`` (how a layer
 stores each parameter), ``layer_defaults`` (``make_layer``'s defaults: which parameters are
 trained, per neuron or per layer) and ``network_defaults`` (the layer options of the learning
 experiments' networks).
@@ -285,6 +286,7 @@ class NeuronModel:
     detach_options: ClassVar[tuple[bool, ...]] = (False, True)
     verify_params: ClassVar[dict[str, float]] = {}
     input_stats: ClassVar[tuple[float, float]] = (0.3, 0.6)
+    verify_stream: ClassVar[int | None] = None
     trainable: ClassVar[dict[str, Trainable]] = {}
     layer_defaults: ClassVar[dict[str, Any]] = {}
     network_defaults: ClassVar[dict[str, Any]] = {}

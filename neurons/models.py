@@ -127,6 +127,7 @@ class LIF(NeuronModel):
     }
     verify_params: ClassVar[dict[str, float]] = {"alpha": 0.8, "v_th": 1.0}
     input_stats: ClassVar[tuple[float, float]] = (0.3, 0.6)
+    verify_stream: ClassVar[int | None] = 0
     trainable: ClassVar[dict[str, Trainable]] = {"alpha": Trainable("alpha_logit", Sigmoid())}
     network_defaults: ClassVar[dict[str, Any]] = {"train": ("alpha",), "per_neuron": False}
 
@@ -246,6 +247,7 @@ class ALIF(NeuronModel):
         "b0": 0.3,
     }
     input_stats: ClassVar[tuple[float, float]] = (1.0, 1.5)
+    verify_stream: ClassVar[int | None] = 1
     trainable: ClassVar[dict[str, Trainable]] = {
         "tau_m": Trainable("log_tau_m", Exp()),
         "tau_a": Trainable("log_tau_a", Exp()),
@@ -362,6 +364,7 @@ class TwoCompartment(NeuronModel):
         "v_th": 1.0,
     }
     input_stats: ClassVar[tuple[float, float]] = (0.3, 0.6)
+    verify_stream: ClassVar[int | None] = 2
     trainable: ClassVar[dict[str, Trainable]] = {
         "beta1": Trainable("beta1", Identity()),
         "beta2": Trainable("beta2", Identity()),
@@ -408,6 +411,7 @@ class LSTMLIF(TwoCompartment):
         "v_th": 1.0,
     }
     input_stats: ClassVar[tuple[float, float]] = (0.1, 0.5)
+    verify_stream: ClassVar[int | None] = 3
     trainable: ClassVar[dict[str, Trainable]] = {
         "beta1": Trainable("c1", Sigmoid(-1.0)),
         "beta2": Trainable("c2", Sigmoid(1.0)),
