@@ -477,7 +477,7 @@ _CLASSIC_SWITCHES = list(itertools.product(CONVENTIONS, RESETS, (False, True)))
 
 def case_stream(seed: int, name: str, convention: str, reset: str, detach: bool) -> list[int]:
     """The seed sequence of one verification case (stable under registration changes)."""
-    fixed = model_class(name).verify_stream
+    fixed = model_class(name).__dict__.get("verify_stream")  # not inherited by subclasses
     m = fixed if fixed is not None else 1000 + zlib.crc32(name.encode())
     key = (convention, reset, bool(detach))
     j = (

@@ -16,11 +16,12 @@ The metadata (class attributes) is read by every consumer through the registry
 (``neurons.registry``): ``name`` and ``aliases``; ``state_names`` and ``threshold_state``;
 ``param_names`` (the parameters of ``params()``) and ``param_specs`` (allowed ranges);
 the supported switch values; ``verify_params`` and ``input_stats`` (a verification case that
-spikes) with ``verify_stream`` (a fixed random-stream number for ``verify``, None: one keyed by
-the name); ``label``, ``color`` and ``group`` for plots and tables; ``trainable`` (how a layer
-stores each parameter), ``layer_defaults`` (``make_layer``'s defaults: which parameters are
-trained, per neuron or per layer) and ``network_defaults`` (the layer options of the learning
-experiments' networks).
+spikes) with ``verify_stream`` (a fixed random-stream number for ``verify``, read from the class
+itself, never inherited; None: one keyed by the name); ``label``, ``color`` and ``group`` for
+plots and tables; ``trainable`` (how a layer stores each parameter), ``layer_defaults``
+(``make_layer``'s defaults: which parameters are trained, per neuron or per layer) and
+``network_defaults`` (the layer options of the learning experiments' networks); the hooks
+``sample_init``, ``paper_claims`` (``lstmlif compare``) and ``claims`` (``lstmlif derive``).
 """
 
 from __future__ import annotations

@@ -68,16 +68,15 @@ def _check_metadata(cls: type[NeuronModel]) -> None:
             raise ValueError(
                 f"register: {who}: raw name {spec.raw!r} of {pname!r} clashes with a field"
             )
-    if cls.verify_stream is not None:
+    own = cls.__dict__.get("verify_stream")  # a class's own stream; subclasses get their own
+    if own is not None:
         taken = [
             c.__name__
             for c in _CLASSES.values()
-            if c is not cls and c.verify_stream == cls.verify_stream
+            if c is not cls and c.__dict__.get("verify_stream") == own
         ]
         if taken:
-            raise ValueError(
-                f"register: {who}: verify_stream {cls.verify_stream} is taken by {taken[0]}"
-            )
+            raise ValueError(f"register: {who}: verify_stream {own} is taken by {taken[0]}")
     mean, std = cls.input_stats
     if not (std > 0):
         raise ValueError(f"register: {who}: input_stats must be (mean, std > 0)")
