@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lstmlif.neurons import NUMPY_OPS, NeuronModel, Trace, TwoCompartment, simulate
+from lstmlif.neurons import LSTMLIF, NUMPY_OPS, NeuronModel, Trace, TwoCompartment, simulate
 from lstmlif.neurons.derivatives import step_partials
 from lstmlif.neurons.mathspace import NUMPY_MATH
 from lstmlif.neurons.simulate import batch_shape
@@ -295,41 +295,13 @@ def adjoint(
 
 
 def logit_gradients(result: AdjointResult, c1: Any, c2: Any) -> dict[str, np.ndarray]:
-    """dL/dc1, dL/dc2 for beta1 = -sigmoid(c1), beta2 = sigmoid(c2) (``LSTMLIF.from_logits``).
-
-    dbeta1/dc1 = -sigmoid(c1)(1 - sigmoid(c1)) = beta1 (1 + beta1); dbeta2/dc2 = beta2 (1 - beta2).
-    Each result has the shape of its logit; raises ValueError if the model's betas are not the
-    sigmoids of the given logits.
-    """
-    model = result.model
-    if not isinstance(model, TwoCompartment):
+    """dL/dc1, dL/dc2 for beta1 = -sigmoid(c1), beta2 = sigmoid(c2) (``LSTMLIF.from_logits``),
+    of any two-compartment model: ``raw_gradients`` with LSTM-LIF's logit forms
+    (dbeta1/dc1 = beta1 (1 + beta1), dbeta2/dc2 = beta2 (1 - beta2)). Each result has the shape
+    of its logit; raises ValueError if the model's betas are not the sigmoids of the logits."""
+    if not isinstance(result.model, TwoCompartment):
         raise ValueError("logit_gradients: only two-compartment models have (c1, c2) logits")
-    out = {}
-    for key, c, beta_name, sign in (("c1", c1, "beta1", -1.0), ("c2", c2, "beta2", 1.0)):
-        c = np.asarray(c, dtype=np.float64)
-        if not np.all(np.isfinite(c)):
-            raise ValueError(f"logit_gradients: {key} must be finite")
-        sig = NUMPY_OPS.sigmoid(c)
-        beta = np.asarray(getattr(model, beta_name), dtype=np.float64)
-        try:
-            same = np.allclose(
-                np.broadcast_to(sign * sig, np.broadcast_shapes(sig.shape, beta.shape)),
-                beta,
-                rtol=1e-12,
-                atol=1e-15,
-            )
-        except ValueError:
-            same = False
-        if not same:
-            raise ValueError(
-                f"logit_gradients: the model's {beta_name} is not {'-' if sign < 0 else ''}"
-                f"sigmoid({key}) for the given {key}"
-            )
-        g = result.params[beta_name] * sign * sig * (1.0 - sig)
-        out[key] = reduce_to_shape(
-            np.broadcast_to(g, np.broadcast_shapes(g.shape, c.shape)), c.shape
-        )
-    return out
+    return raw_gradients(result, {"c1": c1, "c2": c2}, forms=LSTMLIF.trainable)
 
 
 def raw_gradients(
@@ -373,9 +345,9 @@ def raw_gradients(
         except ValueError:
             same = False
         if not same:
+            formula = form.describe(pname, key).split(" = ", 1)[1]
             raise ValueError(
-                f"raw_gradients: the model's {pname} is not {form.describe(pname, key)} for the "
-                f"given {key}"
+                f"raw_gradients: the model's {pname} is not {formula} for the given {key}"
             )
         sym = sp.Symbol("r", real=True)
         slope = sp.lambdify(sym, sp.diff(form.forward(sym, SYMPY_MATH), sym), "numpy")(r)
