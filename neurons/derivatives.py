@@ -159,7 +159,7 @@ class StepPartials:
     def split(
         self, flat: list[Any]
     ) -> tuple[list[list[Any]], list[Any], list[Any], list[list[Any]]]:
-        """(dx[i][j], dS[i], dI[i], dtheta[i][k]) from the flat list ``partials`` returns."""
+        """``(dx[i][j], dS[i], dI[i], dtheta[i][k])`` from the flat list ``partials`` returns."""
         n, m = self.n, self.m
         dx = [flat[i * n : (i + 1) * n] for i in range(n)]
         off = n * n
