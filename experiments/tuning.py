@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from lstmlif.neurons import model_names
+
 __all__ = ["budget_accuracy", "grid_rows", "tuned_rows", "setting_of", "BUDGET_UNIT"]
 
 BUDGET_UNIT = {"recall": "updates", "digits": "epochs"}
@@ -115,5 +117,6 @@ def tuned_rows(name: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]
                 "grid_points": len(points),
             }
         )
-    out.sort(key=lambda r: (str(r["model"]), str(r[setting]).zfill(8)))
+    order = {name: i for i, name in enumerate(model_names())}
+    out.sort(key=lambda r: (order.get(r["model"], len(order)), str(r[setting]).zfill(8)))
     return out
