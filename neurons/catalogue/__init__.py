@@ -1,8 +1,9 @@
 """The gradient-stability neurons of 2021-2024 (``shared/spec/CATALOGUE.md``), one module each.
 
 Every module of this package is imported here (``pkgutil``), so each model registers itself
-(``@register``) when ``lstmlif.neurons`` is imported; adding a model is adding a file. Every
-model of the package has ``group = "catalogue"``: ``model_names("catalogue")`` lists them.
+(``@register``) when ``lstmlif.neurons`` is imported; adding a model is adding a file. The
+neurons of the catalogue have ``group = "catalogue"`` (``model_names("catalogue")`` lists
+them); the plain NIR neurons of ``nir_models`` have ``group = "nir"``.
 """
 
 from __future__ import annotations
