@@ -17,25 +17,11 @@ import json
 import sys
 import time
 
+from lstmlif.cli import number_list
+
 from .runner import EXPERIMENTS, TUNABLE, make_configs, result_dir, run_experiment
 
 __all__ = ["add_arguments", "run"]
-
-
-def _int_list(text: str) -> list[int]:
-    try:
-        return [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        msg = f"expected comma-separated integers, got {text!r}"
-        raise argparse.ArgumentTypeError(msg) from None
-
-
-def _float_list(text: str) -> list[float]:
-    try:
-        return [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        msg = f"expected comma-separated numbers, got {text!r}"
-        raise argparse.ArgumentTypeError(msg) from None
 
 
 def _int(text: str) -> int:
@@ -57,9 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", metavar="NAME", help="recall | digits | quadrants | all")
     parser.add_argument("--quick", action="store_true", help="the small sizes used by the tests")
     parser.add_argument("--out", default="results", help="results folder (default: results/)")
-    parser.add_argument("--seeds", type=_int_list, help="comma-separated seeds, e.g. 0,1,2")
+    parser.add_argument("--seeds", **number_list(int, help="seeds, e.g. 0,1,2 or 0 1 2"))
     parser.add_argument(
-        "--delays", type=_int_list, help="recall delays (also of the quadrant grid), e.g. 25,50,100"
+        "--delays", **number_list(int, help="recall delays (also of the quadrant grid), e.g. 25,50")
     )
     parser.add_argument(
         "--models",
@@ -67,10 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "lif,alif,lstmlif; 'catalogue' for the catalogue's models, 'all' for every model)",
     )
     parser.add_argument(
-        "--betas",
-        type=_float_list,
-        help="quadrant grid values, e.g. --betas=-0.5,0.5 (a list that starts with a minus "
-        "needs the '=')",
+        "--betas", **number_list(float, help="quadrant grid values, e.g. -0.5,0.5 or -0.5 0.5")
     )
     budget = parser.add_argument_group("budget and task variant")
     budget.add_argument("--updates", type=_int, help="Adam updates per run (recall, quadrants)")

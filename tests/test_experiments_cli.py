@@ -23,11 +23,12 @@ def no_runs(monkeypatch):
 HOSTILE = [
     (["recall", "--delays", "1000000000"], "--delays must lie in [0, 10000], got 1000000000"),
     (["recall", "--seeds", "1" + "0" * 23], "--seeds must lie in [0, 4294967295]"),
-    (["recall", "--seeds", "1e23"], "argument --seeds: expected comma-separated integers"),
+    (["recall", "--seeds", "1e23"], "--seeds: '1e23' is not an integer"),
     (["recall", "--seeds", "-1"], "--seeds must lie in [0, 4294967295], got -1"),
     (["recall", "--seeds", ",".join(map(str, range(1001)))], "--seeds: at most 1000 values"),
     (["quadrants", "--betas=1e300"], "--betas must lie in [-4, 4], got 1e+300"),
-    (["quadrants", "--betas=nan"], "--betas must be finite and non-zero"),
+    (["quadrants", "--betas=nan"], "--betas: 'nan' is not a finite number"),
+    (["quadrants", "--betas", "0", "0.5"], "--betas must be finite and non-zero"),
     (["recall", "--updates", "1000000000"], "--updates must lie in [1, 100000]"),
     (["recall", "--updates", "0"], "--updates must lie in [1, 100000], got 0"),
     (["digits", "--epochs", "100000"], "--epochs must lie in [1, 1000]"),
@@ -146,3 +147,17 @@ def test_a_budget_is_the_prefix_of_the_longer_run(tmp_path):
     assert [(r["lr"], r["test_accuracy"]) for r in rows] == [(1e-3, 0.5)]
     rows = tuned_rows("recall", [fake(1e-3, 0.8, 0.5), fake(1e-2, 0.8, 1.0)])
     assert rows[0]["lr"] == 1e-3  # a tie goes to the smaller learning rate
+
+
+def test_number_options_take_spaces_commas_or_both():
+    from lstmlif.cli import build_parser
+
+    parser = build_parser("experiment")
+    args = parser.parse_args(
+        ["experiment", "quadrants", "--betas", "-0.5", "0.5", "--seeds", "0,1", "2", "--delays=25"]
+    )
+    assert args.betas == [-0.5, 0.5] and args.seeds == [0, 1, 2] and args.delays == [25]
+    assert parser.parse_args(["experiment", "quadrants", "--betas", "-0.5,0.5"]).betas == [
+        -0.5,
+        0.5,
+    ]
