@@ -19,6 +19,7 @@ from lstmlif.analysis.lyapunov import LN10, learnable_delay, network_spectrum, s
 from lstmlif.experiments.networks import RecallNetwork
 from lstmlif.experiments.runner import (
     FAILURE_MARGIN,
+    FLOAT32_TINY,
     RESULTS_DIR,
     VANISHING_LOG10,
     load_results,
@@ -148,8 +149,10 @@ def network_exponent(
 
 def measured_decay(record: dict[str, Any]) -> float:
     """The measured decay rate of the gradient going back in time, decades per step: the
-    least-squares slope of log10 ||dL/dI[t]|| over the delay steps at initialisation (NaN when
-    the delay is shorter than ``MIN_DELAY_FOR_SLOPE`` or fewer than 10 steps are finite)."""
+    least-squares slope of log10 ||dL/dI[t]|| over the delay steps at initialisation. Steps whose
+    norm is below float32's smallest normal number are left out: there every element is
+    subnormal, an underflow residue rather than a measured gradient. NaN when the delay is
+    shorter than ``MIN_DELAY_FOR_SLOPE`` or fewer than 10 steps remain."""
     c, res = record["config"], record["result"]
     if c["delay"] < MIN_DELAY_FOR_SLOPE:
         return math.nan
@@ -157,7 +160,7 @@ def measured_decay(record: dict[str, Any]) -> float:
     cue = res["task"]["cue_steps"]
     t = np.arange(cue + 5, cue + c["delay"] - 5)
     y = logs[t]
-    ok = np.isfinite(y)
+    ok = np.isfinite(y) & (y >= math.log10(FLOAT32_TINY))
     if ok.sum() < 10:
         return math.nan
     return float(np.polyfit(t[ok], y[ok], 1)[0])
