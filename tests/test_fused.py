@@ -215,6 +215,14 @@ def test_inner_loops_vectorise(dtype):
         assert report[kind]["width"] in ("xmm", "ymm", "zmm")
 
 
+def test_a_backward_with_many_lane_arrays_vectorises():
+    """DH-LIF's backward (five states, per-neuron coefficients, parameter accumulators) needs
+    more runtime alias checks than LLVM's default budget; with ``LLVM_OPTIONS`` it vectorises
+    (its assembly had no packed instruction before)."""
+    report = vector_report(get_model("dhlif"), F32)
+    assert report["backward"]["packed"] > 0, report
+
+
 def test_cache_falls_back_to_a_writable_folder(monkeypatch, tmp_path):
     monkeypatch.setenv("LSTMLIF_CACHE", str(tmp_path / "cache"))
     assert cache_dir() == tmp_path / "cache"
