@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from lstmlif.cli import jsonable
+from lstmlif.fileio import jsonable
 from lstmlif.neurons import NeuronModel, model_class, model_names
 from lstmlif.neurons.base import VERDICTS
 

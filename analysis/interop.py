@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from lstmlif.cli import jsonable
+from lstmlif.fileio import jsonable
 from lstmlif.neurons import model_class, model_names
 from lstmlif.neurons.base import NeuronModel
 from lstmlif.neurons.catalogue.nir_models import DISCRETIZATIONS

@@ -58,7 +58,7 @@ import numpy as np
 import torch
 from scipy import special, stats
 
-from lstmlif.cli import jsonable
+from lstmlif.fileio import jsonable
 from lstmlif.neurons import (
     SURROGATES,
     NeuronModel,

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lstmlif.cli import jsonable
+from lstmlif.fileio import jsonable
 from lstmlif.neurons.models import LSTMLIF, NeuronModel, get_model
 from lstmlif.neurons.ops import NUMPY_OPS, TORCH_OPS
 from lstmlif.neurons.registry import model_names

@@ -132,12 +132,13 @@ def run(args: argparse.Namespace) -> int:
         make_configs(name, args.quick, seeds=args.seeds, **options)
         folder = result_dir(args.out, name, args.quick, bool(options.get("tune")))
         plans.append((name, options, folder))
+    from lstmlif.fileio import check_writable
+
     from .parallel import check_workers
-    from .store import check_writable
 
     check_workers(args.workers, args.scheduler)
     for _, _, folder in plans:
-        check_writable(folder)
+        check_writable(folder, "results")
     start = time.perf_counter()
     reports = []
     for name, options, _ in plans:

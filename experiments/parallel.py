@@ -12,6 +12,9 @@ cluster, always through the standard ``concurrent.futures.Executor`` interface.
 
 A run is a pure function of its config (every random number is drawn from generators seeded
 by the config, with one torch thread), so where it executes does not change a single number.
+Runs may share a process: a Dask worker runs as many tasks as it has threads. Network
+initialisation, which draws from torch's process-wide generator, is seeded and drawn under a
+lock, and torch's thread count (also process-wide) stays 1 while any run is in flight.
 Workers return the record; only the process that runs the sweep writes files.
 """
 

@@ -23,6 +23,7 @@ from the validation accuracy and reports its test accuracy.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import itertools
@@ -30,9 +31,10 @@ import json
 import math
 import os
 import platform
+import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -44,6 +46,7 @@ import torch
 
 from lstmlif.analysis.paper import QUADRANT_VERDICTS, paper_f
 from lstmlif.analysis.stability import spectral_radius
+from lstmlif.fileio import check_writable
 from lstmlif.neurons import LSTMLIF, model_class, model_names
 
 from .networks import DigitsNetwork, RecallNetwork, count_parameters, default_models
@@ -52,7 +55,6 @@ from .store import (
     Damaged,
     RunLock,
     atomic_write,
-    check_writable,
     config_key,
     jsonable,
     read_record,
@@ -71,6 +73,7 @@ __all__ = [
     "config_key",
     "make_configs",
     "run_config",
+    "recall_network",
     "run_sweep",
     "run_experiment",
     "load_results",
@@ -548,34 +551,69 @@ def _evaluator(
     return evaluate
 
 
-def _recall_run(config: dict[str, Any], progress: Any) -> dict[str, Any]:
-    seed = config["seed"]
+_RNG_LOCK = threading.Lock()
+_THREADS_LOCK = threading.Lock()
+_THREADS: dict[str, int] = {"active": 0, "saved": 1}
+
+
+def _seeded(seed: int, build: Callable[[], Any]) -> Any:
+    """``build()`` right after ``torch.manual_seed(seed)``, the caller's generator state restored
+    afterwards. Network initialisation draws from torch's global generator, which the runs in
+    threads of one process (a Dask worker with several threads) share: the lock keeps each
+    run's seeding and drawing together, so a run's numbers do not depend on its neighbours."""
+    with _RNG_LOCK:
+        state = torch.random.get_rng_state()
+        try:
+            torch.manual_seed(seed)
+            return build()
+        finally:
+            torch.random.set_rng_state(state)
+
+
+@contextlib.contextmanager
+def _one_torch_thread() -> Iterator[None]:
+    """One torch thread while any run of this process is in flight (torch's thread count is
+    process-wide); the count found before the first run is put back after the last."""
+    with _THREADS_LOCK:
+        if _THREADS["active"] == 0:
+            _THREADS["saved"] = torch.get_num_threads()
+            torch.set_num_threads(1)
+        _THREADS["active"] += 1
+    try:
+        yield
+    finally:
+        with _THREADS_LOCK:
+            _THREADS["active"] -= 1
+            if _THREADS["active"] == 0:
+                torch.set_num_threads(_THREADS["saved"])
+
+
+def recall_network(config: dict[str, Any]) -> tuple[RecallNetwork, RecallTask]:
+    """The untrained network of a recall or quadrant run, as its run builds it (seeded by the
+    config's seed; a quadrant run's network at its reference couplings, before the input gain is
+    calibrated and the couplings set to the grid point), and the run's task."""
     task = RecallTask(
         delay=config["delay"],
         n_classes=config["n_classes"],
         cue_channels=config.get("cue_channels", "shared"),
     )
-    torch.manual_seed(seed)
     if config["experiment"] == "quadrants":
         b1_ref, b2_ref = config["reference_betas"]
-        net = RecallNetwork(
-            "lstmlif_free",
-            task.n_channels,
-            config["hidden"],
-            task.n_classes,
-            task.recall_steps,
-            beta1=b1_ref,
-            beta2=b2_ref,
-        )
+        model, kwargs = "lstmlif_free", dict(beta1=b1_ref, beta2=b2_ref)
     else:
-        net = RecallNetwork(
-            config["model"],
-            task.n_channels,
-            config["hidden"],
-            task.n_classes,
-            task.recall_steps,
-            **config.get("network", {}),
-        )
+        model, kwargs = config["model"], dict(config.get("network", {}))
+    net = _seeded(
+        config["seed"],
+        lambda: RecallNetwork(
+            model, task.n_channels, config["hidden"], task.n_classes, task.recall_steps, **kwargs
+        ),
+    )
+    return net, task
+
+
+def _recall_run(config: dict[str, Any], progress: Any) -> dict[str, Any]:
+    seed = config["seed"]
+    net, task = recall_network(config)
     x_cal, _ = recall_batch(task, 64, (seed, 1))
     gains = calibrate_input_gain(net, x_cal, config["target_rate"])
     if config["experiment"] == "quadrants":
@@ -620,8 +658,12 @@ def _digits_run(config: dict[str, Any], progress: Any) -> dict[str, Any]:
     data = digits_data(
         config["task"] == "permuted", limit=config["limit"], val_fraction=config.get("val_fraction")
     )
-    torch.manual_seed(seed)
-    net = DigitsNetwork(config["model"], config["h1"], config["h2"], **config.get("network", {}))
+    net = _seeded(
+        seed,
+        lambda: DigitsNetwork(
+            config["model"], config["h1"], config["h2"], **config.get("network", {})
+        ),
+    )
     x_tr, y_tr = data["x_train"], data["y_train"]
     n_train = x_tr.shape[1]
     gains = calibrate_input_gain(net, x_tr[:, :128], config["target_rate"])
@@ -672,17 +714,12 @@ def _digits_run(config: dict[str, Any], progress: Any) -> dict[str, Any]:
 def run_config(config: dict[str, Any], progress: Any = None) -> dict[str, Any]:
     """Run one config (single-threaded torch, float32) and return its record: the config, its
     key, the result, wall time and the final accuracy / spike rate."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     start = time.perf_counter()
-    try:
-        with torch.random.fork_rng():
-            if config["experiment"] == "digits":
-                result = _digits_run(config, progress)
-            else:
-                result = _recall_run(config, progress)
-    finally:
-        torch.set_num_threads(threads)
+    with _one_torch_thread():
+        if config["experiment"] == "digits":
+            result = _digits_run(config, progress)
+        else:
+            result = _recall_run(config, progress)
     wall = time.perf_counter() - start
     curve = result["curve"]
     return {
@@ -1049,7 +1086,7 @@ def run_sweep(
     other settings included (and, for a tuning grid, ``tuned.csv`` the chosen budgets)."""
     from tqdm.auto import tqdm
 
-    folder = check_writable(folder)
+    folder = check_writable(folder, "results")
     report = SweepReport(name, folder)
     start = time.perf_counter()
     found, report.damaged = scan_folder(folder)
@@ -1110,5 +1147,5 @@ def run_experiment(
         name, quick, seeds=seeds, delays=delays, models=models, betas=betas, **options
     )
     folder = result_dir(out_dir, name, quick, bool(options.get("tune")))
-    check_writable(folder)
+    check_writable(folder, "results")
     return run_sweep(name, configs, folder, progress=progress, workers=workers, scheduler=scheduler)

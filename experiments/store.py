@@ -25,23 +25,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
-import os
 import re
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from filelock import FileLock, Timeout
+
+from lstmlif.fileio import atomic_write, jsonable
 
 __all__ = [
     "Damaged",
     "RunLock",
     "atomic_write",
-    "check_writable",
     "config_key",
     "jsonable",
     "read_record",
@@ -84,80 +81,6 @@ def run_filename(config: dict[str, Any]) -> str:
         parts.append(f"lr{config['lr']:g}")
     parts.append(config_key(config)[:8])
     return "_".join(_token(p) for p in parts) + ".json"
-
-
-def jsonable(obj: Any) -> Any:
-    """``obj`` with NumPy scalars as Python numbers, tuples as lists, and non-finite floats as
-    the strings "nan", "inf", "-inf" (JSON has no such numbers)."""
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, (np.floating, float)):
-        v = float(obj)
-        if math.isnan(v):
-            return "nan"
-        if math.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        return v
-    if isinstance(obj, np.integer):
-        return int(obj)
-    return obj
-
-
-# ----------------------------------------------------------------------------- writing
-
-
-def check_writable(folder: str | Path) -> Path:
-    """Create ``folder`` (and its parents) and check that a file can be written there, before
-    any work; a ValueError naming the path otherwise (a file in the way, no permission, a
-    read-only or full file system)."""
-    folder = Path(folder)
-    if str(folder) == "":
-        raise ValueError("the results folder must not be empty")
-    for parent in (folder, *folder.parents):
-        if parent.exists():
-            if not parent.is_dir():
-                raise ValueError(f"cannot write results into {folder}: {parent} is a file")
-            break
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-check.", suffix=".tmp")
-        try:
-            os.write(fd, b"0")
-        finally:
-            os.close(fd)
-            os.unlink(probe)
-    except OSError as err:
-        reason = err.strerror or type(err).__name__
-        raise ValueError(f"cannot write results into {folder}: {reason}") from None
-    return folder
-
-
-def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and
-    ``os.replace``: a reader sees the old file or the new one, never a part. Permissions are
-    the usual ones (0666 less the umask). An OSError (disk full, read-only) becomes a
-    ValueError naming the path, and no temporary file is left."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # the usual permissions, not mkstemp's 0600
-        os.replace(tmp, path)
-    except OSError as err:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
-        reason = err.strerror or type(err).__name__
-        raise ValueError(f"cannot write {path}: {reason}") from None
-    except BaseException:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 # ----------------------------------------------------------------------------- the schema

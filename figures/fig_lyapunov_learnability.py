@@ -23,6 +23,7 @@ from lstmlif.experiments.runner import (
     RESULTS_DIR,
     VANISHING_LOG10,
     load_results,
+    recall_network,
 )
 from lstmlif.experiments.tasks import RecallTask, recall_batch
 from lstmlif.neurons import model_class
@@ -93,34 +94,15 @@ def _task(config: dict[str, Any], delay: int) -> RecallTask:
 
 
 def rebuild_network(record: dict[str, Any]) -> tuple[RecallNetwork, RecallTask]:
-    """The untrained network of a recall or quadrant run, as its run built it: the same seed
-    before construction, the stored calibrated input gain and, for the quadrant grid, the
-    couplings set after calibration. Returns (network, the run's task)."""
+    """The untrained network of a recall or quadrant run, as its run built it
+    (``experiments.runner.recall_network``), with the stored calibrated input gain and, for
+    the quadrant grid, the couplings set after calibration. Returns (network, the run's task)."""
     c = record["config"]
-    task = _task(c, c["delay"])
-    state = torch.random.get_rng_state()
-    try:
-        torch.manual_seed(c["seed"])
-        if c["experiment"] == "quadrants":
-            b1, b2 = c["reference_betas"]
-            net = RecallNetwork(
-                "lstmlif_free",
-                task.n_channels,
-                c["hidden"],
-                task.n_classes,
-                task.recall_steps,
-                beta1=b1,
-                beta2=b2,
-            )
-            with torch.no_grad():
-                net.hidden.neuron.beta1.fill_(c["beta1"])
-                net.hidden.neuron.beta2.fill_(c["beta2"])
-        else:
-            net = RecallNetwork(
-                c["model"], task.n_channels, c["hidden"], task.n_classes, task.recall_steps
-            )
-    finally:
-        torch.random.set_rng_state(state)
+    net, task = recall_network(c)
+    if c["experiment"] == "quadrants":
+        with torch.no_grad():
+            net.hidden.neuron.beta1.fill_(c["beta1"])
+            net.hidden.neuron.beta2.fill_(c["beta2"])
     net.hidden.input_gain = float(record["result"]["input_gain"][0])
     return net, task
 

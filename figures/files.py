@@ -21,9 +21,11 @@ import shutil
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
+
+from lstmlif.fileio import atomic_open
 
 __all__ = [
     "atomic_open",
@@ -32,7 +34,6 @@ __all__ = [
     "save_csv",
     "write_text",
     "save_all",
-    "check_writable",
     "staging_dir",
     "publish_set",
     "complete_set",
@@ -40,32 +41,6 @@ __all__ = [
 ]
 
 STAGING_PREFIX = ".staging-"
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-@contextlib.contextmanager
-def atomic_open(path: Path, mode: str = "wb") -> Iterator[IO[Any]]:
-    """Open a temporary file beside ``path``; on success it replaces ``path``, on error it is
-    removed and ``path`` is left as it was."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def save_figure(fig: Any, out_dir: Path, stem: str) -> list[Path]:
@@ -126,30 +101,6 @@ def save_all(fig: Any, out_dir: Path, stem: str, data: Mapping[str, Any]) -> dic
 
 
 # ----------------------------------------------------------------------------- figure sets
-
-
-def check_writable(out_dir: Path | str) -> Path:
-    """Create ``out_dir`` if needed and prove it writable with a probe file; a ValueError naming
-    the folder otherwise (a file in its place, no permission, a full disk, an empty name)."""
-    if str(out_dir).strip() == "":
-        raise ValueError("figures: the output folder name is empty; give a folder, e.g. --out out")
-    out_dir = Path(out_dir)
-    for folder in (out_dir, *out_dir.parents):
-        if folder.exists():
-            if not folder.is_dir():
-                raise ValueError(f"figures: cannot write into {out_dir}: {folder} is a file")
-            break
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=out_dir, prefix=".probe-", suffix=".tmp")
-        try:
-            os.write(fd, b"x")
-        finally:
-            os.close(fd)
-            os.unlink(probe)
-    except OSError as err:
-        raise ValueError(f"figures: cannot write into {out_dir}: {err.strerror or err}") from None
-    return out_dir
 
 
 @contextlib.contextmanager

@@ -24,7 +24,9 @@ from typing import Any
 
 from tqdm import tqdm
 
-from .files import check_writable, complete_set, publish_set, remove_stale, staging_dir, write_text
+from lstmlif.fileio import check_writable
+
+from .files import complete_set, publish_set, remove_stale, staging_dir, write_text
 
 __all__ = ["FigureSpec", "discover", "select", "make_figures", "write_index", "one_line"]
 
@@ -126,7 +128,7 @@ def make_figures(
     Returns name -> {"paths": [...], "data": {...}, "seconds": wall time, "caption": ...}.
     """
     specs = select(only)
-    out_dir = check_writable(out_dir)  # before any work
+    out_dir = check_writable(out_dir, "figures")  # before any work
     remove_stale(out_dir)
     results: dict[str, dict] = {}
     bar = tqdm(specs, desc="figures", unit="fig", disable=None if progress else True)

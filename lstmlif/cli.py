@@ -29,6 +29,7 @@ from collections.abc import Callable
 from typing import Any
 
 from lstmlif import __version__
+from lstmlif.fileio import jsonable
 
 __all__ = ["jsonable", "COMMANDS", "HelpFormatter", "Parser", "build_parser", "main", "number_list"]
 
@@ -132,18 +133,6 @@ def number_list(kind: Callable[[str], Any] = float, **kwargs: Any) -> dict[str, 
     converts each number (``int`` or ``float``); finite values only. Example:
     ``parser.add_argument("--seeds", **number_list(int, help="seeds"))``."""
     return {"nargs": "+", "action": _NumberList, "kind": kind, "metavar": "X", **kwargs}
-
-
-def jsonable(obj: Any) -> Any:
-    """``obj`` (nested dicts, lists, numbers) with every non-finite float as the string "inf",
-    "-inf" or "nan", since strict JSON has no such numbers; what ``--json`` prints."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return "nan" if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
-    if isinstance(obj, dict):
-        return {k: jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [jsonable(v) for v in obj]
-    return obj
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:

@@ -86,3 +86,24 @@ def test_worker_options_are_checked_first(tmp_path, capsys):
     assert code == 2
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in capsys.readouterr().err
     assert not list(tmp_path.rglob("*.json"))
+
+
+def test_runs_in_threads_of_one_process_match_the_serial_sweep(serial):
+    """A Dask worker runs several tasks in threads of one process, which share torch's global
+    generator (network initialisation) and its thread count: each run still gives its serial
+    numbers, and the caller's thread count is put back."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from lstmlif.experiments import make_configs, run_config
+    from lstmlif.fileio import jsonable
+
+    threads = torch.get_num_threads()
+    configs = make_configs("recall", quick=True, seeds=[0, 1]) * 2
+    with ThreadPoolExecutor(4) as pool:
+        records = [jsonable(r) for r in pool.map(run_config, configs)]
+    assert torch.get_num_threads() == threads
+    got = {}
+    for r in records:
+        numbers = {k: v for k, v in r.items() if k not in ("wall_time_s", "finished_at")}
+        assert got.setdefault(r["key"], numbers) == numbers  # the two copies agree
+    assert got == serial

@@ -131,20 +131,20 @@ def test_killed_runs_leave_no_temporaries_and_unwritable_folders_are_refused(tmp
     assert names == [".membrane_traces.set", "index.md"] + [
         f"membrane_traces.{x}" for x in ("npz", "pdf", "png")
     ]
-    with pytest.raises(ValueError, match="output folder name is empty"):
+    with pytest.raises(ValueError, match="figures folder name is empty"):
         make_figures(only=["membrane_traces"], out_dir="", progress=False)
     (tmp_path / "file").write_text("x")
     with pytest.raises(ValueError, match="is a file"):
         make_figures(only=["membrane_traces"], out_dir=tmp_path / "file" / "sub", progress=False)
     # a folder nobody may create (even root): refused before any figure is computed
-    with pytest.raises(ValueError, match="cannot write into /proc/lstmlif-figures"):
+    with pytest.raises(ValueError, match="cannot write figures into /proc/lstmlif-figures"):
         make_figures(only=["membrane_traces"], out_dir="/proc/lstmlif-figures", progress=False)
     locked = tmp_path / "locked"
     locked.mkdir()
     locked.chmod(0o500)
     try:
         if not os.access(locked, os.W_OK):  # root may write anyway; others must be refused
-            with pytest.raises(ValueError, match="cannot write into .*locked"):
+            with pytest.raises(ValueError, match="cannot write figures into .*locked"):
                 make_figures(only=["membrane_traces"], out_dir=locked, progress=False)
     finally:
         locked.chmod(0o700)

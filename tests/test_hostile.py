@@ -131,7 +131,7 @@ def test_debug_shows_the_traceback_of_an_internal_error(monkeypatch):
 
 
 def test_figures_refuse_unusable_output_folders_before_any_work(capsys):
-    for out, words in (("", "output folder name is empty"), ("/proc/lstmlif-x", "cannot write")):
+    for out, words in (("", "figures folder name is empty"), ("/proc/lstmlif-x", "cannot write")):
         assert main(["figures", "--only", "eigenvalues", "--out", out]) == 2
         err = capsys.readouterr().err
         assert words in err and "Traceback" not in err
