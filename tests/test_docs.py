@@ -116,6 +116,20 @@ def test_generated_pages_follow_the_code():
     assert hooks.mathjax_source().name == "tex-svg.js"
 
 
+def test_the_api_reference_sees_every_module_of_the_package():
+    """mkdocstrings reads the package through the symlinked view ``docs/api/_src/lstmlif``
+    (the subpackages live in top-level folders): every file of ``lstmlif/`` and every
+    subpackage has its link there, pointing at the real file."""
+    view = DOCS / "api" / "_src" / "lstmlif"
+    wanted = {p.name for p in (ROOT / "lstmlif").iterdir() if p.suffix in (".py", ".typed")}
+    wanted |= set(PACKAGE_DIRS[1:])
+    for name in sorted(wanted):
+        link = view / name
+        assert link.is_symlink(), f"docs/api/_src/lstmlif/{name} is missing"
+        real = ROOT / ("lstmlif/" + name if "." in name else name)
+        assert link.resolve() == real.resolve(), name
+
+
 def _chromium() -> str | None:
     for name in ("chromium", "chromium-browser", "google-chrome"):
         path = shutil.which(name)

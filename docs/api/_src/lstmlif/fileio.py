@@ -1,0 +1,1 @@
+../../../../lstmlif/fileio.py
