@@ -43,7 +43,7 @@ from lstmlif.analysis.stability import subthreshold_jacobian
 from lstmlif.figures import fig_gradient_distance, fig_gradient_maps, fig_spiking_flow
 from lstmlif.figures.registry import make_figures
 from lstmlif.figures.style import COLORS, plt, style
-from lstmlif.neurons import LIF, LSTMLIF, get_surrogate
+from lstmlif.neurons import LIF, LSTMLIF, get_surrogate, model_names
 
 torch.set_num_threads(1)
 OUT = Path(tempfile.mkdtemp(prefix="lstmlif-notebook-"))
@@ -135,7 +135,7 @@ fig_gradient_maps.plot(maps_last)
 for name, data in (("sum", maps_sum), ("last", maps_last)):
     shares = {
         kind: [round(float(data[f"{kind}/layer{l}/first_half"]), 3) for l in (1, 2, 3)]
-        for kind in ("lif", "alif", "lstmlif")
+        for kind in model_names(group="paper")  # the models the figure draws
     }
     print(f"readout={name}: share of each layer's gradient in the first half:", shares)
 
