@@ -1147,5 +1147,4 @@ def run_experiment(
         name, quick, seeds=seeds, delays=delays, models=models, betas=betas, **options
     )
     folder = result_dir(out_dir, name, quick, bool(options.get("tune")))
-    check_writable(folder, "results")
     return run_sweep(name, configs, folder, progress=progress, workers=workers, scheduler=scheduler)

@@ -114,34 +114,24 @@ def plot(data: dict[str, np.ndarray]) -> Figure:
     omega, c = data["omega"], data["c"]
     with style():
         fig, axes = plt.subplots(1, 3, figsize=(15.0, 4.8))
-        ax = axes[0]
-        im = _map(ax, omega, c, data["brf/rho"], norm)
-        ax.plot(
-            omega,
-            data["brf/upper"],
-            color="k",
-            lw=1.6,
-            label=r"$b = p(\omega)$: $|b_{offset}| = 0$",
+        # BRF's boundary p(omega) bounds the damping from above, RF's from below
+        panels = (
+            ("brf", "upper", r"$b = p(\omega)$: $|b_{offset}| = 0$", "lower", r"$b = p^-(\omega)$"),
+            ("rf", "lower", r"$|b_{offset}| = -p(\omega)$", "upper", r"$-p^-(\omega)$"),
         )
-        ax.plot(omega, data["brf/lower"], color="k", lw=1.6, ls=":", label=r"$b = p^-(\omega)$")
-        _boxes(ax)
-        ax.set_yscale("symlog", linthresh=1.0)
-        ax.set_ylim(0, c[-1])
-        ax.set_xlabel(r"$|\omega|$")
-        ax.set_ylabel(r"$|b_{offset}|$")
-        ax.set_title("BRF")
-        ax.legend(loc="upper left", bbox_to_anchor=(0.0, 0.72), fontsize=7)
-        ax = axes[1]
-        _map(ax, omega, c, data["rf/rho"], norm)
-        ax.plot(omega, data["rf/lower"], color="k", lw=1.6, label=r"$|b_{offset}| = -p(\omega)$")
-        ax.plot(omega, data["rf/upper"], color="k", lw=1.6, ls=":", label=r"$-p^-(\omega)$")
-        _boxes(ax)
-        ax.set_yscale("symlog", linthresh=1.0)
-        ax.set_ylim(0, c[-1])
-        ax.set_xlabel(r"$|\omega|$")
-        ax.set_ylabel(r"$|b_{offset}|$")
-        ax.set_title("RF")
-        ax.legend(loc="upper left", bbox_to_anchor=(0.0, 0.72), fontsize=7)
+        for ax, (key, solid, solid_label, dotted, dotted_label) in zip(
+            axes[:2], panels, strict=True
+        ):
+            im = _map(ax, omega, c, data[f"{key}/rho"], norm)  # one norm: either feeds the bar
+            ax.plot(omega, data[f"{key}/{solid}"], color="k", lw=1.6, label=solid_label)
+            ax.plot(omega, data[f"{key}/{dotted}"], color="k", lw=1.6, ls=":", label=dotted_label)
+            _boxes(ax)
+            ax.set_yscale("symlog", linthresh=1.0)
+            ax.set_ylim(0, c[-1])
+            ax.set_xlabel(r"$|\omega|$")
+            ax.set_ylabel(r"$|b_{offset}|$")
+            ax.set_title(key.upper())
+            ax.legend(loc="upper left", bbox_to_anchor=(0.0, 0.72), fontsize=7)
         ax = axes[2]
         _map(ax, omega, data["b"], data["b/rho"], norm)
         ax.plot(omega, data["p"], color="k", lw=1.6, label=r"$p(\omega)$")

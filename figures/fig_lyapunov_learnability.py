@@ -6,6 +6,7 @@ gives the rate at which a gradient decays going back in time."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import warnings
@@ -85,14 +86,6 @@ def _main_setting(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return max(groups.values(), key=len) if groups else []
 
 
-def _task(config: dict[str, Any], delay: int) -> RecallTask:
-    return RecallTask(
-        delay=delay,
-        n_classes=config["n_classes"],
-        cue_channels=config.get("cue_channels", "shared"),
-    )
-
-
 def rebuild_network(record: dict[str, Any]) -> tuple[RecallNetwork, RecallTask]:
     """The untrained network of a recall or quadrant run, as its run built it
     (``experiments.runner.recall_network``), with the stored calibrated input gain and, for
@@ -113,9 +106,9 @@ def network_exponent(
     """Top Lyapunov exponents (nats per step) of the run's untrained network over ``window``
     steps of distractor input (after the cue and ``WARMUP`` steps; ``BURN`` alignment steps),
     one per sequence (batch,), and the spike rate there. Float64 NumPy throughout."""
-    net, _ = rebuild_network(record)
+    net, run_task = rebuild_network(record)
     c = record["config"]
-    task = _task(c, window + WARMUP)
+    task = dataclasses.replace(run_task, delay=window + WARMUP)
     x, _ = recall_batch(task, batch, (c["seed"], 7))
     layer = net.hidden
     with torch.no_grad():
