@@ -89,9 +89,17 @@ class _Emitter:
     (structurally equal nodes share one). ``names`` maps symbols to code; numbers are cast to
     the kernel dtype ``DT``."""
 
-    def __init__(self, lines: list[str], counter: itertools.count, names: dict, indent: str):
+    def __init__(
+        self,
+        lines: list[str],
+        counter: itertools.count,
+        names: dict,
+        indent: str,
+        inverse: _Inverses | None = None,
+    ):
         self.lines, self.counter, self.names, self.indent = lines, counter, names, indent
         self.memo: dict[sp.Basic, str] = {}
+        self.inverse = inverse
 
     def _tmp(self, code: str) -> str:
         name = f"t{next(self.counter)}"
@@ -181,7 +189,10 @@ class _Emitter:
         for p in parts[1:]:
             acc = self._tmp(f"{acc} * {p}")
         for d in den:
-            acc = self._tmp(f"{acc} / {self(d)}")
+            if self.inverse is not None and self.inverse.covers(d):
+                acc = self._tmp(f"{acc} * {self.inverse(d)}")
+            else:
+                acc = self._tmp(f"{acc} / {self(d)}")
         if sign < 0:
             acc = self._tmp(f"-{acc}")
         return acc
@@ -201,6 +212,27 @@ class _Emitter:
         if exp == sp.Rational(-1, 2):
             return self._tmp(f"one / math.sqrt({b})")
         return self._tmp(f"{b} ** {self(exp)}")
+
+
+class _Inverses:
+    """Reciprocals of denominators that only read scalar coefficients, printed once before the
+    loops (``lines``), so that a lane divides by none of them: a backward's x / c becomes
+    x * (1 / c). Used where rounding may differ from the forward's by an ulp (recovered states,
+    partial derivatives), never where the backward recomputes a spike."""
+
+    def __init__(self, lines: list[str], counter: itertools.count, scalars: dict, indent: str):
+        self.scalars = set(scalars)
+        self.top = _Emitter(lines, counter, dict(scalars), indent)
+        self.memo: dict[sp.Basic, str] = {}
+
+    def covers(self, d: sp.Expr) -> bool:
+        return not d.is_Number and bool(d.free_symbols) and d.free_symbols <= self.scalars
+
+    def __call__(self, d: sp.Expr) -> str:
+        hit = self.memo.get(d)
+        if hit is None:
+            hit = self.memo[d] = self.top._tmp(f"one / {self.top(d)}")
+        return hit
 
 
 _FUNCTIONS = (
@@ -395,7 +427,7 @@ def _lane_coefs(spec: _Spec, indent: str) -> tuple[list[str], dict]:
 def forward_source(spec: _Spec, dtype: str, who: str) -> str:
     """The forward kernel: kernel(j1, cur (L, M), cs, cv, x0 (n, M), S0 (M),
     spikes (L, M) out, keep (tuple of (L, M) out: the stored states), x_end (n, M) out,
-    chk (M) in/out: += I * 0, NaN where an input was NaN or infinite), over
+    chk (M) out: chk[0] set to NaN when an input was NaN or infinite), over
     the lanes j < j1 (a multiple of CH; the lane offset is 0 so that LLVM sees non-negative
     indices, which numba would otherwise wrap around)."""
     K = spec.K
@@ -406,36 +438,49 @@ def forward_source(spec: _Spec, dtype: str, who: str) -> str:
         )
     ]
     out.append("def kernel(j1, cur, cs, cv, x0, S0, spikes, keep, x_end, chk):")
-    ind, i2, i3, i4 = "    ", " " * 8, " " * 12, " " * 16
+    ind, i2, i4 = "    ", " " * 8, " " * 16
     out += [f"{ind}L = spikes.shape[0]", f"{ind}M = spikes.shape[1]"]
     out += [f"{ind}zero = DT(0.0)", f"{ind}one = DT(1.0)"]
     top, scal = _coef_lines(spec, ind)
     out += top
     for q in range(len(spec.stored)):
         out.append(f"{ind}keep_{q} = keep[{q}]")
+    # S[t-1] is recomputed from the carried states (bit for bit: the same operations on the same
+    # values) where the spike is a function of the new states; else carried in st_S
+    from_states = K.spike_from_state
     for i in range(n):
         out.append(f"{ind}st_{i} = np.empty(M, DT)")
-    out.append(f"{ind}st_S = np.empty(M, DT)")
+    if not from_states:
+        out.append(f"{ind}st_S = np.empty(M, DT)")
     out.append(f"{ind}for j in range(j1):")
     for i in range(n):
         out.append(f"{i2}st_{i}[j] = x0[{i}, j]")
-    out.append(f"{i2}st_S[j] = S0[j]")
+    if not from_states:
+        out.append(f"{i2}st_S[j] = S0[j]")
+    out.append(f"{ind}bad = np.int32(0)")
     out.append(f"{ind}for r in range(L):")
-    out.append(f"{i2}for c0 in range(0, (j1 // CH) * CH, CH):")
-    out.append(f"{i3}for jj in range(CH):")
     body = [f"{i4}j = c0 + jj"]
+    fast: dict[int, str] = {}
+    counter = itertools.count()
     lc, lane_names = _lane_coefs(spec, i4)
     body += lc
     names = {**scal, **lane_names}
     for i, nm in enumerate(K.state_names):
         body.append(f"{i4}x_{i} = st_{i}[j]")
         names[sp.Symbol(nm, real=True)] = f"x_{i}"
-    body.append(f"{i4}S_prev = st_S[j]")
+    if from_states:
+        lines: list[str] = []
+        code = _Emitter(lines, counter, dict(names), i4)(Spike(K.z_written))
+        fast[len(body)] = "\n".join([*lines, f"{i4}S_prev = {code}"])
+        body.append(f"{i4}S_prev = S0[j]")
+    else:
+        body.append(f"{i4}S_prev = st_S[j]")
     names[S_PREV] = "S_prev"
     body.append(f"{i4}I_t = cur[r, j]")
-    body.append(f"{i4}chk[j] += I_t * zero")  # NaN once an input is NaN or infinite
+    # I - I is NaN for NaN and infinite I: an integer or-reduction, which vectorises
+    body.append(f"{i4}bad |= np.int32(I_t - I_t != zero)")
     names[CURRENT] = "I_t"
-    em = _Emitter(body, itertools.count(), names, i4)
+    em = _Emitter(body, counter, names, i4)
     new = [em(K.forward[nm]) for nm in K.state_names]
     S_new = em(K.spike)
     body.append(f"{i4}spikes[r, j] = {S_new}")
@@ -443,8 +488,11 @@ def forward_source(spec: _Spec, dtype: str, who: str) -> str:
         body.append(f"{i4}keep_{q}[r, j] = {new[K.state_names.index(nm)]}")
     for i in range(n):
         body.append(f"{i4}st_{i}[j] = {new[i]}")
-    body.append(f"{i4}st_S[j] = {S_new}")
-    out += body
+    if not from_states:
+        body.append(f"{i4}st_S[j] = {S_new}")
+    out += _peeled(body, fast, 1, i2)
+    out.append(f"{ind}if bad:")
+    out.append(f"{i2}chk[0] = DT(np.nan)")
     out.append(f"{ind}for j in range(j1):")
     for i in range(n):
         out.append(f"{i2}x_end[{i}, j] = st_{i}[j]")
@@ -477,11 +525,12 @@ def backward_source(spec: _Spec, dtype: str, who: str) -> str:
     out.append(
         "def kernel(j1, cur, cs, cv, S, S0, x0, keep, x_end, gS, gx, carry_x, carry_S, gI, acc):"
     )
-    ind, i2, i3, i4 = "    ", " " * 8, " " * 12, " " * 16
+    ind, i2, i4 = "    ", " " * 8, " " * 16
     out += [f"{ind}L = S.shape[0]", f"{ind}M = S.shape[1]"]
     out += [f"{ind}zero = DT(0.0)", f"{ind}one = DT(1.0)"]
     top, scal = _coef_lines(spec, ind)
     out += top
+    mark = len(out)  # the reciprocals go here, before the loops
     for q in range(len(spec.stored)):
         out.append(f"{ind}keep_{q} = keep[{q}]")
     for q in range(len(spec.gx)):
@@ -513,10 +562,11 @@ def backward_source(spec: _Spec, dtype: str, who: str) -> str:
         out.append(f"{i2}Sp = S[r - 1] if r >= 1 else S0")
         if rec:
             out.append(f"{i2}Spp = S[r - 2] if r >= 2 else S0")
-    out.append(f"{i2}for c0 in range(0, (j1 // CH) * CH, CH):")
-    out.append(f"{i3}for jj in range(CH):")
     body = [f"{i4}j = c0 + jj"]
+    fast: dict[int, str] = {}  # body line -> its form on steps r >= 2 (r >= 1 without recovery)
     counter = itertools.count()
+    hoisted: list[str] = []
+    inverse = _Inverses(hoisted, counter, scal, ind)
     lc, lane_names = _lane_coefs(spec, i4)
     body += lc
     names = {**scal, **lane_names}
@@ -535,7 +585,9 @@ def backward_source(spec: _Spec, dtype: str, who: str) -> str:
         body.append(f"{i4}p_{i} = kp_{q}[j]")
         pn[nm] = f"p_{i}"
     if spec.spikes_from_states:
-        body.append(f"{i4}S_p = S0[j] if first else {spike_of(pn)}")
+        code = spike_of(pn)
+        fast[len(body)] = f"{i4}S_p = {code}"
+        body.append(f"{i4}S_p = S0[j] if first else {code}")
     else:
         body.append(f"{i4}S_p = Sp[j]")
     if rec:
@@ -549,14 +601,18 @@ def backward_source(spec: _Spec, dtype: str, who: str) -> str:
             rn[sp.Symbol(nm + "_prev", real=True)] = f"pp_{i}"
             pp[nm] = f"pp_{i}"
         if spec.spikes_from_states:
-            body.append(f"{i4}S_pp = S0[j] if early else {spike_of(pp)}")
+            code = spike_of(pp)
+            fast[len(body)] = f"{i4}S_pp = {code}"
+            body.append(f"{i4}S_pp = S0[j] if early else {code}")
         else:
             body.append(f"{i4}S_pp = Spp[j]")
         rn[S_PREV] = "S_pp"
-        em = _Emitter(body, counter, rn, i4)
+        em = _Emitter(body, counter, rn, i4, inverse)
         for nm, expr in rec.items():
             i = snames.index(nm)
-            body.append(f"{i4}p_{i} = x0[{i}, j] if first else {em(expr)}")
+            code = em(expr)
+            fast[len(body)] = f"{i4}p_{i} = {code}"
+            body.append(f"{i4}p_{i} = x0[{i}, j] if first else {code}")
             pn[nm] = f"p_{i}"
     # x[r] (xr_i) and S[r]
     for i in range(n):
@@ -575,13 +631,13 @@ def backward_source(spec: _Spec, dtype: str, who: str) -> str:
     if spec.current == "read":
         body.append(f"{i4}I_t = cur[r, j]")
         pnames[CURRENT] = "I_t"
-    em = _Emitter(body, counter, pnames, i4)
+    em = _Emitter(body, counter, pnames, i4, inverse)
     if spec.current == "formula":
         pnames[CURRENT] = em(K.current()[0])
     znames = dict(names)
     for i, nm in enumerate(snames):
         znames[sp.Symbol(nm, real=True)] = f"xr_{i}"
-    zem = _Emitter(body, counter, znames, i4)
+    zem = _Emitter(body, counter, znames, i4, inverse)
     zv = zem(K.z)
     zem.names[_Z] = zv
     psi = zem(spec.psi) if spec.psi is not None else "zero"
@@ -627,14 +683,38 @@ def backward_source(spec: _Spec, dtype: str, who: str) -> str:
     body.append(f"{i4}cS[j] = {dot(lambda i: f'dS{i}')}")
     for i in range(n):
         body.append(f"{i4}xc_{i}[j] = {pn[snames[i]]}")
-    out += body
+    out += _peeled(body, fast, 2 if rec else 1, i2)
     out.append(f"{ind}for j in range(j1):")
     for i in range(n):
         out.append(f"{i2}carry_x[{i}, j] = cx_{i}[j]")
     out.append(f"{i2}carry_S[j] = cS[j]")
     for a in range(len(spec.grads)):
         out.append(f"{i2}acc[{a}, j] = ac_{a}[j]")
+    out[mark:mark] = hoisted
     return "\n".join(out) + "\n"
+
+
+def _peeled(body: list[str], fast: dict[int, str], edge: int, indent: str) -> list[str]:
+    """The lane loop of one time step r: ``body`` on the first ``edge`` steps (r < edge: its
+    lines choose per lane between the segment's initial values and values computed from
+    earlier rows), and a copy with those lines replaced by ``fast`` (one or more lines each) on
+    every other step, so that the loop the time is spent in makes no per-lane choice (LSTM-LIF:
+    backward 13.2 -> 9.9 ms, forward 8.6 -> 6.1 ms with S[t-1] recomputed, not carried)."""
+    loop = [
+        f"{indent}for c0 in range(0, (j1 // CH) * CH, CH):",
+        f"{indent}    for jj in range(CH):",
+    ]
+    if not fast:
+        return loop + body
+    deeper = ["    " + line for line in loop]
+    return [
+        f"{indent}if r >= {edge}:",
+        *deeper,
+        *("    " + x for k, line in enumerate(body) for x in fast.get(k, line).split("\n")),
+        f"{indent}else:",
+        *deeper,
+        *("    " + line for line in body),
+    ]
 
 
 def _call(kernel: Any, M: int, *args: Any) -> None:
@@ -935,7 +1015,8 @@ def _spec(plan: _Plan, stored, recovery, current, grads=(), has_gS=False, gx=())
 
 
 def _finite(chk: np.ndarray, plan: _Plan) -> None:
-    """The forward kernel's check of the current (it adds I * 0 into ``chk``)."""
+    """The forward kernel's check of the current (it writes NaN into ``chk`` when an input
+    was NaN or infinite)."""
     if not np.isfinite(chk).all():
         raise ValueError(f"{plan.caller}: current contains NaN or infinite values")
 
