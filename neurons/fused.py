@@ -4,10 +4,13 @@
 (``neurons.derivatives.kernel_expressions``: the new state as the step writes it, and the
 evaluated partial derivatives) are printed as Python source with in-place updates, written to a
 file in a cache folder and compiled with numba (``cache=True``: later processes load the
-machine code from disk). Both kernels walk the batch (flattened to M = B*N lanes) in chunks of
-``CHUNK`` lanes with the time loop inside each chunk, so the chunk's states stay in cache, and
-the innermost loop over the chunk has a constant trip count, which LLVM vectorises
-(``vector_report`` reads the generated assembly).
+machine code from disk). Both kernels step through time in the outer loop and, at each step,
+walk the batch (flattened to M = B*N lanes) in chunks of ``CHUNK`` lanes: the innermost loop
+has a constant trip count, which LLVM vectorises (``vector_report`` reads the generated
+assembly), and every row of a (T, M) array is read or written in one sweep. The first one or
+two steps run a copy of the lane loop that chooses per lane between the segment's initial
+values and values from earlier rows; the others run one without those choices. Exponentials
+are a polynomial that vectorises (``vector_exp``), not libm calls.
 
 Forward: x[t] = F(x[t-1], S[t-1], I[t]), S[t] = H(z), printed from the step's expression tree as
 written (not re-ordered by SymPy), every constant cast to the kernel's dtype, so float32 runs
@@ -89,17 +92,9 @@ class _Emitter:
     (structurally equal nodes share one). ``names`` maps symbols to code; numbers are cast to
     the kernel dtype ``DT``."""
 
-    def __init__(
-        self,
-        lines: list[str],
-        counter: itertools.count,
-        names: dict,
-        indent: str,
-        inverse: _Inverses | None = None,
-    ):
+    def __init__(self, lines: list[str], counter: itertools.count, names: dict, indent: str):
         self.lines, self.counter, self.names, self.indent = lines, counter, names, indent
         self.memo: dict[sp.Basic, str] = {}
-        self.inverse = inverse
 
     def _tmp(self, code: str) -> str:
         name = f"t{next(self.counter)}"
@@ -189,10 +184,7 @@ class _Emitter:
         for p in parts[1:]:
             acc = self._tmp(f"{acc} * {p}")
         for d in den:
-            if self.inverse is not None and self.inverse.covers(d):
-                acc = self._tmp(f"{acc} * {self.inverse(d)}")
-            else:
-                acc = self._tmp(f"{acc} / {self(d)}")
+            acc = self._tmp(f"{acc} / {self(d)}")
         if sign < 0:
             acc = self._tmp(f"-{acc}")
         return acc
@@ -212,27 +204,6 @@ class _Emitter:
         if exp == sp.Rational(-1, 2):
             return self._tmp(f"one / math.sqrt({b})")
         return self._tmp(f"{b} ** {self(exp)}")
-
-
-class _Inverses:
-    """Reciprocals of denominators that only read scalar coefficients, printed once before the
-    loops (``lines``), so that a lane divides by none of them: a backward's x / c becomes
-    x * (1 / c). Used where rounding may differ from the forward's by an ulp (recovered states,
-    partial derivatives), never where the backward recomputes a spike."""
-
-    def __init__(self, lines: list[str], counter: itertools.count, scalars: dict, indent: str):
-        self.scalars = set(scalars)
-        self.top = _Emitter(lines, counter, dict(scalars), indent)
-        self.memo: dict[sp.Basic, str] = {}
-
-    def covers(self, d: sp.Expr) -> bool:
-        return not d.is_Number and bool(d.free_symbols) and d.free_symbols <= self.scalars
-
-    def __call__(self, d: sp.Expr) -> str:
-        hit = self.memo.get(d)
-        if hit is None:
-            hit = self.memo[d] = self.top._tmp(f"one / {self.top(d)}")
-        return hit
 
 
 _FUNCTIONS = (
@@ -530,7 +501,6 @@ def backward_source(spec: _Spec, dtype: str, who: str) -> str:
     out += [f"{ind}zero = DT(0.0)", f"{ind}one = DT(1.0)"]
     top, scal = _coef_lines(spec, ind)
     out += top
-    mark = len(out)  # the reciprocals go here, before the loops
     for q in range(len(spec.stored)):
         out.append(f"{ind}keep_{q} = keep[{q}]")
     for q in range(len(spec.gx)):
@@ -565,8 +535,6 @@ def backward_source(spec: _Spec, dtype: str, who: str) -> str:
     body = [f"{i4}j = c0 + jj"]
     fast: dict[int, str] = {}  # body line -> its form on steps r >= 2 (r >= 1 without recovery)
     counter = itertools.count()
-    hoisted: list[str] = []
-    inverse = _Inverses(hoisted, counter, scal, ind)
     lc, lane_names = _lane_coefs(spec, i4)
     body += lc
     names = {**scal, **lane_names}
@@ -607,7 +575,7 @@ def backward_source(spec: _Spec, dtype: str, who: str) -> str:
         else:
             body.append(f"{i4}S_pp = Spp[j]")
         rn[S_PREV] = "S_pp"
-        em = _Emitter(body, counter, rn, i4, inverse)
+        em = _Emitter(body, counter, rn, i4)
         for nm, expr in rec.items():
             i = snames.index(nm)
             code = em(expr)
@@ -631,13 +599,13 @@ def backward_source(spec: _Spec, dtype: str, who: str) -> str:
     if spec.current == "read":
         body.append(f"{i4}I_t = cur[r, j]")
         pnames[CURRENT] = "I_t"
-    em = _Emitter(body, counter, pnames, i4, inverse)
+    em = _Emitter(body, counter, pnames, i4)
     if spec.current == "formula":
         pnames[CURRENT] = em(K.current()[0])
     znames = dict(names)
     for i, nm in enumerate(snames):
         znames[sp.Symbol(nm, real=True)] = f"xr_{i}"
-    zem = _Emitter(body, counter, znames, i4, inverse)
+    zem = _Emitter(body, counter, znames, i4)
     zv = zem(K.z)
     zem.names[_Z] = zv
     psi = zem(spec.psi) if spec.psi is not None else "zero"
@@ -690,7 +658,6 @@ def backward_source(spec: _Spec, dtype: str, who: str) -> str:
     out.append(f"{i2}carry_S[j] = cS[j]")
     for a in range(len(spec.grads)):
         out.append(f"{i2}acc[{a}, j] = ac_{a}[j]")
-    out[mark:mark] = hoisted
     return "\n".join(out) + "\n"
 
 
