@@ -45,8 +45,9 @@ class SpikingLayer(nn.Module):
     ``backward="exact"`` runs the forward without a graph and differentiates by the adjoint
     recursion (``neurons.exact``): the same gradients, faster, less memory (``forward`` returns
     the spikes only and its backward can run once per forward; ``run`` returns and keeps every
-    state); ``backward="fused"`` runs numba kernels generated from the step (``neurons.fused``,
-    CPU only): the same gradients, faster still, the least memory.
+    state); ``backward="fused"`` runs numba kernels generated from the step (``neurons.fused``;
+    on CUDA tensors ``neurons.fused_cuda``): the same gradients, faster still, the least
+    memory.
     """
 
     def __init__(self, size: int, backward: str = "autograd", **switches: Any) -> None:

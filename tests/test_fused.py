@@ -293,9 +293,3 @@ def test_bad_input_raises():
     empty = fused_spikes(LIF(), torch.zeros(0, 2, 3, dtype=F64, requires_grad=True))
     assert empty.shape == (0, 2, 3)
 
-
-@pytest.mark.cuda
-def test_cuda_is_refused_clearly():
-    """No CUDA path yet: a CUDA tensor is a ValueError that names backward='exact'."""
-    with pytest.raises(ValueError, match="exact"):
-        fused_spikes(LIF(), torch.ones(3, 2, device="cuda"))

@@ -1,0 +1,225 @@
+"""The fused kernels on CUDA: the same generated step and partials, compiled by numba.cuda.
+
+``backward="fused"`` on a CUDA tensor lands here (``neurons.fused`` dispatches). The kernel
+sources come from ``forward_source`` / ``backward_source`` with the CUDA target: one thread per
+lane (B*N lanes, 128 threads a block), the time loop inside the thread, every value that lives
+across steps (states, adjoints, parameter accumulators) in registers; reads and writes of a
+(T, M) row are coalesced (neighbouring threads, neighbouring lanes). Exponentials are libdevice's
+``exp``. Storage is the CPU path's (``store="min"``: spikes and the fewest states; "all"), and
+the input gradient reuses the first stored state's buffer as on CPU; ``checkpoint`` is CPU only.
+
+Why numba.cuda and not Triton: the kernels are printed from SymPy as scalar Python statements
+per lane, which numba.cuda compiles as they are (the CPU kernels' body, the lane arrays
+becoming registers), and its simulator (``NUMBA_ENABLE_CUDASIM=1``) runs the same kernels on a
+machine without a GPU, so the CUDA sources are tested in CI (tests/test_fused_cuda.py, in a
+subprocess). Triton works on blocks of lanes (``tl.where`` for each choice, masked loads) and
+would need its own printer.
+
+Tensors pass to the kernels by ``__cuda_array_interface__`` (no copy) and the kernels run on
+torch's current stream. Under the simulator (no CUDA tensors exist) the same code takes CPU
+tensors through NumPy: that is what the tests run.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+from .fused import (
+    _DTYPES,
+    _kernel,
+    _Plan,
+    _spec,
+    _Target,
+)
+
+__all__ = ["THREADS", "cuda_ready"]
+
+THREADS = 128
+"""Threads per block (one lane each)."""
+
+_CUDA = _Target("cuda")
+
+
+def _cuda() -> Any:
+    from numba import cuda
+
+    return cuda
+
+
+def cuda_ready() -> bool:
+    """Whether numba.cuda can launch kernels here: a GPU with a working driver, or the CUDA
+    simulator (``NUMBA_ENABLE_CUDASIM=1``)."""
+    try:
+        cuda = _cuda()
+    except ImportError:
+        return False
+    return bool(cuda.is_available())
+
+
+def _arr(t: torch.Tensor) -> Any:
+    """A kernel argument: the tensor's device memory (no copy), or under the simulator its
+    NumPy view."""
+    t = t.detach()
+    if t.is_cuda:
+        return _cuda().as_cuda_array(t)
+    return t.numpy()
+
+
+def _launch(kernel: Any, M: int, like: torch.Tensor, *args: Any) -> None:
+    blocks = max(1, math.ceil(M / THREADS))
+    flat: list[Any] = []
+    for a in args:
+        if isinstance(a, tuple):
+            flat += [_arr(b) for b in a]
+        elif isinstance(a, torch.Tensor):
+            flat.append(_arr(a))
+        else:
+            flat.append(a)
+    if like.is_cuda:
+        stream = _cuda().external_stream(torch.cuda.current_stream(like.device).cuda_stream)
+        kernel[blocks, THREADS, stream](M, *flat)
+    else:
+        kernel[blocks, THREADS](M, *flat)
+
+
+def _coefs(plan: _Plan, values: dict[str, Any], like: torch.Tensor):
+    """(cs (number of scalar coefficients,), cv tuple of (M,)) on ``like``'s device and dtype."""
+    M = int(np.prod(plan.shape)) if plan.shape else 1
+    scal, lanes = [], []
+    for k, lane in zip(plan.K.coef_names, plan.lane, strict=True):
+        v = values[k]
+        if lane:
+            t = torch.as_tensor(v, dtype=like.dtype, device=like.device).detach()
+            lanes.append(t.expand(plan.shape).reshape(M).contiguous())
+        else:
+            scal.append(float(torch.as_tensor(v, dtype=torch.float64).detach().reshape(())))
+    cs = torch.tensor(scal or [0.0], dtype=like.dtype, device=like.device)
+    return cs, tuple(lanes)
+
+
+def _flat(current: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    T = current.shape[0]
+    rest = tuple(current.shape[1:])
+    aligned = current.detach().reshape((T, *([1] * (len(shape) - len(rest))), *rest))
+    M = int(np.prod(shape)) if shape else 1
+    return aligned.expand((T, *shape)).reshape(T, M).contiguous()
+
+
+class FusedCudaSequence(torch.autograd.Function):
+    """(current (T, *c), *coefficient tensors) -> spikes (T, *batch) [, states] on CUDA (or
+    under the simulator); backward runs the generated CUDA backward kernel."""
+
+    @staticmethod
+    def forward(ctx, plan: _Plan, current: torch.Tensor, *coefs: torch.Tensor):
+        K, shape = plan.K, plan.shape
+        n = len(K.state_names)
+        T = current.shape[0]
+        M = int(np.prod(shape)) if shape else 1
+        dtype = _DTYPES[current.dtype]
+        values = {**plan.fixed, **dict(zip(plan.names, coefs, strict=True))}
+        cs, cv = _coefs(plan, values, current)
+        cur = _flat(current, shape)
+        new = dict(dtype=current.dtype, device=current.device)
+        spikes = torch.empty((T, M), **new)
+        stored = () if plan.store == "none" else plan.stored
+        keep = tuple(torch.empty((T, M), **new) for _ in stored)
+        x0 = torch.zeros((n, M), **new)
+        S0 = torch.zeros(M, **new)
+        x_end = torch.empty((n, M), **new)
+        chk = torch.zeros(M, **new)
+        fwd = _kernel("forward", _spec(plan, stored, (), "none"), dtype, plan.who, _CUDA)
+        _launch(fwd, M, current, cur, cs, cv, x0, S0, spikes, keep, x_end, chk)
+        if not bool(torch.isfinite(chk).all()):
+            raise ValueError(f"{plan.caller}: current contains NaN or infinite values")
+        ctx.set_materialize_grads(False)
+        ctx.plan, ctx.cs, ctx.cv, ctx.current_shape = plan, cs, cv, current.shape
+        ctx.x_end = x_end
+        keep_current = current if plan.current == "read" else None
+        if plan.outputs:
+            outs = (spikes.reshape((T, *shape)), *(k.reshape((T, *shape)) for k in keep))
+            ctx.save_for_backward(*outs, keep_current, *coefs)
+            ctx.kept = None
+            return outs
+        ctx.save_for_backward(spikes, keep_current, *coefs)
+        ctx.kept = keep
+        return spikes.reshape((T, *shape))
+
+    @staticmethod
+    def backward(ctx, go: torch.Tensor | None, *gstates: torch.Tensor | None):
+        plan: _Plan = ctx.plan
+        K, shape = plan.K, plan.shape
+        n, ncoef = len(K.state_names), len(plan.names)
+        if plan.outputs:
+            S, *rest = ctx.saved_tensors
+            keep = tuple(rest[:n])
+            current, coefs = rest[n], rest[n + 1 :]
+        else:
+            S, current, *coefs = ctx.saved_tensors
+            keep = ctx.kept
+            if keep is None:
+                raise RuntimeError(
+                    "fused backward: this sequence was already differentiated and its states "
+                    "were reused for the input gradient; to backpropagate through it twice use "
+                    "fused_simulate or backward='autograd'"
+                )
+            ctx.kept = None
+        gx_names = tuple(nm for nm, g in zip(K.state_names, gstates, strict=False) if g is not None)
+        if go is None and not gx_names:
+            return (None, None, *([None] * ncoef))
+        T = S.shape[0]
+        M = int(np.prod(shape)) if shape else 1
+        dtype = _DTYPES[S.dtype]
+        new = dict(dtype=S.dtype, device=S.device)
+        Sf = S.reshape(T, M)
+        grads = tuple(nm for i, nm in enumerate(plan.names) if ctx.needs_input_grad[2 + i])
+        gS = go.reshape(T, M).contiguous() if go is not None else torch.zeros((1, 1), **new)
+        gx = tuple(g.reshape(T, M).contiguous() for g in gstates if g is not None)
+        cur = _flat(current, shape) if current is not None else torch.zeros((1, 1), **new)
+        acc = torch.zeros((len(grads), M), **new)
+        carry_x = torch.zeros((n, M), **new)
+        carry_S = torch.zeros(M, **new)
+        x0 = torch.zeros((n, M), **new)
+        S0 = torch.zeros(M, **new)
+        stored = tuple(k.reshape(T, M) for k in keep)
+        gI = torch.empty((T, M), **new) if plan.outputs or not stored else stored[0]
+        spec = _spec(
+            plan, plan.stored, plan.recovery, plan.current, grads, go is not None, gx_names
+        )
+        bwd = _kernel("backward", spec, dtype, plan.who, _CUDA)
+        _launch(
+            bwd,
+            M,
+            S,
+            cur,
+            ctx.cs,
+            ctx.cv,
+            Sf,
+            S0,
+            x0,
+            stored,
+            ctx.x_end,
+            gS,
+            gx,
+            carry_x,
+            carry_S,
+            gI,
+            acc,
+        )
+        g_coefs = []
+        for name, c in zip(plan.names, coefs, strict=True):
+            if name not in grads:
+                g_coefs.append(None)
+                continue
+            a = acc[grads.index(name)].to(torch.float64).reshape(shape)
+            g = a.sum() if c.numel() == 1 else a.sum_to_size(c.shape)
+            g_coefs.append(g.reshape(c.shape).to(dtype=c.dtype))
+        g_current = None
+        if ctx.needs_input_grad[1]:
+            T_, *rest = ctx.current_shape
+            aligned = (T_, *([1] * (len(shape) - len(rest))), *rest)
+            g_current = gI.reshape((T, *shape)).sum_to_size(aligned).reshape(ctx.current_shape)
+        return (None, g_current, *g_coefs)
