@@ -509,7 +509,7 @@ def forward_source(spec: _Spec, dtype: str, who: str, target: _Target = _CPU) ->
     if not from_states:
         init.append(f"{lane('st_S')} = S0[j]")
     out += target.per_lane(init)
-    out.append(f"{ind}bad = np.int32(0)")
+    out.append(f"{ind}bad = False")
     out.append(f"{ind}for r in range(L):")
     body = [] if target.cuda else [f"{bi}j = c0 + jj"]
     fast: dict[int, str] = {}
@@ -533,8 +533,9 @@ def forward_source(spec: _Spec, dtype: str, who: str, target: _Target = _CPU) ->
         body.append(f"{bi}S_prev = {lane('st_S')}")
     names[S_PREV] = "S_prev"
     body.append(f"{bi}I_t = cur[r, j]")
-    # I - I is NaN for NaN and infinite I: an integer or-reduction, which vectorises
-    body.append(f"{bi}bad |= np.int32(I_t - I_t != zero)")
+    # I - I is NaN for NaN and infinite I: a boolean or-reduction, which vectorises at full
+    # width (an integer one is typed int64 by numba and halves the float32 vector width)
+    body.append(f"{bi}bad |= I_t - I_t != zero")
     names[CURRENT] = "I_t"
     em = _Emitter(body, counter, names, bi)
     new = [em(K.forward[nm]) for nm in K.state_names]

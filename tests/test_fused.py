@@ -210,11 +210,13 @@ def test_broadcast_parameter_grid():
 )
 @pytest.mark.parametrize("dtype", [F32, F64])
 def test_inner_loops_vectorise(dtype):
-    """numba's assembly of LSTM-LIF's kernels has packed (SIMD) arithmetic."""
+    """numba's assembly of LSTM-LIF's kernels has packed (SIMD) arithmetic, as wide in the
+    forward as in the backward (an int64 reduction once halved the forward's width)."""
     report = vector_report(LSTMLIF(), dtype)
     for kind in ("forward", "backward"):
         assert report[kind]["packed"] > 0, report
         assert report[kind]["width"] in ("xmm", "ymm", "zmm")
+    assert report["forward"]["width"] == report["backward"]["width"], report
 
 
 def test_a_backward_with_many_lane_arrays_vectorises():
