@@ -294,4 +294,3 @@ def test_bad_input_raises():
         make_layer("lif", 3, backward="fuse")
     empty = fused_spikes(LIF(), torch.zeros(0, 2, 3, dtype=F64, requires_grad=True))
     assert empty.shape == (0, 2, 3)
-
