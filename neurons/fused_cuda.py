@@ -30,6 +30,9 @@ import torch
 
 from .fused import (
     _DTYPES,
+    _coef_tensors,
+    _flat_tensor,
+    _input_grads,
     _kernel,
     _Plan,
     _spec,
@@ -86,29 +89,6 @@ def _launch(kernel: Any, M: int, like: torch.Tensor, *args: Any) -> None:
         kernel[blocks, THREADS](M, *flat)
 
 
-def _coefs(plan: _Plan, values: dict[str, Any], like: torch.Tensor):
-    """(cs (number of scalar coefficients,), cv tuple of (M,)) on ``like``'s device and dtype."""
-    M = int(np.prod(plan.shape)) if plan.shape else 1
-    scal, lanes = [], []
-    for k, lane in zip(plan.K.coef_names, plan.lane, strict=True):
-        v = values[k]
-        if lane:
-            t = torch.as_tensor(v, dtype=like.dtype, device=like.device).detach()
-            lanes.append(t.expand(plan.shape).reshape(M).contiguous())
-        else:
-            scal.append(float(torch.as_tensor(v, dtype=torch.float64).detach().reshape(())))
-    cs = torch.tensor(scal or [0.0], dtype=like.dtype, device=like.device)
-    return cs, tuple(lanes)
-
-
-def _flat(current: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
-    T = current.shape[0]
-    rest = tuple(current.shape[1:])
-    aligned = current.detach().reshape((T, *([1] * (len(shape) - len(rest))), *rest))
-    M = int(np.prod(shape)) if shape else 1
-    return aligned.expand((T, *shape)).reshape(T, M).contiguous()
-
-
 class FusedCudaSequence(torch.autograd.Function):
     """(current (T, *c), *coefficient tensors) -> spikes (T, *batch) [, states] on CUDA (or
     under the simulator); backward runs the generated CUDA backward kernel."""
@@ -121,8 +101,8 @@ class FusedCudaSequence(torch.autograd.Function):
         M = int(np.prod(shape)) if shape else 1
         dtype = _DTYPES[current.dtype]
         values = {**plan.fixed, **dict(zip(plan.names, coefs, strict=True))}
-        cs, cv = _coefs(plan, values, current)
-        cur = _flat(current, shape)
+        cs, cv = _coef_tensors(plan, values, current)
+        cur = _flat_tensor(current, shape)
         new = dict(dtype=current.dtype, device=current.device)
         spikes = torch.empty((T, M), **new)
         stored = () if plan.store == "none" else plan.stored
@@ -178,7 +158,7 @@ class FusedCudaSequence(torch.autograd.Function):
         grads = tuple(nm for i, nm in enumerate(plan.names) if ctx.needs_input_grad[2 + i])
         gS = go.reshape(T, M).contiguous() if go is not None else torch.zeros((1, 1), **new)
         gx = tuple(g.reshape(T, M).contiguous() for g in gstates if g is not None)
-        cur = _flat(current, shape) if current is not None else torch.zeros((1, 1), **new)
+        cur = _flat_tensor(current, shape) if current is not None else torch.zeros((1, 1), **new)
         acc = torch.zeros((len(grads), M), **new)
         carry_x = torch.zeros((n, M), **new)
         carry_S = torch.zeros(M, **new)
@@ -209,17 +189,4 @@ class FusedCudaSequence(torch.autograd.Function):
             gI,
             acc,
         )
-        g_coefs = []
-        for name, c in zip(plan.names, coefs, strict=True):
-            if name not in grads:
-                g_coefs.append(None)
-                continue
-            a = acc[grads.index(name)].to(torch.float64).reshape(shape)
-            g = a.sum() if c.numel() == 1 else a.sum_to_size(c.shape)
-            g_coefs.append(g.reshape(c.shape).to(dtype=c.dtype))
-        g_current = None
-        if ctx.needs_input_grad[1]:
-            T_, *rest = ctx.current_shape
-            aligned = (T_, *([1] * (len(shape) - len(rest))), *rest)
-            g_current = gI.reshape((T, *shape)).sum_to_size(aligned).reshape(ctx.current_shape)
-        return (None, g_current, *g_coefs)
+        return _input_grads(ctx, coefs, grads, acc, gI)
