@@ -1034,10 +1034,15 @@ def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().numpy()
 
 
+def _lanes(shape: tuple[int, ...]) -> int:
+    """M = B*N: the lanes of a batch shape (1 for a scalar batch)."""
+    return int(np.prod(shape)) if shape else 1
+
+
 def _coef_tensors(plan: _Plan, values: dict[str, Any], like: torch.Tensor):
     """(cs (number of scalar coefficients,), cv tuple of (M,)) in ``like``'s dtype, on its
     device."""
-    M = int(np.prod(plan.shape)) if plan.shape else 1
+    M = _lanes(plan.shape)
     scal, lanes = [], []
     for k, lane in zip(plan.K.coef_names, plan.lane, strict=True):
         v = values[k]
@@ -1062,12 +1067,50 @@ def _flat_tensor(current: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
     T = current.shape[0]
     rest = tuple(current.shape[1:])
     aligned = current.detach().reshape((T, *([1] * (len(shape) - len(rest))), *rest))
-    M = int(np.prod(shape)) if shape else 1
+    M = _lanes(shape)
     return aligned.expand((T, *shape)).reshape(T, M).contiguous()
 
 
 def _flat_current(current: torch.Tensor, shape: tuple[int, ...]) -> np.ndarray:
     return _np(_flat_tensor(current, shape))
+
+
+def _outputs(ctx: Any, spikes: torch.Tensor, keep: tuple, current: torch.Tensor, coefs: tuple):
+    """A fused forward's end: what it saves for backward and returns: spikes (T, *batch) or,
+    for fused_simulate, (spikes, *states). The kept states are held on ctx (not saved) when
+    the backward may overwrite the first with dL/dI."""
+    plan: _Plan = ctx.plan
+    T, shape = spikes.shape[0], plan.shape
+    keep_current = current if plan.current == "read" else None
+    if plan.outputs:
+        outs = (spikes.reshape((T, *shape)), *(k.reshape((T, *shape)) for k in keep))
+        ctx.save_for_backward(*outs, keep_current, *coefs)
+        ctx.kept = None
+        return outs
+    ctx.save_for_backward(spikes, keep_current, *coefs)
+    ctx.kept = keep
+    return spikes.reshape((T, *shape))
+
+
+def _saved(ctx: Any) -> tuple:
+    """(spikes, kept states, current or None, coefficient tensors) for a fused backward; the
+    kept states once only (their first buffer becomes dL/dI)."""
+    plan: _Plan = ctx.plan
+    n = len(plan.K.state_names)
+    if plan.outputs:
+        S, *rest = ctx.saved_tensors
+        return S, tuple(rest[:n]), rest[n], tuple(rest[n + 1 :])
+    S, current, *coefs = ctx.saved_tensors
+    keep = ctx.kept
+    if plan.store in ("min", "all"):
+        if keep is None:
+            raise RuntimeError(
+                "fused backward: this sequence was already differentiated and its states were "
+                "reused for the input gradient; to backpropagate through it twice use "
+                "fused_simulate or backward='autograd'"
+            )
+        ctx.kept = None
+    return S, keep, current, tuple(coefs)
 
 
 def _input_grads(ctx: Any, coefs: tuple, grads: tuple, acc: torch.Tensor, gI: torch.Tensor):
@@ -1122,7 +1165,7 @@ class _FusedSequence(torch.autograd.Function):
         K, shape = plan.K, plan.shape
         n = len(K.state_names)
         T = current.shape[0]
-        M = int(np.prod(shape)) if shape else 1
+        M = _lanes(shape)
         dtype = _DTYPES[current.dtype]
         values = {**plan.fixed, **dict(zip(plan.names, coefs, strict=True))}
         cs, cv = _coef_arrays(plan, values, current)
@@ -1157,45 +1200,22 @@ class _FusedSequence(torch.autograd.Function):
         _call(fwd, M, cur, cs, cv, x0, S0, _np(spikes), tuple(_np(k) for k in keep), x_end, chk)
         _finite(chk, plan)
         ctx.x_end = x_end
-        keep_current = current if plan.current == "read" else None
-        if plan.outputs:
-            outs = (spikes.reshape((T, *shape)), *(k.reshape((T, *shape)) for k in keep))
-            ctx.save_for_backward(*outs, keep_current, *coefs)
-            ctx.kept = None
-            return outs
-        ctx.save_for_backward(spikes, keep_current, *coefs)
-        ctx.kept = keep
-        return spikes.reshape((T, *shape))
+        return _outputs(ctx, spikes, keep, current, coefs)
 
     @staticmethod
     def backward(ctx, go: torch.Tensor | None, *gstates: torch.Tensor | None):
         plan: _Plan = ctx.plan
         K, shape = plan.K, plan.shape
-        n, ncoef = len(K.state_names), len(plan.names)
-        if plan.outputs:
-            S, *rest = ctx.saved_tensors
-            keep = tuple(rest[:n])
-            current, coefs = rest[n], rest[n + 1 :]
-        else:
-            S, current, *coefs = ctx.saved_tensors
-            keep = ctx.kept
-            if plan.store in ("min", "all"):
-                if keep is None:
-                    raise RuntimeError(
-                        "fused backward: this sequence was already differentiated and its "
-                        "states were reused for the input gradient; to backpropagate through it "
-                        "twice use fused_simulate or backward='autograd'"
-                    )
-                ctx.kept = None
+        n = len(K.state_names)
+        S, keep, current, coefs = _saved(ctx)
         gx_names = tuple(nm for nm, g in zip(K.state_names, gstates, strict=False) if g is not None)
         if go is None and not gx_names:
-            return (None, None, *([None] * ncoef))
-        T = S.shape[0]
-        M = int(np.prod(shape)) if shape else 1
+            return (None, None, *([None] * len(plan.names)))
+        T, M = S.shape[0], _lanes(shape)
+        grads = tuple(nm for i, nm in enumerate(plan.names) if ctx.needs_input_grad[2 + i])
         dt = S.dtype
         dtype = _DTYPES[dt]
         Sf = _np(S.reshape(T, M))
-        grads = tuple(nm for i, nm in enumerate(plan.names) if ctx.needs_input_grad[2 + i])
         gS = (
             np.ascontiguousarray(_np(go.reshape(T, M)))
             if go is not None

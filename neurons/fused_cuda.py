@@ -25,7 +25,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
 import torch
 
 from .fused import (
@@ -34,7 +33,10 @@ from .fused import (
     _flat_tensor,
     _input_grads,
     _kernel,
+    _lanes,
+    _outputs,
     _Plan,
+    _saved,
     _spec,
     _Target,
 )
@@ -98,7 +100,7 @@ class FusedCudaSequence(torch.autograd.Function):
         K, shape = plan.K, plan.shape
         n = len(K.state_names)
         T = current.shape[0]
-        M = int(np.prod(shape)) if shape else 1
+        M = _lanes(shape)
         dtype = _DTYPES[current.dtype]
         values = {**plan.fixed, **dict(zip(plan.names, coefs, strict=True))}
         cs, cv = _coef_tensors(plan, values, current)
@@ -118,44 +120,22 @@ class FusedCudaSequence(torch.autograd.Function):
         ctx.set_materialize_grads(False)
         ctx.plan, ctx.cs, ctx.cv, ctx.current_shape = plan, cs, cv, current.shape
         ctx.x_end = x_end
-        keep_current = current if plan.current == "read" else None
-        if plan.outputs:
-            outs = (spikes.reshape((T, *shape)), *(k.reshape((T, *shape)) for k in keep))
-            ctx.save_for_backward(*outs, keep_current, *coefs)
-            ctx.kept = None
-            return outs
-        ctx.save_for_backward(spikes, keep_current, *coefs)
-        ctx.kept = keep
-        return spikes.reshape((T, *shape))
+        return _outputs(ctx, spikes, keep, current, coefs)
 
     @staticmethod
     def backward(ctx, go: torch.Tensor | None, *gstates: torch.Tensor | None):
         plan: _Plan = ctx.plan
         K, shape = plan.K, plan.shape
-        n, ncoef = len(K.state_names), len(plan.names)
-        if plan.outputs:
-            S, *rest = ctx.saved_tensors
-            keep = tuple(rest[:n])
-            current, coefs = rest[n], rest[n + 1 :]
-        else:
-            S, current, *coefs = ctx.saved_tensors
-            keep = ctx.kept
-            if keep is None:
-                raise RuntimeError(
-                    "fused backward: this sequence was already differentiated and its states "
-                    "were reused for the input gradient; to backpropagate through it twice use "
-                    "fused_simulate or backward='autograd'"
-                )
-            ctx.kept = None
+        n = len(K.state_names)
+        S, keep, current, coefs = _saved(ctx)
         gx_names = tuple(nm for nm, g in zip(K.state_names, gstates, strict=False) if g is not None)
         if go is None and not gx_names:
-            return (None, None, *([None] * ncoef))
-        T = S.shape[0]
-        M = int(np.prod(shape)) if shape else 1
+            return (None, None, *([None] * len(plan.names)))
+        T, M = S.shape[0], _lanes(shape)
+        grads = tuple(nm for i, nm in enumerate(plan.names) if ctx.needs_input_grad[2 + i])
         dtype = _DTYPES[S.dtype]
         new = dict(dtype=S.dtype, device=S.device)
         Sf = S.reshape(T, M)
-        grads = tuple(nm for i, nm in enumerate(plan.names) if ctx.needs_input_grad[2 + i])
         gS = go.reshape(T, M).contiguous() if go is not None else torch.zeros((1, 1), **new)
         gx = tuple(g.reshape(T, M).contiguous() for g in gstates if g is not None)
         cur = _flat_tensor(current, shape) if current is not None else torch.zeros((1, 1), **new)
