@@ -11,6 +11,7 @@ a layer.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -67,6 +68,10 @@ _SIMULATED = textwrap.dedent(
 )
 
 
+@pytest.mark.skipif(
+    importlib.util.find_spec("numba.cuda") is None,
+    reason="this numba has no CUDA target (newer releases move it to the numba-cuda package)",
+)
 def test_cuda_kernels_under_the_simulator(tmp_path):
     """The generated CUDA kernels, run by numba's CUDA simulator, equal autograd (float64)."""
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1", LSTMLIF_CACHE=str(tmp_path / "cache"))
