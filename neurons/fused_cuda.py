@@ -44,7 +44,7 @@ from .fused import (
     _Target,
 )
 
-__all__ = ["THREADS", "cuda_ready"]
+__all__ = ["THREADS", "FusedCudaSequence", "cuda_ready"]
 
 THREADS = 128
 """Threads per block (one lane each)."""
