@@ -11,7 +11,7 @@ x[t] is the carried state after step t, z[t] = ``spike_argument(x[t])``, S[t] = 
 surrogate slope psi[t] = psi(z[t]); step t is x[t] = F(x[t-1], S[t-1], I[t]; theta) with
 x[0] = 0, S[0] = 0. The *state adjoint* lambda[t] = dL/dx[t] is for a perturbation of x[t]
 after step t (S[t] and all later steps recomputed from it): the adjoint of the Markov state whose
-one-step Jacobian is THEORY.md's J_t. With Sbar[t] = dL/dS[t] through the explicit spike paths,
+one-step Jacobian is docs/theory.md's J_t. With Sbar[t] = dL/dS[t] through the explicit spike paths,
 for t = T..1 (lambda[T+1] = 0):
 
     Sbar[t]   = g_S[t] + (dF_{t+1}/dS[t])^T lambda[t+1]

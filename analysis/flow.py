@@ -7,7 +7,7 @@ Two views of the same question.
   real trajectory; products ``d x[T] / d x[T-k] = J_T J_{T-1} ... J_{T-k+1}`` are accumulated
   with renormalisation at every step and reported as log10 norms, so that ``0.8**10000`` is
   ``-969.1`` and never a silent 0.
-- **Networks.** The feed-forward S-MNIST network of MODELS.md (``Linear(1,64) -> neuron ->
+- **Networks.** The feed-forward S-MNIST network of docs/models.md (``Linear(1,64) -> neuron ->
   Linear(64,256) -> neuron -> Linear(256,256) -> neuron -> Linear(256,10)``, readout summed over
   time, cross-entropy) is run on a batch; hooks on the autograd nodes that produce each step's
   tensors collect the *total* derivative ``dL/dx[t]`` of every neuron at every step.
@@ -248,7 +248,7 @@ def digits_sequences(
 
 class FeedForwardSNN(nn.Module):
     """The feed-forward S-MNIST network: Linear -> neuron layer, repeated, then a Linear readout
-    summed over time (``readout="sum"``, MODELS.md) or taken at the last step only
+    summed over time (``readout="sum"``, docs/models.md) or taken at the last step only
     (``readout="last"``). ``sizes`` = (1, 64, 256, 256, 10) by default; ``model`` is any
     registered model name; ``layer_kwargs`` go to every neuron layer (defaults: the model's
     layer defaults, for the paper's models the paper's initialisation). Parameters are

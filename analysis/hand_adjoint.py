@@ -18,7 +18,7 @@ Step t is a map F_t: (x[t-1], S[t-1], I[t]) -> x[t]; x[0] = 0, S[0] = 0. The res
 S^r = S (gradient flows) or stop_gradient(S) (``detach_reset``); k = 1, or k = 0 if detached.
 The *state adjoint* is lambda[t] = dL/dx[t] for a perturbation of x[t] after step t (S[t] and
 all later steps recomputed from it): the adjoint of the Markov state whose one-step Jacobian is
-THEORY.md's J_t. With Sbar[t] = dL/dS[t] (total), for t = T..1 (lambda[T+1] = 0):
+the J_t of docs/theory.md. With Sbar[t] = dL/dS[t] (total), for t = T..1 (lambda[T+1] = 0):
 
     Sbar[t]   = g_S[t] + (dF_{t+1}/dS[t])^T lambda[t+1]
     lambda[t] = g_x[t] + (dF_{t+1}/dx[t])^T lambda[t+1] + (dz/dx)^T psi[t] Sbar[t]

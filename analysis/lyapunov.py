@@ -2,7 +2,7 @@ r"""Lyapunov spectra of the backward (adjoint) dynamics along spiking trajectori
 
 The gradient of a loss with respect to an earlier state runs the adjoint recursion
 ``lambda[t-1] = J_t^T lambda[t]`` (``analysis.adjoint``), with the spike-aware one-step Jacobian
-of the carried state (THEORY.md section 4)
+of the carried state (docs/theory.md section 4)
 
     J_t = dx[t]/dx[t-1] = dF/dx_p + dF/dS_p psi(z[t-1]) (dz/dx)(x[t-1])^T,
 

@@ -79,7 +79,7 @@ TABLE7: dict[tuple[float, float], float] = {
 }
 
 #: The paper's training settings: logits (c1, c2) and the printed (beta1, beta2) =
-#: (-sigmoid(c1), sigmoid(c2)), plus the rounded pair used for the periods of THEORY.md.
+#: (-sigmoid(c1), sigmoid(c2)), plus the rounded pair used for the periods of docs/theory.md.
 PAPER_SETTINGS: dict[str, dict[str, Any]] = {
     "default": {"logits": (0.0, 0.0), "betas": (-0.5, 0.5), "rounded": (-0.5, 0.5)},
     "S-MNIST recurrent": {
@@ -95,7 +95,7 @@ PAPER_SETTINGS: dict[str, dict[str, Any]] = {
     "GSC": {"logits": (1.4, 1.4), "betas": (-0.8022, 0.8022), "rounded": (-0.8, 0.8)},
 }
 
-#: THEORY.md section 2: (beta1, beta2) -> (theta, period in steps), as printed.
+#: docs/theory.md section 2: (beta1, beta2) -> (theta, period in steps), as printed.
 PERIODS: dict[tuple[float, float], tuple[float, float]] = {
     (-0.5, 0.5): (0.5054, 12.43),
     (-0.8, 0.4): (0.5735, 10.96),

@@ -1,4 +1,4 @@
-"""Sub-threshold stability of a neuron's gradient recursion (THEORY.md sections 1, 2 and 5).
+"""Sub-threshold stability of a neuron's gradient recursion (docs/theory.md sections 1, 2 and 5).
 
 Below threshold (psi = 0) every model's update map x[t-1] -> x[t] is affine, so the one-step
 Jacobian J = d x[t] / d x[t-1] is read off ``model.transition`` evaluated in NumPy on unit

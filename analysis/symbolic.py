@@ -1,4 +1,4 @@
-"""SymPy derivations of the gradient recursions (THEORY.md sections 1-4).
+"""SymPy derivations of the gradient recursions (docs/theory.md sections 1-4).
 
 Everything starts from ``neurons.symbolic``: the same step function the simulations run, executed
 on SymPy symbols, with a spike whose derivative is the abstract surrogate ``Psi``. From that
@@ -10,14 +10,14 @@ update map this module derives, per model and convention / reset / detach switch
   margins;
 - for LSTM-LIF, proofs of the Chebyshev closed forms of J^k and of the impulse response
   (induction: the k = 0 case and J^{k+1} = J J^k for symbolic k, after rationalising the
-  trigonometric functions), and of everything THEORY section 3 says about the paper's P and f.
+  trigonometric functions), and of everything the theory's section 3 says about the paper's P and f.
 
 Any number of states: for n >= 3 the characteristic polynomial is the product of those of the
 diagonal blocks of J in block-triangular form (the strongly connected components of its pattern),
 the eigenvalues are found block by block, and the stability margins are given per block (the
 Jury margins of a 2 x 2 block, Schur-Cohn reflection coefficients of a larger one).
 
-Each THEORY statement is a ``Check`` (claim, derived expression, expected expression, holds).
+Each statement of the theory is a ``Check`` (claim, derived expression, expected expression, holds).
 ``lstmlif derive MODEL`` prints them (text, ``--latex`` or ``--json``).
 """
 
@@ -83,7 +83,7 @@ LAM = sp.Symbol("lambda")
 
 @dataclass(frozen=True)
 class Check:
-    """One statement of THEORY.md, derived and compared. ``holds`` is decided by SymPy
+    """One statement of docs/theory.md, derived and compared. ``holds`` is decided by SymPy
     (``simplify(derived - expected) == 0`` or an explicit argument in ``how``)."""
 
     section: str
@@ -423,7 +423,7 @@ def model_checks(
     reset: str | None = None,
     detach_reset: bool | None = None,
 ) -> list[Check]:
-    """The THEORY section 1, 2 and 4 statements that apply to this model and switch setting."""
+    """The theory's section 1, 2 and 4 statements that apply to this model and switch setting."""
     d = derive(model_name, convention, reset, detach_reset)
     m = d.model
     convention, reset, detach_reset = m.convention, m.reset, bool(m.detach_reset)
@@ -613,7 +613,7 @@ def _rationalise(expr: Any) -> Any:
 
 
 def _closed_form(b1: sp.Symbol, b2: Any, x: Any) -> sp.Matrix:
-    """THEORY section 2 closed form with k theta = x, theta = 2 phi."""
+    """The docs/theory.md section 2 closed form with k theta = x, theta = 2 phi."""
     return sp.Matrix(
         [
             [sp.cos(x - _PHI) / sp.cos(_PHI), b1 * sp.sin(x) / sp.sin(2 * _PHI)],
@@ -714,7 +714,7 @@ def lstmlif_closed_form_proofs() -> tuple[Check, ...]:
 
 @lru_cache(maxsize=1)
 def paper_proofs() -> tuple[Check, ...]:
-    """THEORY section 3 from the step function: P = d(d[j], s[j]) / d(d[j-1], s[j-2]) = J E,
+    """docs/theory.md section 3 from the step function: P = d(d[j], s[j]) / d(d[j-1], s[j-2]) = J E,
     P != J, det P = 1, tr P = 2 + 2 b1 b2, f = P's first signed column sum, inf f = 1 on the
     open second quadrant (|beta| < 1), not attained."""
     d = derive("lstmlif")
@@ -825,7 +825,7 @@ def _check_dict(c: Check, d: Derivation, latex: bool) -> dict[str, Any]:
 
 def derive_report(model_name: str, *, latex: bool = False, **switches: Any) -> dict[str, Any]:
     """The derivation as plain data: update map, J_t, sub-threshold J, det, trace, char. poly,
-    eigenvalues, Jury margins and every applicable THEORY check (strings; LaTeX if ``latex``).
+    eigenvalues, Jury margins and every applicable theory check (strings; LaTeX if ``latex``).
 
     ``switches``: convention ("paper"/"code"), reset (one of the model's ``resets``),
     detach_reset (bool). For n >= 3 states the report adds ``blocks`` (the diagonal blocks of the
@@ -978,7 +978,7 @@ def run(args: argparse.Namespace) -> int:
         + ";  ".join(f"{k} = {v}" for k, v in rep["jury"].items())
     )
     lines.append("")
-    lines.append("THEORY statements (derived from the step function):")
+    lines.append("Statements of the theory (derived from the step function):")
     for c in rep["checks"]:
         mark = "holds" if c["holds"] else "FAILS"
         lines.append(f"  [{mark}] section {c['section']}: {c['claim']}")

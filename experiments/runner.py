@@ -774,7 +774,7 @@ def _number(value: Any) -> float:
 
 def paper_criterion(beta1: float, beta2: float) -> float:
     """The paper's eq. 15 bound f = beta1 beta2^2 + beta1 beta2 + 2 beta2 + 1 (the signed sum of
-    its matrix P's first column; ``analysis.paper.paper_f``, THEORY.md section 3)."""
+    its matrix P's first column; ``analysis.paper.paper_f``, docs/theory.md section 3)."""
     return float(paper_f(beta1, beta2))
 
 
