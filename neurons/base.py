@@ -358,7 +358,7 @@ class NeuronModel:
 
         ``potentials``: name -> value (``state_names``; any shape broadcasting with the current
         and the parameters); returns name -> new state. S[t-1] = H(threshold argument of
-        x[t-1]), so this is the map whose Jacobian THEORY.md calls J_t (psi enters through
+        x[t-1]), so this is the map whose Jacobian docs/theory.md calls J_t (psi enters through
         S[t-1]). The view (NumPy, torch, SymPy) follows the inputs unless ``ops`` is given.
         """
         if ops is None:

@@ -14,7 +14,7 @@ are a polynomial that vectorises (``vector_exp``), not libm calls.
 
 Forward: x[t] = F(x[t-1], S[t-1], I[t]), S[t] = H(z), printed from the step's expression tree as
 written (not re-ordered by SymPy), every constant cast to the kernel's dtype, so float32 runs
-round like the torch forward. Backward, t = T-1..0, per lane (THEORY.md's adjoint):
+round like the torch forward. Backward, t = T-1..0, per lane (the adjoint of docs/theory.md):
 
     Sbar = dL/dS[t] + cS,  lam = dL/dx[t] + cx + zx psi(z[t]) Sbar,
     dL/dI[t] = dI . lam,  acc_c += dc . lam + zc psi Sbar,  cx = dx^T lam,  cS = dS . lam,

@@ -20,7 +20,7 @@ resets; the two-compartment models also offer ``reset="soma"``, the official TC-
 ``A[t] * S[t-1]`` in the "paper" convention (the updated threshold, as printed) and
 ``A[t-1] * S[t-1]`` in the "code" one (the threshold the spike crossed). With
 ``detach_reset`` the spike inside ``r`` carries no gradient. The exact equations are in
-``shared/spec/MODELS.md`` and in each step's docstring.
+``docs/models.md`` and in each step's docstring.
 """
 
 from __future__ import annotations
@@ -168,7 +168,7 @@ class LIF(NeuronModel):
 
         return [
             PaperClaim(
-                "paper, introduction (THEORY.md section 1)",
+                "paper, introduction (theory, section 1)",
                 "the LIF neuron loses gradients over long time spans",
                 "J = alpha < 1: |dv[t+k]/dv[t]| = alpha^k",
                 judge,
@@ -428,7 +428,7 @@ class LSTMLIF(TwoCompartment):
 
     @classmethod
     def paper_claims(cls) -> list[PaperClaim]:
-        """The quadrant verdicts the paper draws from its eq. 15 (THEORY.md section 3), each
+        """The quadrant verdicts the paper draws from its eq. 15 (docs/theory.md section 3), each
         judged by the spectrum of the true one-step Jacobian at a point of the quadrant."""
 
         def quadrant(b1: float, b2: float, says: str) -> Any:

@@ -41,7 +41,7 @@ class Claim:
     ``derived`` is read off the derivation (J, its determinant, a root...), ``expected`` is what
     the statement says; SymPy decides ``simplify(derived - expected) == 0`` unless ``holds`` is
     given (an argument that is not a plain identity, stated in ``how``). ``section`` names where
-    the statement comes from (a THEORY section, or a catalogue entry such as ``"adLIF (c)"``).
+    the statement comes from (a theory section, or a catalogue entry such as ``"adLIF (c)"``).
     """
 
     section: str

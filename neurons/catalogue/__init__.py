@@ -1,4 +1,4 @@
-"""The gradient-stability neurons of 2021-2024 (``shared/spec/CATALOGUE.md``), one module each.
+"""The gradient-stability neurons of 2021-2024 (``docs/catalogue.md``), one module each.
 
 Every module of this package is imported here (``pkgutil``), so each model registers itself
 (``@register``) when ``lstmlif.neurons`` is imported; adding a model is adding a file. The

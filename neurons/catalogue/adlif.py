@@ -1,4 +1,4 @@
-"""adLIF in the order of its official code (Bittar & Garner 2022; CATALOGUE.md section 1).
+"""adLIF in the order of its official code (Bittar & Garner 2022; docs/catalogue.md).
 
 Per step, with the carried state (u, w) and the previous spike S[t-1] = H(u[t-1] - v_th):
 
@@ -173,7 +173,7 @@ class AdLIF(NeuronModel):
                 "no stability or gradient claim to check",
             ),
             PaperClaim(
-                "CATALOGUE section 1 (c) and issue 10",
+                "catalogue, adLIF (c)",
                 "adLIF's published initialisation ranges include couplings that grow below "
                 "threshold",
                 "share of initial draws with |lambda| > 1 (a < beta - 1)",
@@ -183,7 +183,7 @@ class AdLIF(NeuronModel):
 
     @classmethod
     def claims(cls, d: Any) -> list[Claim]:
-        """Every statement of CATALOGUE.md section 1 (c), from the derivation ``d``."""
+        """The catalogue's statements about adLIF (docs/catalogue.md), from the derivation ``d``."""
         P = d.model.params()
         al, be, a, b, vth = (P[k] for k in ("alpha", "beta", "a", "b", "v_th"))
         sec = "adLIF (c)"

@@ -1,5 +1,5 @@
 """BRF and RF: balanced and plain resonate-and-fire neurons (Higuchi, Kairat, Bohte & Otte,
-ICML 2024; CATALOGUE.md section 3).
+ICML 2024; docs/catalogue.md).
 
 The official ``BRFCell.forward`` / ``brf_update`` compute, with delta = dt, |omega| and
 |b_offset| (the raw parameters are trained and their absolute values used):
@@ -301,7 +301,7 @@ class BRF(_Resonator):
 
     @classmethod
     def claims(cls, d: Any) -> list[Claim]:
-        """Every statement of CATALOGUE.md section 3 (c) about BRF, from the derivation."""
+        """The catalogue's statements about BRF (docs/catalogue.md), from the derivation."""
         sec = "BRF (c)"
         subs, w, c, dt = _abs_omega_symbols(d)
         u, v, q = (d.state[n] for n in ("u", "v", "q"))
@@ -472,7 +472,7 @@ class RF(_Resonator):
 
     @classmethod
     def claims(cls, d: Any) -> list[Claim]:
-        """CATALOGUE.md section 3 (c) about RF: J, eigenvalues, the growth boundary."""
+        """The catalogue's statements about RF (docs/catalogue.md): J, eigenvalues, boundary."""
         sec = "RF (c)"
         subs, w, c, dt = _abs_omega_symbols(d)
         J = _on(d.J_sub, subs)

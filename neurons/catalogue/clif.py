@@ -1,5 +1,5 @@
 """CLIF: the complementary leaky integrate-and-fire neuron (Huang et al., ICML 2024;
-CATALOGUE.md section 5).
+docs/catalogue.md).
 
 The official ``ComplementaryLIFNeuron`` computes, with gamma = 1 - 1/tau, per step in order
 
@@ -155,8 +155,8 @@ class CLIF(NeuronModel):
 
     @classmethod
     def claims(cls, d: Any) -> list[Claim]:
-        """Every statement of CATALOGUE.md section 5 (c), from the derivation ``d`` and, for the
-        official-coordinate Jacobian, from ``clif_charge`` / ``clif_after_spike``."""
+        """The catalogue's statements about CLIF (docs/catalogue.md), from the derivation ``d``
+        and, for the official-coordinate Jacobian, from ``clif_charge`` / ``clif_after_spike``."""
         sec = "CLIF (c)"
         P = d.model.params()
         tau, vth = P["tau"], P["v_th"]

@@ -1,5 +1,5 @@
 """DH-LIF: the LIF neuron with B dendritic branches of their own time constants (DH-SNN, Zheng
-et al., Nature Communications 2024; CATALOGUE.md section 6).
+et al., Nature Communications 2024; docs/catalogue.md).
 
 The official layers compute, with beta_b = sigmoid(tau_n[b]), alpha = sigmoid(tau_m) (logits,
 no clamp) and R_m = 1, per step in order
@@ -163,7 +163,7 @@ class _DHLIFBase(NeuronModel):
 
     @classmethod
     def claims(cls, d: Any) -> list[Claim]:
-        """Every statement of CATALOGUE.md section 6 (c), from the derivation ``d``."""
+        """The catalogue's statements about DH-LIF (docs/catalogue.md), from derivation ``d``."""
         sec = "DH-LIF (c)"
         B = cls.B
         P = d.model.params()

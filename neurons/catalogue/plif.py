@@ -1,5 +1,5 @@
 """PLIF: the LIF neuron with a learnable membrane time constant (Fang et al., ICCV 2021;
-CATALOGUE.md section 4).
+docs/catalogue.md).
 
 With k = 1/tau = sigmoid(w) (one scalar w per layer), the official charge, fire and reset are
 
@@ -163,7 +163,7 @@ class PLIF(NeuronModel):
                 "a training claim, not a gradient-stability one",
             ),
             PaperClaim(
-                "CATALOGUE section 4 (c)",
+                "catalogue, PLIF (c)",
                 "Strict sub-threshold: lambda = 1 - k = 1 - 1/tau in (0, 1) for every finite w",
                 "share of the initial draws that decay below threshold",
                 decays,
@@ -172,7 +172,7 @@ class PLIF(NeuronModel):
 
     @classmethod
     def claims(cls, d: Any) -> list[Claim]:
-        """Every statement of CATALOGUE.md section 4 (c), from the derivation ``d``."""
+        """The catalogue's statements about PLIF (docs/catalogue.md), from the derivation ``d``."""
         P = d.model.params()
         w, vth = P["w"], P["v_th"]
         k = 1 / (1 + sp.exp(-w))

@@ -1,4 +1,4 @@
-"""SE-adLIF and EF-adLIF (Baronig, Ferrand, Sabathiel & Legenstein 2024; CATALOGUE.md section 2).
+"""SE-adLIF and EF-adLIF (Baronig, Ferrand, Sabathiel & Legenstein 2024; docs/catalogue.md).
 
 The official ``SEAdLIF.forward`` computes, with alpha = exp(-1/tau_u), beta = exp(-1/tau_w):
 
@@ -309,7 +309,7 @@ class SEAdLIF(_SEBase):
 
     @classmethod
     def claims(cls, d: Any) -> list[Claim]:
-        """Every statement of CATALOGUE.md section 2 (c) and (d) about SE-adLIF."""
+        """The catalogue's statements about SE-adLIF (docs/catalogue.md)."""
         P = d.model.params()
         tu, tw = P["tau_u"], P["tau_w"]
         subs, al, be, A = _on_unit(d)
@@ -516,7 +516,7 @@ class EFAdLIF(_SEBase):
 
     @classmethod
     def claims(cls, d: Any) -> list[Claim]:
-        """Every statement of CATALOGUE.md section 2 (c) about EF-adLIF."""
+        """The catalogue's statements about EF-adLIF (docs/catalogue.md)."""
         subs, al, be, A = _on_unit(d)
         P = d.model.params()
         sec = "EF-adLIF (c)"
