@@ -53,7 +53,7 @@ print("figures of this notebook go to", OUT)
 # ## 1. Sub-threshold reach of single neurons
 #
 # `fig_gradient_distance.compute` multiplies the one-step Jacobian taken from the step
-# function; `plot` draws the computed points with THEORY.md's closed forms over them.
+# function; `plot` draws the computed points with the closed forms of docs/theory.md over them.
 
 # %%
 data = fig_gradient_distance.compute(kmax=2000)
@@ -118,7 +118,7 @@ with style():
 # ## 3. Gradient maps in the feed-forward network
 #
 # The paper's gradient-evolution figure at a reduced size (10x10 digits, 100 steps, a batch
-# of 16; the full size is `fig_gradient_maps.compute()`, about 30 s of CPU). With the readout summed over time (MODELS.md), every step receives gradient
+# of 16; the full size is `fig_gradient_maps.compute()`, about 30 s of CPU). With the readout summed over time (docs/models.md), every step receives gradient
 # directly from the loss; scoring only the last step shows what travels back through time.
 
 # %%

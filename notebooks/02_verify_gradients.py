@@ -17,7 +17,7 @@
 # # Verifying the analytic gradients
 #
 # 1. **The derivation**, rendered: SymPy runs the model's own step function on symbols
-#    (`analysis.symbolic`), differentiates it and checks each statement of THEORY.md.
+#    (`analysis.symbolic`), differentiates it and checks each statement of docs/theory.md.
 # 2. **Adjoint vs autograd vs finite differences**, in tables: the hand-derived backward
 #    recursion (`analysis.adjoint`, NumPy float64) against PyTorch autograd and against
 #    Richardson-extrapolated finite differences (`analysis.gradcheck`, the Python API of
@@ -75,13 +75,13 @@ display(Math(r"\chi(\lambda) = " + rep["charpoly"]))
 display(Math(r"\lambda_{\pm} = " + r",\ ".join(rep["eigenvalues"])))
 
 # %% [markdown]
-# Every statement of THEORY.md that applies to this model, derived and compared by SymPy:
+# Every statement of docs/theory.md that applies to this model, derived and compared by SymPy:
 
 # %%
 display(Markdown("| section | claim | holds |\n|---|---|---|\n" + "\n".join(
     f"| {c['section']} | {c['claim']} | {'yes' if c['holds'] else '**NO**'} |"
     for c in rep["checks"])))
-assert all(c["holds"] for c in rep["checks"]), "a THEORY statement failed"
+assert all(c["holds"] for c in rep["checks"]), "a statement of the theory failed"
 
 # %% [markdown]
 # The code convention changes only the spike terms: its spike-aware determinant is

@@ -1,4 +1,4 @@
-"""adLIF (CATALOGUE section 1): the update order of sparch's ``_adlif_cell`` transcribed here
+"""adLIF (docs/catalogue.md): the update order of sparch's ``_adlif_cell`` transcribed here
 independently, a trace by hand, the sub-threshold J typed from the catalogue, the generated
 adjoint against autograd on random spiking cases, both layer backwards, verify, derive's claims
 and inspect at rest against a < beta - 1."""

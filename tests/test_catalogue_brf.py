@@ -1,4 +1,4 @@
-"""BRF and RF (CATALOGUE section 3): the official update order transcribed here independently
+"""BRF and RF (docs/catalogue.md): the official update order transcribed here independently
 (official state (u, v, q)), a trace by hand, NumPy against torch, the sub-threshold J against the
 catalogue's, the generated adjoint against autograd (200 hypothesis cases per model, all
 spiking), both layer backwards, verify, derive's claims, inspect at rest and the paper claims."""
@@ -177,7 +177,7 @@ def test_numpy_and_torch_simulate_agree(cls):
 
 
 def _catalogue_J(omega, b, dt=DT, u=0.0, v=0.0):
-    """CATALOGUE section 3 (c): J on the official (u, v, q)."""
+    """The catalogue's BRF (c): J on the official (u, v, q)."""
     return np.array(
         [[1 + dt * b, -dt * omega, -dt * u], [dt * omega, 1 + dt * b, -dt * v], [0, 0, 0.9]]
     )

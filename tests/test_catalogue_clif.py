@@ -1,4 +1,4 @@
-"""CLIF (CATALOGUE section 5): the official update order transcribed here independently (official
+"""CLIF (docs/catalogue.md): the official update order transcribed here independently (official
 post-reset v and m carried), a trace by hand, NumPy against torch, the sub-threshold J against the
 catalogue's, the generated adjoint against autograd (200 hypothesis cases, all spiking), both layer
 backwards, verify, derive's claims and inspect at rest."""

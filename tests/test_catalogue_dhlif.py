@@ -1,4 +1,4 @@
-"""DH-LIF (CATALOGUE section 6): the official update order transcribed here independently (B
+"""DH-LIF (docs/catalogue.md): the official update order transcribed here independently (B
 branches, each given the equal share I/B of the neuron's current), a trace by hand, NumPy against
 torch, the (B+1) x (B+1) sub-threshold J against the catalogue's for B = 1..5 (2 to 6 states),
 the generated adjoint against autograd (200 hypothesis cases, all spiking, B = 1..4), both layer

@@ -1,4 +1,4 @@
-"""PLIF (CATALOGUE section 4): spikingjelly's charge / fire / reset transcribed here
+"""PLIF (docs/catalogue.md): spikingjelly's charge / fire / reset transcribed here
 independently (post-reset v carried), a trace by hand, the sub-threshold J = 1 - sigmoid(w),
 the generated adjoint against autograd, both layer backwards, verify, derive's claims and inspect
 at rest."""

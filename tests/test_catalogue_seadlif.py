@@ -1,4 +1,4 @@
-"""SE-adLIF and EF-adLIF (CATALOGUE section 2): the official forward transcribed here
+"""SE-adLIF and EF-adLIF (docs/catalogue.md): the official forward transcribed here
 independently (post-reset u carried, as the code does), traces by hand, the sub-threshold J
 typed from the catalogue, the generated adjoint against autograd, both layer backwards and the
 after-step clamps, verify, derive's claims, and inspect at rest against the SE and EF bounds on

@@ -38,11 +38,11 @@ def _anchors(page: Path) -> set[str]:
 
 
 def _theory_numbers(text: str) -> set[str]:
-    """Section numbers cited as the theory's: "theory, section 2", "THEORY.md sections 1-4",
-    "THEORY section 3", "(section 2)" in a caption."""
+    """Section numbers cited as the theory's: "theory, section 2", "docs/theory.md sections 1-4",
+    "the theory's section 3", "(section 2)" in a caption."""
     found = set()
     pattern = (
-        r"(?:THEORY(?:\.md)?'?s?|theory'?s?)(?:,| closed forms)? \(?sections? ([0-9][0-9, and-]*)"
+        r"(?:docs/)?theory(?:\.md)?(?:'s)?(?:,| closed forms)? \(?sections? ([0-9][0-9, and-]*)"
     )
     for group in re.findall(pattern, text):
         for a, b in re.findall(r"(\d+)(?:-(\d+))?", group):

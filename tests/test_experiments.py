@@ -142,10 +142,10 @@ def test_quick_recall_beats_chance_and_resumes(tmp_path):
 
 
 def test_quadrants_criteria_diagnosis_and_figure(tmp_path, monkeypatch, capsys):
-    # The paper's eq. 15 criterion against THEORY.md's Table 7 values.
+    # The paper's eq. 15 criterion against the Table 7 values of docs/theory.md.
     for (b1, b2), f in {(-0.2, 0.2): 1.352, (-0.8, 0.8): 1.448, (-0.4, 0.6): 1.816}.items():
         assert paper_criterion(b1, b2) == pytest.approx(f, abs=5e-4)
-    # THEORY.md section 3: 1st quadrant explodes, 2nd trains, 3rd vanishes, 4th explodes.
+    # docs/theory.md section 3: 1st quadrant explodes, 2nd trains, 3rd vanishes, 4th explodes.
     verdicts = {(1, 1): "exploding", (-1, 1): "trainable", (-1, -1): "vanishing"}
     verdicts[(1, -1)] = "exploding"
     for (s1, s2), verdict in verdicts.items():

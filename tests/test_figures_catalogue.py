@@ -1,6 +1,6 @@
 """The numbers behind the catalogue figures against closed forms: sub-threshold reach of the
 scalar and diagonal models (k log10 lambda), of adLIF / SE / EF against powers of the Jacobians
-typed from CATALOGUE.md, LIF's and PLIF's spiking reach against the product of their one-step
+typed from docs/catalogue.md, LIF's and PLIF's spiking reach against the product of their one-step
 derivatives written out here, and the stability maps against the analytic boundaries."""
 
 from __future__ import annotations

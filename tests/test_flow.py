@@ -1,5 +1,5 @@
 """analysis.flow: log-space Jacobian products, spike-aware Jacobians along trajectories, and the
-network gradient maps. Expected values come from hand-derived formulas (THEORY.md section 4),
+network gradient maps. Expected values come from hand-derived formulas (docs/theory.md section 4),
 direct matrix products, or a second autograd path."""
 
 from __future__ import annotations

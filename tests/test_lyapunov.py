@@ -69,7 +69,7 @@ def test_generated_jacobians_equal_autograd_of_the_transition(name):
 
 
 def test_lstmlif_jacobian_is_theorys_with_spikes():
-    # THEORY.md section 4, paper convention: J = [[1, b1 - g psi], [b2, 1 + b2 (b1 - g psi) -
+    # docs/theory.md section 4, paper convention: J = [[1, b1 - g psi], [b2, 1 + b2 (b1 - g psi) -
     # v_th psi]], det J = 1 - v_th psi.
     model = LSTMLIF(beta1=-0.5, beta2=0.5, gamma=0.5, v_th=1.0)
     current = _current(model, 200, 8)

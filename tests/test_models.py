@@ -1,9 +1,9 @@
-"""The models' equations (MODELS.md) and one-step Jacobians (THEORY.md sections 1 and 4).
+"""The models' equations (docs/models.md) and one-step Jacobians (docs/theory.md sections 1 and 4).
 
 Golden traces are worked out by hand from the printed equations, with numbers chosen so that
 every value is exact in binary floating point (ALIF's exponentials excepted). Jacobians come
 from ``torch.autograd.functional.jacobian`` of ``model.transition`` and are compared with the
-matrices of THEORY.md written out here, psi being the surrogate evaluated by hand.
+matrices of docs/theory.md written out here, psi being the surrogate evaluated by hand.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Sub-threshold stability: J from the step function vs autograd and THEORY section 1 by hand,
+"""Sub-threshold stability: J from the step function vs autograd and the theory's section 1 by hand,
 spectrum, Jury classification, log-space power norms and the LSTM-LIF closed forms."""
 
 import math
@@ -99,7 +99,7 @@ def test_eigenvalues_and_periods_of_the_paper_settings():
         model = LSTMLIF(beta1=b1, beta2=b2)
         lam = eigenvalues(model)
         np.testing.assert_allclose(np.abs(lam), 1.0, atol=1e-15)
-        theta = math.acos(1 + b1 * b2 / 2)  # THEORY 2, independent of the code path
+        theta = math.acos(1 + b1 * b2 / 2)  # docs/theory.md section 2, independent of the code path
         assert lam[0].imag > 0 and lam[0] == pytest.approx(
             complex(math.cos(theta), math.sin(theta))
         )
@@ -137,7 +137,7 @@ def test_classification_of_the_four_quadrants_and_leaky_models():
     assert classify(leaky) == "oscillating-decaying"
     assert float(spectral_radius(leaky)) == pytest.approx(0.9, rel=1e-14)
     assert classify(TwoCompartment(alpha1=0.9, alpha2=0.9, beta1=1.0, beta2=1.0)) == "growing"
-    # THEORY 2: a complex pair of the general model has |lambda| = sqrt(alpha1 alpha2)
+    # theory, section 2: a complex pair of the general model has |lambda| = sqrt(alpha1 alpha2)
     rng = np.random.default_rng(4)
     a1, a2 = rng.uniform(0.2, 1.0, 200), rng.uniform(0.2, 1.0, 200)
     b1, b2 = rng.uniform(-2, 2, 200), rng.uniform(-2, 2, 200)

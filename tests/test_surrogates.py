@@ -213,7 +213,7 @@ def test_three_views_of_psi_agree(name):
 
 def test_catalogue_surrogates_at_their_published_values():
     """BRF's double Gaussian has g(0) = 0.4388 and SE-adLIF's SLAYER exponential peaks at 1.0
-    (CATALOGUE sections 2 and 3), at their defaults."""
+    (docs/catalogue.md), at their defaults."""
     assert get_surrogate("double_gaussian").peak == pytest.approx(0.4388, abs=5e-5)
     assert get_surrogate("exponential").peak == 1.0
     assert get_surrogate("exponential", c=0.2).peak == 0.5  # the ECG setting

@@ -1,4 +1,4 @@
-"""SymPy derivations (from the step functions) vs torch autograd and THEORY sections 1-4."""
+"""SymPy derivations (from the step functions) vs torch autograd and docs/theory.md sections 1-4."""
 
 import itertools
 import json
@@ -95,7 +95,7 @@ def test_every_applicable_theory_statement_holds(name):
 
 
 def test_section4_determinants_against_autograd_by_hand():
-    """THEORY 4 written out by hand, checked on autograd Jacobians at spiking points."""
+    """The theory's section 4 by hand, checked on autograd Jacobians at spiking points."""
     rng = np.random.default_rng(5)
     for conv in ("paper", "code"):
         a1, a2, b1, b2, g, vth = 0.9, 0.8, -0.6, 0.7, 0.5, 1.2

@@ -2,7 +2,7 @@
 
 The symbolic update map, evaluated at random numbers, equals one NumPy step; its Jacobian with
 the surrogate substituted equals torch autograd; and its sub-threshold / spike-aware Jacobians
-are THEORY.md sections 1 and 4 as formulas.
+are docs/theory.md sections 1 and 4 as formulas.
 """
 
 from __future__ import annotations
