@@ -7,6 +7,9 @@ output folder and records it in a hidden manifest (``.NAME.set``, written last) 
 size and SHA-256; ``complete_set`` tells whether the files on disk are exactly a recorded set, so
 a run killed between two renames (a new PNG beside an old PDF) is never listed as complete.
 ``remove_stale`` deletes the hidden temporaries and staging folders that a killed run left.
+Only files a manifest lists are ever removed: a user's file that shares a figure's prefix
+(``membrane_traces.notes.txt``) is left alone. A write error names the file's place in the
+output folder, never the staging folder it was made in.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -43,6 +46,27 @@ __all__ = [
 STAGING_PREFIX = ".staging-"
 
 
+def _target(path: Path) -> Path:
+    """Where a file made in a staging folder will live: the output folder, same name."""
+    path = Path(path)
+    if path.parent.name.startswith(STAGING_PREFIX):
+        return path.parent.parent / path.name
+    return path
+
+
+@contextlib.contextmanager
+def _writing(path: Path, mode: str = "wb") -> Iterator[IO[Any]]:
+    """``atomic_open(path, mode)`` whose OSError names the file's final place (``_target``)."""
+    path = Path(path)
+    try:
+        with atomic_open(path, mode) as fh:
+            yield fh
+    except OSError as err:
+        if err.filename in (str(path), None):
+            raise OSError(err.errno, err.strerror or str(err), str(_target(path))) from None
+        raise
+
+
 def save_figure(fig: Any, out_dir: Path, stem: str) -> list[Path]:
     """Write ``fig`` as ``stem.png`` (at ``style.DPI``, 300 dpi) and ``stem.pdf`` in ``out_dir``
     (atomically), each cropped to the figure's content (tight bounding box); closes it."""
@@ -56,7 +80,7 @@ def save_figure(fig: Any, out_dir: Path, stem: str) -> list[Path]:
             path = Path(out_dir) / f"{stem}.{fmt}"
             buf = io.BytesIO()
             fig.savefig(buf, format=fmt, dpi=DPI, bbox_inches="tight", pad_inches=0.05)
-            with atomic_open(path) as fh:
+            with _writing(path) as fh:
                 fh.write(buf.getvalue())
             paths.append(path)
     finally:
@@ -69,7 +93,7 @@ def save_npz(out_dir: Path, stem: str, arrays: Mapping[str, Any]) -> Path:
     path = Path(out_dir) / f"{stem}.npz"
     buf = io.BytesIO()
     np.savez_compressed(buf, **{k: np.asarray(v) for k, v in arrays.items()})
-    with atomic_open(path) as fh:
+    with _writing(path) as fh:
         fh.write(buf.getvalue())
     return path
 
@@ -77,7 +101,7 @@ def save_npz(out_dir: Path, stem: str, arrays: Mapping[str, Any]) -> Path:
 def save_csv(out_dir: Path, stem: str, header: Sequence[str], rows: Sequence[Sequence]) -> Path:
     """Write a table as ``stem.csv`` in ``out_dir`` (atomically); floats with repr precision."""
     path = Path(out_dir) / f"{stem}.csv"
-    with atomic_open(path, "w") as fh:
+    with _writing(path, "w") as fh:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(list(header))
         for row in rows:
@@ -87,7 +111,7 @@ def save_csv(out_dir: Path, stem: str, header: Sequence[str], rows: Sequence[Seq
 
 def write_text(path: Path, text: str) -> Path:
     """Write ``text`` to ``path`` (atomically)."""
-    with atomic_open(Path(path), "w") as fh:
+    with _writing(Path(path), "w") as fh:
         fh.write(text)
     return Path(path)
 
@@ -126,23 +150,49 @@ def _manifest(out_dir: Path, name: str) -> Path:
     return Path(out_dir) / f".{name}.set"
 
 
+def _recorded(out_dir: Path, name: str) -> dict[str, Any]:
+    """The files of figure ``name``'s manifest ({} when there is none or it is unreadable)."""
+    try:
+        record = json.loads(_manifest(out_dir, name).read_text())["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
 def publish_set(out_dir: Path, name: str, staged: Sequence[Path]) -> list[Path]:
     """Move the staged files of figure ``name`` into ``out_dir`` (one rename each) and record
-    the set in its manifest, written last; returns the final paths. Files of an earlier set of
-    the same figure that the new one lacks are removed."""
+    the set in its manifest, written last; returns the final paths. Files of the earlier set
+    (those its manifest lists) that the new one lacks are removed; no other file is touched,
+    so a user's ``NAME.notes.txt`` or ``NAME.svg`` beside the figure stays. A target name that
+    is a folder (or anything but a file) is refused by name (ValueError) before any move."""
     out_dir = Path(out_dir)
+    for p in staged:
+        target = out_dir / Path(p).name
+        if target.is_dir() or (target.exists() and not target.is_file()):
+            kind = "a folder" if target.is_dir() else "not a regular file"
+            raise ValueError(
+                f"cannot write figure file {target}: it is {kind}; move it away or choose "
+                "another --out"
+            )
     record = {Path(p).name: [Path(p).stat().st_size, _digest(Path(p))] for p in staged}
     manifest = _manifest(out_dir, name)
+    earlier = _recorded(out_dir, name)
     with contextlib.suppress(FileNotFoundError):
         manifest.unlink()  # the old set is no longer complete from here on
     final = []
     for p in staged:
         target = out_dir / Path(p).name
-        os.replace(p, target)
+        try:
+            os.replace(p, target)
+        except OSError as err:
+            raise OSError(err.errno, err.strerror or str(err), str(target)) from None
         final.append(target)
-    for old in out_dir.glob(f"{name}.*"):
-        if old.name not in record:
-            old.unlink()
+    for old in earlier:
+        path = out_dir / old
+        # only a plain name of this figure's own set (a manifest is data: never a path out)
+        if old not in record and Path(old).name == old and old.startswith(f"{name}."):
+            with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+                path.unlink()
     write_text(manifest, json.dumps({"figure": name, "files": record}, indent=1) + "\n")
     return final
 

@@ -151,10 +151,64 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+class _TaggedStream:
+    """``sys.stdout`` during a command: an OSError while writing or flushing it is marked as
+    the standard output's (it names no file of its own), so the message can say so."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except OSError as err:
+            err.lstmlif_stream = "standard output"  # type: ignore[attr-defined]
+            raise
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError as err:
+            err.lstmlif_stream = "standard output"  # type: ignore[attr-defined]
+            raise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+#: Exit status after a broken pipe (the reader of our output went away, as ``head`` does):
+#: 128 + SIGPIPE, what a shell reports for ``cat``, ``yes`` or ``seq`` killed by SIGPIPE, so
+#: ``set -o pipefail`` treats ``lstmlif ... | head`` like ``seq 100000 | head``; no message.
+BROKEN_PIPE_STATUS = 141
+
+
+def _quiet_stdout() -> None:
+    """Point the standard output's file descriptor at /dev/null, so that the interpreter's
+    final flush of a broken pipe neither fails nor prints "Exception ignored"."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.__stdout__.fileno())
+        os.close(devnull)
+    except (OSError, AttributeError, ValueError):
+        pass
+
+
+def _oserror_line(err: OSError) -> str:
+    from lstmlif.fileio import describe_oserror
+
+    stream = getattr(err, "lstmlif_stream", None)
+    if stream and not err.filename:
+        return f"{stream}: {err.strerror or err}"
+    return describe_oserror(err)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status: 0 success, 1 a failed check (or an internal
-    error), 2 bad input or an unusable file or folder (the reason on stderr, never a
-    traceback; ``LSTMLIF_DEBUG=1`` shows the traceback of an internal error), 130 interrupted."""
+    error), 2 bad input or an unusable file or folder (the reason on stderr in one line naming
+    the file, or "standard output", never a traceback; ``LSTMLIF_DEBUG=1`` shows the traceback
+    of an internal error), 130 interrupted, 141 (128 + SIGPIPE) when the reader of the output
+    went away (``lstmlif derive lstmlif | head -3``): the rest of the output is dropped
+    without a message, as command-line tools do."""
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in argv if not a.startswith("-")), None)
     if command not in COMMANDS:
@@ -162,17 +216,32 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser(command).parse_args(argv)
     module = importlib.import_module(COMMANDS[args.command][0])
     who = f"lstmlif {args.command}"
+    real_stdout = sys.stdout
+    sys.stdout = _TaggedStream(real_stdout)
     try:
-        return int(module.run(args) or 0)
+        status = int(module.run(args) or 0)
+        sys.stdout.flush()  # a full disk or a closed pipe shows here, not at exit
+        return status
+    except BrokenPipeError as err:
+        if getattr(err, "lstmlif_stream", None) is None and err.filename:
+            print(f"{who}: error: {_oserror_line(err)}", file=sys.stderr)
+            return 2
+        _quiet_stdout()
+        return BROKEN_PIPE_STATUS
     except ValueError as err:
         print(f"{who}: error: {err}", file=sys.stderr)
         return 2
     except OSError as err:  # a folder or file the command cannot read or write
-        where = f" {err.filename}" if getattr(err, "filename", None) else ""
-        print(f"{who}: error:{where}: {err.strerror or err}", file=sys.stderr)
+        print(f"{who}: error: {_oserror_line(err)}", file=sys.stderr)
+        if getattr(err, "lstmlif_stream", None):
+            _quiet_stdout()  # what is left in the buffer cannot be written either
         return 2
-    except MemoryError:
-        print(f"{who}: error: not enough memory for this run; use smaller sizes", file=sys.stderr)
+    except MemoryError as err:
+        detail = f" ({err})" if str(err) else ""
+        print(
+            f"{who}: error: not enough memory for this run{detail}; use smaller sizes",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         print(f"{who}: interrupted (finished results are kept)", file=sys.stderr)
@@ -186,3 +255,6 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    finally:
+        if isinstance(sys.stdout, _TaggedStream):
+            sys.stdout = real_stdout

@@ -13,6 +13,7 @@ Standard library only, so importing it costs nothing (the CLI imports it at star
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
 import numbers
 import os
@@ -21,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_open", "atomic_write", "check_writable", "jsonable"]
+__all__ = ["atomic_open", "atomic_write", "check_writable", "describe_oserror", "jsonable"]
 
 
 def check_writable(folder: str | Path, what: str) -> Path:
@@ -33,6 +34,11 @@ def check_writable(folder: str | Path, what: str) -> Path:
         raise ValueError(f"the {what} folder name is empty; give a folder, e.g. --out out")
     folder = Path(folder)
     for parent in (folder, *folder.parents):
+        if parent.is_symlink() and not parent.exists():
+            raise ValueError(
+                f"cannot write {what} into {folder}: {parent} is a symbolic link to "
+                f"{os.readlink(parent)}, which does not exist (a dangling link)"
+            )
         if parent.exists():
             if not parent.is_dir():
                 raise ValueError(f"cannot write {what} into {folder}: {parent} is a file")
@@ -61,10 +67,18 @@ def _umask() -> int:
 def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
     """Open a temporary file beside ``path`` (text modes in UTF-8); on success it is flushed to
     disk and replaces ``path`` with the usual permissions (0666 less the umask, not mkstemp's
-    0600); on any error it is removed and ``path`` is left as it was."""
+    0600); on any error it is removed and ``path`` is left as it was. An OSError that names no
+    file (a full disk, a quota, an I/O error while writing) is raised again naming ``path``,
+    never the temporary file; a folder at ``path`` is refused by name before anything is
+    written."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "a folder is in the way of the file", str(path))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as err:
+        raise _naming(err, path) from None
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
             yield fh
@@ -72,10 +86,20 @@ def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
+    except OSError as err:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise (err if err.filename and err.filename != tmp else _naming(err, path)) from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _naming(err: OSError, path: Path) -> OSError:
+    """``err`` as an OSError of the same kind (the errno picks the subclass) naming ``path``,
+    the target, not a temporary."""
+    return OSError(err.errno, err.strerror or str(err) or type(err).__name__, str(path))
 
 
 def atomic_write(path: str | Path, text: str) -> None:
@@ -87,6 +111,14 @@ def atomic_write(path: str | Path, text: str) -> None:
     except OSError as err:
         reason = err.strerror or type(err).__name__
         raise ValueError(f"cannot write {path}: {reason}") from None
+
+
+def describe_oserror(err: OSError) -> str:
+    """One line for an OSError: "PATH: reason" (both paths of a rename), or the reason alone
+    when it names no file; never an empty part or a doubled colon."""
+    reason = err.strerror or str(err) or type(err).__name__
+    names = [str(n) for n in (err.filename, getattr(err, "filename2", None)) if n]
+    return f"{' -> '.join(names)}: {reason}" if names else reason
 
 
 def jsonable(obj: Any) -> Any:
