@@ -93,9 +93,20 @@ _RC = {
 
 @contextlib.contextmanager
 def style() -> Iterator[None]:
-    """Context in which figures get the project's style (rcParams restored afterwards)."""
-    with plt.rc_context(_RC):
+    """Context in which figures get the project's style; afterwards the keys of the style (and
+    only those) get their earlier values back.
+
+    Only the style's own keys are saved and restored, never ``backend`` or ``interactive``: a
+    backend chosen while the context is open (Jupyter's inline backend resolves itself at the
+    first figure and turns interactive mode on) stays chosen, so every later figure of a
+    notebook is shown, not only the first (``plt.rc_context`` would restore every rcParam).
+    """
+    saved = {key: matplotlib.rcParams[key] for key in _RC}
+    matplotlib.rcParams.update(_RC)
+    try:
         yield
+    finally:
+        matplotlib.rcParams.update(saved)
 
 
 def panel_label(ax: plt.Axes, letter: str) -> None:
