@@ -186,6 +186,32 @@ TUNING: dict[str, dict[str, dict[str, Any]]] = {
     },
 }
 
+# The stronger protocol (``protocol="strong"``, recall): every learning rate x clip x
+# model-specific value, each run trained for the largest budget and read at every budget; the
+# choice on the validation split. ``clips`` None is the unclipped run; ``tau_a`` applies to
+# the models whose network has an adaptation time constant (ALIF), the others run once.
+STRONG: dict[str, dict[str, Any]] = {
+    "full": dict(
+        seeds=(0, 1, 2, 3, 4),
+        lrs=(1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2),
+        budgets=(200, 400, 800),
+        clips=(None, 1.0),
+        tau_a=(200.0, 700.0, 2000.0),
+        n_val=512,
+        eval_every=100,
+    ),
+    "quick": dict(
+        seeds=(0, 1),
+        lrs=(3e-3, 1e-2),
+        budgets=(10, 20, 30),
+        clips=(None, 1.0),
+        tau_a=(200.0, 700.0),
+        n_val=128,
+        eval_every=10,
+    ),
+}
+PROTOCOLS = ("default", "strong")
+
 # Upper bounds on the options, checked before any work (a run beyond them would take days or
 # more memory than a machine has); a run's memory is also estimated (``estimate_run``).
 LIMITS: dict[str, Any] = dict(
@@ -199,6 +225,10 @@ LIMITS: dict[str, Any] = dict(
     epochs=1_000,
     hidden=4_096,
     lr=1.0,
+    n_lrs=20,
+    n_budgets=20,
+    clip=1e6,
+    tau_a=1e6,
 )
 # Bytes the autograd graph keeps per (step, sequence, neuron) and carried state, measured
 # with a margin (LIF 30, ALIF 49, LSTM-LIF 56 bytes in total at D = 1500); and the share of
@@ -265,6 +295,29 @@ def _learning_rate(value: Any) -> float:
     return value
 
 
+def _grid_floats(
+    name: str, values: Sequence[Any], lo: float, hi: float, count: int, none_ok: bool = False
+) -> list[float | None]:
+    """Sorted distinct numbers in (lo, hi] (and None where ``none_ok``), at most ``count``;
+    ValueError naming the option and its limit otherwise."""
+    out: list[float | None] = []
+    for v in values:
+        if v is None and none_ok:
+            out.append(None)
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+            raise ValueError(f"--{name} must be numbers, got {v!r}")
+        if not (math.isfinite(float(v)) and lo < float(v) <= hi):
+            raise ValueError(f"--{name} must lie in ({lo:g}, {hi:g}], got {v}")
+        out.append(float(v))
+    if not out:
+        raise ValueError(f"--{name} must not be empty")
+    distinct = list(dict.fromkeys(out))
+    if len(distinct) > count:
+        raise ValueError(f"--{name}: at most {count} values, got {len(distinct)}")
+    return sorted(distinct, key=lambda v: -math.inf if v is None else v)
+
+
 def _eval_points(updates: int, evals: int) -> list[int]:
     return sorted({max(1, round(updates * (i + 1) / evals)) for i in range(evals)})
 
@@ -312,6 +365,11 @@ def make_configs(
     hidden: int | None = None,
     cue_channels: str | None = None,
     tune: bool = False,
+    protocol: str | None = None,
+    lrs: Sequence[float] | None = None,
+    budgets: Sequence[int] | None = None,
+    clips: Sequence[float | None] | None = None,
+    tau_a: Sequence[float] | None = None,
 ) -> list[dict[str, Any]]:
     """Every run of experiment ``name`` (``recall``, ``digits``, ``quadrants``) as a config.
 
@@ -322,14 +380,26 @@ def make_configs(
     and so do the budget options ``updates`` (recall, quadrants), ``epochs`` (digits), ``lr``,
     ``hidden`` (recall, quadrants) and the task variant ``cue_channels`` ("shared" or
     "separate"; recall, quadrants). ``tune`` makes the tuning grid of ``TUNING`` (recall,
-    digits; it sets the learning rates and budgets itself). Every value is checked against
-    ``LIMITS`` and each run's memory is estimated before anything runs; a ValueError names
-    the option and its limit.
+    digits; it sets the learning rates and budgets itself). ``protocol="strong"`` (recall)
+    is the stronger grid of ``STRONG``: its seeds, learning rates, nested budgets, gradient
+    clipping (None: unclipped) and ALIF's adaptation time constant ``tau_a``; ``lrs``,
+    ``budgets`` (a tuning grid), ``clips`` and ``tau_a`` override its values (``clips`` and
+    ``tau_a`` also apply to plain recall runs). A clipped run's config has ``clip``; a run with
+    a ``tau_a`` of its own has it in ``network``. Every value is checked against ``LIMITS``
+    and each run's memory is estimated before anything runs; a ValueError names the option
+    and its limit.
     """
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; choose one of {list(EXPERIMENTS)}")
     size = "quick" if quick else "full"
     s = dict(SETTINGS[name][size])
+    if protocol is not None and protocol not in PROTOCOLS:
+        raise ValueError(f"--protocol must be one of {PROTOCOLS}, got {protocol!r}")
+    strong = protocol == "strong"
+    if strong and name != "recall":
+        raise ValueError("--protocol strong applies to the recall experiment")
+    if (lrs is not None or budgets is not None) and not (tune or strong):
+        raise ValueError("--lrs and --budgets shape a tuning grid: add --tune or --protocol strong")
     taken = {
         "delays": (delays, ("recall", "quadrants")),
         "models": (models, ("recall", "digits")),
@@ -339,17 +409,36 @@ def make_configs(
         "hidden": (hidden, ("recall", "quadrants")),
         "cue-channels": (cue_channels, ("recall", "quadrants")),
         "tune": (tune or None, TUNABLE),
+        "clip": (clips, ("recall",)),
+        "tau-a": (tau_a, ("recall",)),
     }
     for option, (value, experiments) in taken.items():
         if value is not None and name not in experiments:
             raise ValueError(f"--{option} applies to the {' and '.join(experiments)} experiments")
-    if tune:
+    if tune or strong:
         for option, value in (("lr", lr), ("updates", updates), ("epochs", epochs)):
             if value is not None:
                 raise ValueError(
                     f"--tune sets the learning rates and budgets itself; drop --{option}"
                 )
     tuning = dict(TUNING[name][size]) if tune else None
+    if strong:
+        grid = STRONG[size]
+        tuning = {k: grid[k] for k in ("lrs", "budgets", "n_val", "eval_every")}
+        s["seeds"] = grid["seeds"]
+        clips = grid["clips"] if clips is None else clips
+        tau_a = grid["tau_a"] if tau_a is None else tau_a
+    if tuning is not None and lrs is not None:
+        tuning["lrs"] = tuple(_grid_floats("lrs", lrs, 0.0, LIMITS["lr"], LIMITS["n_lrs"]))
+    if tuning is not None and budgets is not None:
+        top = LIMITS["epochs"] if name == "digits" else LIMITS["updates"]
+        tuning["budgets"] = tuple(_int_list("budgets", budgets, 1, top, LIMITS["n_budgets"]))
+    clip_list: list[float | None] = (
+        [None] if clips is None else _grid_floats("clip", clips, 0.0, LIMITS["clip"], 8, True)
+    )
+    tau_list: list[float | None] = (
+        [None] if tau_a is None else _grid_floats("tau-a", tau_a, 1.0, LIMITS["tau_a"], 8)
+    )
     seed_list = _int_list(
         "seeds", s["seeds"] if seeds is None else seeds, 0, LIMITS["seed"], LIMITS["n_seeds"]
     )
@@ -369,7 +458,7 @@ def make_configs(
         if cue_channels not in CUE_CHANNELS:
             raise ValueError(f"--cue-channels must be one of {CUE_CHANNELS}, got {cue_channels!r}")
         s["cue_channels"] = cue_channels
-    lrs: list[float | None] = [lr] if tuning is None else list(tuning["lrs"])
+    lrs = [lr] if tuning is None else list(tuning["lrs"])
     common = {"experiment": name, "size": size, "version": FORMAT_VERSION}
     configs = []
     if name == "recall":
@@ -380,11 +469,16 @@ def make_configs(
             LIMITS["delay"],
             LIMITS["n_delays"],
         )
-        for delay, model, seed, rate in itertools.product(delay_list, model_list, seed_list, lrs):
+        grid_points = itertools.product(delay_list, model_list, seed_list, lrs, clip_list)
+        for delay, model, seed, rate, clip in grid_points:
             task = _recall_fields(s, tuning, rate)
-            configs.append(
-                dict(common, model=model, seed=seed, delay=delay, **task, **networks[model])
-            )
+            if clip is not None:
+                task["clip"] = clip
+            for tau in tau_list if _has_tau_a(model) else [None]:
+                net = dict(networks[model])
+                if tau is not None:
+                    net["network"] = {**net.get("network", {}), "tau_a": tau}
+                configs.append(dict(common, model=model, seed=seed, delay=delay, **task, **net))
     elif name == "digits":
         for task, model, seed, rate in itertools.product(s["tasks"], model_list, seed_list, lrs):
             config = dict(
@@ -431,6 +525,11 @@ def make_configs(
     for config in configs:
         _check_memory(config)
     return configs
+
+
+def _has_tau_a(model: str) -> bool:
+    """Whether the model's network has an adaptation time constant ``tau_a`` to tune."""
+    return "tau_a" in model_class(model).network_defaults
 
 
 def _expand_models(names: Sequence[str]) -> list[str]:
@@ -635,6 +734,7 @@ def _recall_run(config: dict[str, Any], progress: Any) -> dict[str, Any]:
         _evaluator(net, test, val),
         config["eval_at"],
         progress,
+        clip=config.get("clip"),
     )
     out = {
         "task": task.config(),
@@ -715,11 +815,13 @@ def run_config(config: dict[str, Any], progress: Any = None) -> dict[str, Any]:
     """Run one config (single-threaded torch, float32) and return its record: the config, its
     key, the result, wall time and the final accuracy / spike rate."""
     start = time.perf_counter()
+    cpu = time.thread_time()
     with _one_torch_thread():
         if config["experiment"] == "digits":
             result = _digits_run(config, progress)
         else:
             result = _recall_run(config, progress)
+    cpu = time.thread_time() - cpu
     wall = time.perf_counter() - start
     curve = result["curve"]
     return {
@@ -729,6 +831,7 @@ def run_config(config: dict[str, Any], progress: Any = None) -> dict[str, Any]:
         "final_accuracy": curve[-1]["accuracy"] if curve else None,
         "final_spike_rate": curve[-1]["spike_rate"] if curve else None,
         "wall_time_s": wall,
+        "cpu_time_s": cpu,
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "torch": torch.__version__,
         "python": platform.python_version(),
@@ -738,11 +841,15 @@ def run_config(config: dict[str, Any], progress: Any = None) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- files
 
 
-def result_dir(out_dir: str | Path, name: str, quick: bool, tune: bool = False) -> Path:
-    """``out_dir/name``, with ``_tune`` for a tuning grid and ``_quick`` for the quick sizes."""
+def result_dir(
+    out_dir: str | Path, name: str, quick: bool, tune: bool = False, protocol: str | None = None
+) -> Path:
+    """``out_dir/name``, with ``_tune`` for a tuning grid, ``_strong`` for the stronger
+    protocol and ``_quick`` for the quick sizes."""
     if str(out_dir) == "":
         raise ValueError("the results folder must not be empty")
-    return Path(out_dir) / (name + ("_tune" if tune else "") + ("_quick" if quick else ""))
+    suffix = "_strong" if protocol == "strong" else ("_tune" if tune else "")
+    return Path(out_dir) / (name + suffix + ("_quick" if quick else ""))
 
 
 def load_results(
@@ -919,6 +1026,12 @@ class SweepReport:
     records: list[dict[str, Any]] = field(default_factory=list)
     wall_time_s: float = 0.0
 
+    @property
+    def cpu_time_s(self) -> float:
+        """CPU time of the runs this sweep computed (the sum of their ``cpu_time_s``)."""
+        computed = set(self.computed)
+        return float(sum(r.get("cpu_time_s", 0.0) for r in self.records if r["key"] in computed))
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "experiment": self.name,
@@ -931,6 +1044,7 @@ class SweepReport:
             ],
             "runs": len(self.records),
             "wall_time_s": self.wall_time_s,
+            "cpu_time_s": self.cpu_time_s,
             "summary": summary_rows(self.name, self.records),
         }
 
@@ -1117,9 +1231,11 @@ def run_sweep(
 
 def _describe(config: dict[str, Any]) -> str:
     parts = [config["model"], f"seed={config['seed']}"]
-    for k in ("delay", "task", "beta1", "beta2", "lr"):
+    for k in ("delay", "task", "beta1", "beta2", "lr", "clip"):
         if k in config:
             parts.append(f"{k}={config[k]}")
+    if "tau_a" in config.get("network", {}):
+        parts.append(f"tau_a={config['network']['tau_a']}")
     return " ".join(parts)
 
 
@@ -1139,12 +1255,13 @@ def run_experiment(
 ) -> SweepReport:
     """Run (or resume) experiment ``name`` into ``out_dir`` and return its report.
     ``options`` are the budget options of ``make_configs`` (``updates``, ``epochs``, ``lr``,
-    ``hidden``, ``cue_channels``, ``tune``). The folder is checked writable before any work.
+    ``hidden``, ``cue_channels``, ``tune``, ``protocol``, ``lrs``, ``budgets``, ``clips``,
+    ``tau_a``). The folder is checked writable before any work.
 
     >>> report = run_experiment("recall", "results", quick=True)
     """
     configs = make_configs(
         name, quick, seeds=seeds, delays=delays, models=models, betas=betas, **options
     )
-    folder = result_dir(out_dir, name, quick, bool(options.get("tune")))
+    folder = result_dir(out_dir, name, quick, bool(options.get("tune")), options.get("protocol"))
     return run_sweep(name, configs, folder, progress=progress, workers=workers, scheduler=scheduler)

@@ -64,7 +64,8 @@ def _token(value: Any) -> str:
 
 def run_filename(config: dict[str, Any]) -> str:
     """The readable file name of a run: experiment, model, delay (``D``), task or couplings
-    (``b1``, ``b2``), seed (``s``), the learning rate of a tuning run (``lr``), and the first
+    (``b1``, ``b2``), seed (``s``), the learning rate of a tuning run (``lr``), the gradient
+    clip (``clip``) and adaptation time constant (``taua``) where a run sets them, and the first
     8 hex digits of the config key, e.g. ``recall_lstmlif_D400_s2_0b1c2d3e.json``."""
     parts = [config.get("experiment", "run"), config.get("model", "model")]
     if "delay" in config:
@@ -79,6 +80,11 @@ def run_filename(config: dict[str, Any]) -> str:
         parts.append(f"cue-{config['cue_channels']}")
     if "budgets" in config:
         parts.append(f"lr{config['lr']:g}")
+    if "clip" in config:
+        parts.append(f"clip{config['clip']:g}")
+    network = config.get("network")
+    if isinstance(network, dict) and "tau_a" in network:
+        parts.append(f"taua{network['tau_a']:g}")
     parts.append(config_key(config)[:8])
     return "_".join(_token(p) for p in parts) + ".json"
 
@@ -230,6 +236,8 @@ def validate_record(record: Any) -> list[str]:
         problems += _check("config.", config, {"budgets": "ints"})
     if "network" in config:
         problems += _check("config.", config, {"network": "dict"})
+    if "clip" in config:
+        problems += _check("config.", config, {"clip": "num"})
     if record["key"] != config_key(config):
         problems.append(f"key {record['key']!r} is not the key of its config")
     problems += _check("result.", result, RESULT_SCHEMA)

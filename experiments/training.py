@@ -140,6 +140,7 @@ def train_steps(
     evaluate: Callable[[], dict[str, float]],
     eval_at: list[int],
     progress: Callable[[int], None] | None = None,
+    clip: float | None = None,
 ) -> dict[str, Any]:
     """Adam on the mean cross-entropy for ``n_steps`` updates; ``batches(i)`` gives batch i.
 
@@ -147,7 +148,12 @@ def train_steps(
     measurements of that curve point (``accuracy``: test accuracy, ``spike_rate``, and
     ``val_accuracy`` where a validation split exists). Training stops at the first non-finite
     loss or gradient, or at a gradient norm above ``HUGE_GRADIENT``. Returns the curve, the
-    losses and the reason it stopped (``"done"``, ``"non-finite"`` or ``"huge-gradient"``).
+    losses and the reason it stopped (``"done"``, ``"non-finite"`` or ``"huge-gradient"``);
+    a run that stopped early is *aborted*: ``aborted_at`` is the 1-based update at which it
+    stopped and ``abort_grad_norm`` the gradient norm found there (None for a finished run).
+    ``clip`` (> 0) rescales the gradient to a global norm of at most ``clip`` before each
+    update (``torch.nn.utils.clip_grad_norm_``); the recorded norms and the 1e6 stop use the
+    norm before clipping, so a clipped and an unclipped run abort on the same criterion.
     Nothing here draws random numbers and the learning rate is constant, so the first k
     updates of a longer run are exactly a run of k updates.
     """
@@ -157,21 +163,26 @@ def train_steps(
     grad_norms: list[float] = []
     status = "done"
     wanted = set(eval_at)
+    if clip is not None and not (math.isfinite(clip) and clip > 0):
+        raise ValueError(f"train_steps: clip must be a positive finite number, got {clip}")
+    limit = math.inf if clip is None else clip
+    aborted_at: int | None = None
+    abort_norm: float | None = None
     for i in range(n_steps):
         x, y = batches(i)
         out = net(x)
         loss = F.cross_entropy(out["logits"], y)
         opt.zero_grad(set_to_none=True)
         if not torch.isfinite(loss):
-            status = "non-finite"
+            status, aborted_at, abort_norm = "non-finite", i + 1, math.nan
             break
         loss.backward()
-        gnorm = float(torch.nn.utils.clip_grad_norm_(net.parameters(), math.inf))
+        gnorm = float(torch.nn.utils.clip_grad_norm_(net.parameters(), limit))
         if not math.isfinite(gnorm):
-            status = "non-finite"
+            status, aborted_at, abort_norm = "non-finite", i + 1, gnorm
             break
         if gnorm > HUGE_GRADIENT:
-            status = "huge-gradient"
+            status, aborted_at, abort_norm = "huge-gradient", i + 1, gnorm
             break
         opt.step()
         losses.append(float(loss.detach()))
@@ -180,4 +191,13 @@ def train_steps(
             progress(1)
         if (i + 1) in wanted:
             curve.append({"step": i + 1, **evaluate(), "loss": losses[-1]})
-    return {"curve": curve, "losses": losses, "grad_norms": grad_norms, "status": status}
+    out: dict[str, Any] = {
+        "curve": curve,
+        "losses": losses,
+        "grad_norms": grad_norms,
+        "status": status,
+    }
+    if aborted_at is not None:
+        out["aborted_at"] = aborted_at
+        out["abort_grad_norm"] = abort_norm
+    return out
