@@ -21,7 +21,8 @@ itself, never inherited; None: one keyed by the name); ``label``, ``color`` and 
 plots and tables; ``trainable`` (how a layer stores each parameter), ``layer_defaults``
 (``make_layer``'s defaults: which parameters are trained, per neuron or per layer) and
 ``network_defaults`` (the layer options of the learning experiments' networks); the hooks
-``sample_init``, ``paper_claims`` (``lstmlif compare``) and ``claims`` (``lstmlif derive``).
+``sample_init``, ``init_population``, ``paper_claims`` (``lstmlif compare``) and ``claims``
+(``lstmlif derive``).
 """
 
 from __future__ import annotations
@@ -387,6 +388,15 @@ class NeuronModel:
         draw; a model whose paper draws its parameters at random overrides this."""
         base = cls()
         return base.replace(**{k: np.full(n, float(v)) for k, v in base.params().items()})
+
+    @classmethod
+    def init_population(cls) -> dict[str, tuple[float, str]]:
+        """Population values of ``sample_init``'s distribution: {share: (probability, how it
+        is computed)} for the shares ``lstmlif compare`` prints ("growing": an eigenvalue of
+        the sub-threshold J outside the unit circle; "decaying": all inside), each a closed
+        form or a numerical integral over the initialisation distribution. Empty by default:
+        ``compare`` then prints its estimate from the draws with a 95% interval."""
+        return {}
 
     @classmethod
     def paper_claims(cls) -> list[PaperClaim]:
