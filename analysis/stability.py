@@ -604,9 +604,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--convention", choices=("paper", "code"), default=None, help="default: the model's own"
     )
     parser.add_argument("--kmax", type=int, default=10000, help="horizon of sup_k ||J^k||")
-    from .interop import add_nir_arguments  # NIR graphs: lstmlif inspect --nir FILE --dt DT
-
-    add_nir_arguments(parser)
 
 
 def _fmt(x: float) -> str:
@@ -616,10 +613,6 @@ def _fmt(x: float) -> str:
 def run(args: argparse.Namespace) -> int:
     """Print the sub-threshold analysis of one model (text, or JSON with ``--json``; non-finite
     numbers appear in JSON as the strings "inf" / "nan")."""
-    if getattr(args, "nir", None) is not None:
-        from .interop import run_nir
-
-        return run_nir(args)
     if args.model is None:
         raise ValueError("give a registered MODEL, or --nir FILE --dt DT for a NIR graph")
     params = dict(_parse_param(p) for p in args.param)

@@ -83,7 +83,7 @@ def nir_file(tmp_path):
 
 def test_the_nir_models_are_registered_with_their_node_types():
     assert set(model_names("nir")) == {"nir_lif", "nir_cubalif", "nir_li", "nir_cubali", "nir_if"}
-    assert set(nir_model_classes()) == {"LIF", "CubaLIF", "LI", "CubaLI", "IF"}
+    assert set(nir_model_classes()) == {"LIF", "CubaLIF", "LI", "CubaLI", "IF", "I"}
     for name in model_names("nir"):
         assert hasattr(nir, model_class(name).nir_type)
 
@@ -111,6 +111,7 @@ def test_exact_and_euler_decays_and_the_report(nir_file):
         rep = nir_report(nir_file, dt, disc, kmax=3000)
         nodes = {n["node"]: n for n in rep["nodes"]}
         assert rep["other_nodes"] == {"Input": 2, "Affine": 2, "Output": 2}
+        assert rep["network"] is None and rep["warnings"] == []
         lif = nodes["lif"]
         assert lif["neurons"] == 3 and [g["neurons"] for g in lif["groups"]] == [2, 1]
         for g in lif["groups"]:
@@ -123,7 +124,10 @@ def test_exact_and_euler_decays_and_the_report(nir_file):
             assert g["class"] == "decaying"
         cuba = nodes["sub.cuba"]["groups"][0]
         a_s, a_m = decay(5.0), decay(20.0)
-        J = np.array([[a_s, 0.0], [(1 - a_m) * 2.0 * a_s, a_m]])
+        # exact: the matrix exponential's J21 = r/tau_m (a_m - a_s)/(1/tau_s - 1/tau_m);
+        # forward Euler: J21 = r dt / tau_m (the membrane reads the old current)
+        j21 = 2.0 / 20 * (a_m - a_s) / (1 / 5 - 1 / 20) if disc == "exact" else 2.0 * dt / 20
+        J = np.array([[a_s, 0.0], [j21, a_m]])
         np.testing.assert_allclose(cuba["jacobian"], J, rtol=1e-14, atol=1e-16)
         assert cuba["spectral_radius"] == pytest.approx(a_m, rel=1e-14)
         norms = [np.linalg.norm(np.linalg.matrix_power(J, k), 2) for k in range(1, 3001)]
@@ -249,7 +253,8 @@ def test_the_snntorch_round_trip_file_of_the_docs():
     from pathlib import Path
 
     path = Path(__file__).resolve().parents[1] / "docs" / "assets" / "nir" / "snntorch_net.nir"
-    rep = nir_report(path, 1e-4, "euler", kmax=2000)
+    rep = nir_report(path, library="snntorch", kmax=2000)
+    assert rep["dt"] == 1e-4 and rep["discretization"] == "snntorch"
     lif, cuba = rep["nodes"]
     assert (lif["nir_type"], lif["neurons"], cuba["nir_type"], cuba["neurons"]) == (
         "LIF", 8, "CubaLIF", 2,
@@ -257,7 +262,7 @@ def test_the_snntorch_round_trip_file_of_the_docs():
     assert lif["groups"][0]["jacobian"][0][0] == pytest.approx(0.9, abs=1e-6)
     # snntorch: syn = alpha syn + I, mem = beta mem + syn  ->  J = [[alpha, 0], [alpha, beta]]
     np.testing.assert_allclose(cuba["groups"][0]["jacobian"], [[0.8, 0.0], [0.8, 0.95]], atol=1e-6)
-    models = from_nir(path, 1e-4, "euler")
+    models = from_nir(path, library="snntorch")
     x = np.random.default_rng(1).normal(0.3, 0.5, (50, 1))
     v, mem = simulate(models["1"].replace(tau=models["1"].tau[:1], r=models["1"].r[:1],
                                           v_leak=0.0, v_th=100.0, v_reset=0.0), x), 0.0  # fmt: skip
