@@ -154,15 +154,27 @@ class AdLIF(NeuronModel):
         return cls(**draws, v_th=np.ones(n))
 
     @classmethod
+    def init_population(cls) -> dict[str, tuple[float, str]]:
+        """Growing below threshold iff a < beta - 1 (derive); with a ~ U[-1, 1] independent of
+        beta, P(a < beta - 1) = E[beta] / 2 = (beta_lo + beta_hi) / 4 (closed form)."""
+        lo, hi = ADLIF_INIT["beta"]
+        a_lo, a_hi = ADLIF_INIT["a"]
+        p = ((lo + hi) / 2 - 1 - a_lo) / (a_hi - a_lo)  # E[P(a < beta - 1 | beta)]
+        return {
+            "growing": (p, "closed form: P(a < beta - 1) = E[beta]/2, a ~ U[-1, 1]"),
+            "decaying": (1.0 - p, "closed form: 1 - E[beta]/2 (a = beta - 1 has measure 0)"),
+        }
+
+    @classmethod
     def paper_claims(cls) -> list[PaperClaim]:
         def growing_share(ctx: Any) -> tuple[str, str]:
-            share = float(np.mean(ctx.stats["class"] == "growing"))
+            grows = ctx.stats["class"] == "growing"
             d = ctx.draws.params()
-            below = float(np.mean(d["a"] < d["beta"] - 1))
-            verdict = "holds" if share > 0 else "fails"
+            same = bool(np.all(grows == (d["a"] < d["beta"] - 1)))
+            verdict = "holds" if np.any(grows) else "fails"
             return verdict, (
-                f"{100 * share:.1f}% of the draws grow below threshold; a < beta - 1 in "
-                f"{100 * below:.1f}% (closed form E[beta]/2 = 49.0%)"
+                f"{ctx.share(grows, 'growing')} grow below threshold; exactly the draws with "
+                f"a < beta - 1: {same}"
             )
 
         return [

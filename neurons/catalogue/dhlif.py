@@ -134,9 +134,17 @@ class _DHLIFBase(NeuronModel):
         return cls(**draws, tau_m=rng.uniform(*DHLIF_INIT["tau_m"], size=n), v_th=np.ones(n))
 
     @classmethod
+    def init_population(cls) -> dict[str, tuple[float, str]]:
+        """J is block lower-triangular with eigenvalues sigmoid(tau_n[b]) and sigmoid(tau_m),
+        all in (0, 1) for finite parameters: every draw decays."""
+        how = "closed form: eigenvalues sigmoid(tau_n[b]), sigmoid(tau_m) in (0, 1)"
+        return {"growing": (0.0, how), "decaying": (1.0, how)}
+
+    @classmethod
     def paper_claims(cls) -> list[PaperClaim]:
         def timescales(ctx: Any) -> tuple[str, str]:
-            share = float(np.mean(np.asarray(ctx.stats["class"]) == "decaying"))
+            decaying = np.asarray(ctx.stats["class"]) == "decaying"
+            share = float(np.mean(decaying))
             P = ctx.draws.params()
             beta = np.stack([np.asarray(P[f"tau_n{b}"], dtype=float) for b in range(1, cls.B + 1)])
             horizons = -1.0 / np.log(1.0 / (1.0 + np.exp(-beta)))  # -1/ln sigmoid(tau_n[b])
@@ -144,7 +152,7 @@ class _DHLIFBase(NeuronModel):
             distinct = bool(np.all(spread > 1.0))
             verdict = "holds" if share == 1.0 and distinct else "fails"
             return verdict, (
-                f"{100 * share:.0f}% of the draws decay; in every draw the B = {cls.B} branches "
+                f"{ctx.share(decaying, 'decaying')} decay; in every draw the B = {cls.B} branches "
                 f"have distinct time scales {distinct} (branch horizons -1/ln sigmoid(tau_n[b]) "
                 f"{horizons.min():.3g}..{horizons.max():.3g} steps, median ratio max/min "
                 f"{np.median(spread):.3g}); the learning itself is not tested here"

@@ -51,6 +51,7 @@ __all__ = [
     "ef_adlif_step",
     "ClampAfterStep",
     "SE_INIT",
+    "ef_growing_probability",
 ]
 
 _SKY, _YELLOW = "#56B4E9", "#F0E442"  # Okabe-Ito
@@ -138,10 +139,6 @@ def ef_adlif_step(p: SEAdLIFCoefficients, state: dict, current: Any, ops: Ops) -
 def _positive(expr: Any) -> bool:
     """SymPy decides expr > 0 from the signs of its positive symbols (after cancelling)."""
     return bool(sp.factor(sp.together(sp.expand(expr))).is_positive)
-
-
-def _fraction(x: np.ndarray) -> str:
-    return f"{100 * float(np.mean(x)):.1f}%"
 
 
 def _on_unit(d: Any) -> tuple[dict, sp.Symbol, sp.Symbol, Any]:
@@ -241,6 +238,42 @@ def _growth(ctx: Any, model: NeuronModel) -> np.ndarray:
     return np.asarray(ctx.analyse(model)["class"]) == "growing"
 
 
+def _se_growing_bound() -> float:
+    """min of SE's upper bound (1 + alpha)(1 + beta)/D on A over the official box: it increases
+    in alpha and beta, so it is least at tau_u = 5, tau_w = 60."""
+    al = math.exp(-1 / SE_INIT["tau_u"][0])
+    be = math.exp(-1 / SE_INIT["tau_w"][0])
+    return (1 + al) * (1 + be) / ((1 - al) * (1 - be))
+
+
+def ef_growing_probability(q: float = 120.0) -> float:
+    """P(EF grows below threshold) under the official initialisation: A = q a > (1 - alpha
+    beta)/D with a ~ U[a_lo, a_hi], tau_u, tau_w ~ U of their ranges (independent), i.e.
+    E[P(a > (1 - alpha beta)/(q D) | tau_u, tau_w)]. Nested ``scipy.integrate.quad`` over
+    tau_u and tau_w; the bound increases in tau_w, so the inner range ends at the root of
+    bound = q a_hi (``brentq``) and the integrand is smooth on it (error below 1e-12)."""
+    from scipy import integrate, optimize
+
+    (u0, u1), (w0, w1), (a0, a1) = SE_INIT["tau_u"], SE_INIT["tau_w"], SE_INIT["a"]
+
+    def bound(tw: float, tu: float) -> float:  # the least growing a
+        al, be = math.exp(-1 / tu), math.exp(-1 / tw)
+        return (1 - al * be) / ((1 - al) * (1 - be)) / q
+
+    def grows(tw: float, tu: float) -> float:  # P(a > bound), a ~ U[a0, a1]
+        return (a1 - min(max(bound(tw, tu), a0), a1)) / (a1 - a0)
+
+    def inner(tu: float) -> float:
+        if bound(w0, tu) >= a1:
+            return 0.0
+        top = w1 if bound(w1, tu) < a1 else optimize.brentq(lambda w: bound(w, tu) - a1, w0, w1)
+        val = integrate.quad(grows, w0, top, args=(tu,), epsabs=1e-14, epsrel=1e-12)[0]
+        return val / (w1 - w0)
+
+    val = integrate.quad(inner, u0, u1, epsabs=1e-14, epsrel=1e-12, limit=200)[0]
+    return val / (u1 - u0)
+
+
 @register
 @dataclass(frozen=True, eq=False, kw_only=True)
 class SEAdLIF(_SEBase):
@@ -256,16 +289,27 @@ class SEAdLIF(_SEBase):
     step = staticmethod(se_adlif_step)
 
     @classmethod
+    def init_population(cls) -> dict[str, tuple[float, str]]:
+        """SE grows iff A = q a > (1 + alpha)(1 + beta)/D or A < -1; over the official box the
+        bound is at least its value at tau_u = 5, tau_w = 60 (about 1204), above q a <= 120:
+        no draw grows (closed form)."""
+        lo = _se_growing_bound()
+        how = f"closed form: (1 + alpha)(1 + beta)/D >= {lo:.0f} > q a_max = 120 on the box"
+        return {"growing": (0.0, how), "decaying": (1.0, how)}
+
+    @classmethod
     def paper_claims(cls) -> list[PaperClaim]:
         def better_than_ef(ctx: Any) -> tuple[str, str]:
             se = ctx.stats["class"] == "growing"
             ef = _growth(ctx, EFAdLIF(**ctx.draws.params()))
             only_se = int(np.sum(se & ~ef))
             verdict = "holds" if only_se == 0 and np.sum(ef) >= np.sum(se) else "fails"
+            ef_p, ef_how = EFAdLIF.init_population()["growing"]
             return verdict, (
-                f"at the same draws SE grows in {_fraction(se)}, EF in {_fraction(ef)}; "
-                f"{only_se} draws grow under SE but not EF (SE's upper bound on A exceeds EF's "
-                "by (alpha + beta + 2 alpha beta)/D, proved in derive)"
+                f"at the same draws SE grows in {ctx.share(se, 'growing')}, EF in "
+                f"{ctx.share(ef, population=(ef_p, ef_how))}; {only_se} draws grow under SE "
+                "but not EF (SE's upper bound on A exceeds EF's by (alpha + beta + 2 alpha "
+                "beta)/D, proved in derive)"
             )
 
         def above_one_diverges(ctx: Any) -> tuple[str, str]:
@@ -274,7 +318,7 @@ class SEAdLIF(_SEBase):
             grow = np.concatenate([ctx.stats["class"], ef["class"]]) == "growing"
             agree = bool(np.all((r > 1) == grow))
             return ("holds" if agree else "fails"), (
-                f"over the draws under SE and EF, r > 1 in {_fraction(r > 1)}, exactly where "
+                f"over the draws under SE and EF, r > 1 in {ctx.share(r > 1)}, exactly where "
                 f"the map grows: {agree}"
             )
 
@@ -495,14 +539,24 @@ class EFAdLIF(_SEBase):
     step = staticmethod(ef_adlif_step)
 
     @classmethod
+    def init_population(cls) -> dict[str, tuple[float, str]]:
+        """EF grows iff A = q a > (1 - alpha beta)/D (a >= 0 > -1/q): the probability by
+        numerical integration over the official ranges (``ef_growing_probability``)."""
+        p = ef_growing_probability()
+        how = "numerical integral of P(q a > (1 - alpha beta)/D) over tau_u, tau_w (quad)"
+        return {"growing": (p, how), "decaying": (1.0 - p, how)}
+
+    @classmethod
     def paper_claims(cls) -> list[PaperClaim]:
         def ef_grows(ctx: Any) -> tuple[str, str]:
             ef = ctx.stats["class"] == "growing"
             se = _growth(ctx, SEAdLIF(**ctx.draws.params()))
             verdict = "holds" if np.sum(ef) > np.sum(se) else "fails"
+            se_p, se_how = SEAdLIF.init_population()["growing"]
             return verdict, (
-                f"at the official initialisation EF grows below threshold in {_fraction(ef)} of "
-                f"the draws (A > (1 - alpha beta)/D), SE in {_fraction(se)}"
+                f"at the official initialisation EF grows below threshold in "
+                f"{ctx.share(ef, 'growing')} (A > (1 - alpha beta)/D), SE in "
+                f"{ctx.share(se, population=(se_p, se_how))}"
             )
 
         return [
