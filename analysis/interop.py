@@ -23,6 +23,7 @@ analysed by ``stability``, a NIR file (``--nir FILE``) here.
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import errno
 import json
@@ -281,11 +282,11 @@ def _read_file(path: Path) -> Any:
     _check_node_dict(path, data, "")
     data.pop("type_check", None)
     try:
-        return nir.dict2NIRNode(dict(data, type_check=True))
+        return nir.dict2NIRNode(copy.deepcopy(dict(data, type_check=True)))  # NIR edits dicts
     except Exception as err:  # noqa: BLE001 - NIR's type check raises several kinds
         first = str(err) or type(err).__name__
     try:
-        graph = nir.dict2NIRNode(_untyped(data))
+        graph = nir.dict2NIRNode(_untyped(copy.deepcopy(data)))
     except Exception as err:  # noqa: BLE001 - the nir package raises many kinds
         reason = str(err) or type(err).__name__
         raise ValueError(f"cannot read {path} as a NIR graph: {reason}") from None
@@ -876,7 +877,8 @@ def nir_report(
     notes = [str(w.message) for w in caught]
     models = from_nir(g, dt, disc, library=preset.library if preset else None)
     other: dict[str, int] = {}
-    for name, node in _neuron_nodes(g):
+    by_name = dict(_neuron_nodes(g))
+    for name, node in by_name.items():
         if name not in models:
             other[type(node).__name__] = other.get(type(node).__name__, 0) + 1
     counts = {name: len(_parameter_sets(m)[1]) for name, m in models.items()}
@@ -906,7 +908,7 @@ def nir_report(
         nodes.append(
             {
                 "node": name,
-                "nir_type": type(_node_by_name(g, name)).__name__,
+                "nir_type": type(by_name[name]).__name__,
                 "model": type(model).name,
                 "neurons": n,
                 "groups": groups,
@@ -924,13 +926,6 @@ def nir_report(
         "network": network,
         "warnings": notes,
     }
-
-
-def _node_by_name(graph: Any, name: str) -> Any:
-    node = graph
-    for part in name.split("."):
-        node = node.nodes[part]
-    return node
 
 
 # ----------------------------------------------------------------------------- command line

@@ -37,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "figures": ("lstmlif.figures.cli", "make every figure (PNG, PDF, data, captions)"),
     "verify": ("lstmlif.analysis.gradcheck", "the gradient-check table: adjoint vs autograd vs FD"),
     "inspect": ("lstmlif.analysis.interop", "Jacobian, spectrum, period, norms, memory horizon"),
+    "export-nir": ("lstmlif.analysis.nir_export", "a registered model written as a NIR graph"),
     "derive": ("lstmlif.analysis.symbolic", "the SymPy derivation of a model's gradient recursion"),
     "paper": ("lstmlif.analysis.paper", "each number the paper printed, recomputed, side by side"),
     "compare": ("lstmlif.analysis.compare", "every model at its paper's initialisation, claims"),
