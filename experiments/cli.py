@@ -8,6 +8,13 @@ NAME is ``recall``, ``digits``, ``quadrants`` or ``all``. Results go to ``--out`
 ``all`` each goes to the experiments that take it, and naming one experiment together with an
 option it does not take is an error. ``--workers N`` runs N local processes, ``--scheduler
 ADDRESS`` a Dask cluster; the results are the same as a serial sweep's.
+
+``--protocol strong`` (recall) is the stronger tuning protocol of ``runner.STRONG``: 5 seeds,
+learning rates 1e-4 ... 3e-2 (6, log-spaced), budgets 200 / 400 / 800 updates nested in one
+run, every run with and without gradient-norm clipping at 1.0, ALIF's ``tau_a`` in
+{200, 700, 2000}; the choice on the validation split; results in ``OUT/recall_strong/``.
+``--lrs``, ``--budgets``, ``--clip`` and ``--tau-a`` change its grid (``--lrs`` and
+``--budgets`` also that of ``--tune``; ``--clip`` and ``--tau-a`` apply to any recall run).
 """
 
 from __future__ import annotations
@@ -36,6 +43,13 @@ def _float(text: str) -> float:
         return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def _clip(text: str) -> float | None:
+    """A clip value: a positive number, or ``none`` for the unclipped run."""
+    if text.lower() in ("none", "off"):
+        return None
+    return float(text)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -72,6 +86,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the tuning grid (recall, digits): every learning rate x budget, chosen per model "
         "on a validation split; results in OUT/NAME_tune/ with tuned.csv",
     )
+    grid = parser.add_argument_group(
+        "the stronger protocol (recall)",
+        "--protocol strong: seeds 0-4, lr 1e-4,3e-4,1e-3,3e-3,1e-2,3e-2, budgets 200,400,800 "
+        "updates (nested in one run), clip none,1.0, ALIF tau_a 200,700,2000; chosen on the "
+        "validation split, aborted runs counted, 95% bootstrap intervals over seeds; results "
+        "in OUT/recall_strong/. The options below change its grid.",
+    )
+    grid.add_argument("--protocol", choices=("default", "strong"), help="the tuning protocol")
+    grid.add_argument("--lrs", **number_list(float, help="learning rates of a tuning grid"))
+    grid.add_argument(
+        "--budgets", **number_list(int, help="nested budgets (updates) of a tuning grid")
+    )
+    grid.add_argument(
+        "--clip",
+        **number_list(
+            _clip, help="gradient-norm clips, 'none' for the unclipped run, e.g. none,1.0"
+        ),
+    )
+    grid.add_argument(
+        "--tau-a", **number_list(float, help="ALIF adaptation time constants, e.g. 200,700,2000")
+    )
     where = parser.add_argument_group("where the runs execute")
     where.add_argument("--workers", type=_int, default=1, help="local worker processes")
     where.add_argument(
@@ -98,6 +133,14 @@ def _options(args: argparse.Namespace, name: str) -> dict:
         out["lr"] = args.lr
     if args.tune and name in TUNABLE:
         out["tune"] = True
+    if name == "recall":
+        if args.protocol == "strong":
+            out["protocol"] = "strong"
+        for option, key in (("lrs", "lrs"), ("budgets", "budgets"), ("clip", "clips")):
+            if getattr(args, option) is not None:
+                out[key] = getattr(args, option)
+        if args.tau_a is not None:
+            out["tau_a"] = args.tau_a
     return out
 
 
@@ -120,6 +163,11 @@ def run(args: argparse.Namespace) -> int:
             "--hidden": args.hidden is not None and args.name == "digits",
             "--cue-channels": args.cue_channels is not None and args.name == "digits",
             "--tune": args.tune and args.name not in TUNABLE,
+            "--protocol": args.protocol == "strong" and args.name != "recall",
+            "--lrs": args.lrs is not None and args.name != "recall",
+            "--budgets": args.budgets is not None and args.name != "recall",
+            "--clip": args.clip is not None and args.name != "recall",
+            "--tau-a": args.tau_a is not None and args.name != "recall",
         }
         if any(unused.values()):
             options = ", ".join(k for k, v in unused.items() if v)
@@ -130,7 +178,9 @@ def run(args: argparse.Namespace) -> int:
     for name in names:
         options = _options(args, name)
         make_configs(name, args.quick, seeds=args.seeds, **options)
-        folder = result_dir(args.out, name, args.quick, bool(options.get("tune")))
+        folder = result_dir(
+            args.out, name, args.quick, bool(options.get("tune")), options.get("protocol")
+        )
         plans.append((name, options, folder))
     from lstmlif.fileio import check_writable
 
@@ -170,9 +220,12 @@ def run(args: argparse.Namespace) -> int:
         return 0
     for r in reports:
         spent = sum(rec["wall_time_s"] for rec in r.records)
+        aborted = sum(rec["result"]["status"] != "done" for rec in r.records)
         print(
-            f"{r.name}: {len(r.computed)} run(s) computed, {len(r.skipped)} already finished; "
+            f"{r.name}: {len(r.computed)} run(s) computed, {len(r.skipped)} already finished, "
+            f"{aborted} aborted (non-finite or > 1e6 gradient norm; kept and counted); "
             f"compute time of this sweep's {len(r.records)} runs {spent / 60:.1f} min; "
+            f"CPU time of the runs computed now {r.cpu_time_s / 60:.1f} min; "
             f"{r.folder / 'summary.csv'} lists every finished run there"
         )
     print(f"wall time of this call: {total / 60:.1f} min")

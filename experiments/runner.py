@@ -1128,7 +1128,9 @@ class _Sweep:
             self._store(config, record, lock)
             return True
         try:
-            future = self.pool.executor.submit(run_in_worker, config, self.pool.progress)
+            future = self.pool.executor.submit(
+                run_in_worker, run_config, config, self.pool.progress
+            )
         except BaseException:
             lock.release()
             raise

@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +51,23 @@ __all__ = [
 
 KEY_PATTERN = re.compile(r"^[0-9a-f]{16}$")
 LOCK_DIR = ".locks"
+# A run's record is a few hundred kB at most (the longest committed: 0.2 MB); a larger file
+# is not one, and is not read into memory.
+MAX_RECORD_BYTES = 64 * 2**20
+
+
+def _kind(mode: int) -> str:
+    """What a file of this ``st_mode`` is, in words."""
+    for test, words in (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a named pipe, FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return words
+    return "not a plain file"
 
 
 def config_key(config: dict[str, Any]) -> str:
@@ -278,21 +297,46 @@ class Damaged:
 
 
 def read_record(path: Path) -> tuple[dict[str, Any] | None, Damaged | None]:
-    """(record, None) for a sound result file, (None, Damaged) otherwise (unreadable, not
-    JSON, truncated, failing the schema, or named after another config)."""
+    """(record, None) for a sound result file, (None, Damaged) otherwise (not a regular file,
+    larger than ``MAX_RECORD_BYTES``, unreadable, not JSON, truncated, nested too deeply,
+    failing the schema, or named after another config). Only a regular file (a link to one
+    included) is opened, and without blocking: a FIFO or a device named ``*.json`` is
+    reported, never read."""
     try:
-        text = path.read_text()
+        info = os.stat(path)
+    except OSError as err:
+        return None, Damaged(path, f"unreadable ({err.strerror or type(err).__name__})")
+    if not stat.S_ISREG(info.st_mode):
+        return None, Damaged(path, f"not a regular file ({_kind(info.st_mode)}); not read")
+    if info.st_size > MAX_RECORD_BYTES:
+        return None, Damaged(
+            path,
+            f"{info.st_size / 2**20:.0f} MiB, larger than a record can be "
+            f"({MAX_RECORD_BYTES // 2**20} MiB); not read",
+        )
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                return None, Damaged(path, "not a regular file; not read")
+            data = handle.read(MAX_RECORD_BYTES + 1)
+        text = data.decode()
     except OSError as err:
         return None, Damaged(path, f"unreadable ({err.strerror or type(err).__name__})")
     except UnicodeDecodeError:
         return None, Damaged(path, "not text")
     try:
         record = json.loads(text)
+    except RecursionError:
+        return None, Damaged(path, "damaged record: JSON nested too deeply to be a record")
     except json.JSONDecodeError as err:
         # A record is one JSON object: text that stops before its closing brace was cut off.
         what = "not valid JSON" if text.rstrip().endswith("}") else "truncated"
         return None, Damaged(path, f"{what} ({err.msg} at character {err.pos})")
-    problems = validate_record(record)
+    try:
+        problems = validate_record(record)
+    except RecursionError:
+        return None, Damaged(path, "damaged record: JSON nested too deeply to be a record")
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         return None, Damaged(path, problems[0] + more)

@@ -38,7 +38,9 @@ COMMITTED = REPO / "results"
 
 def _strip(record: dict) -> dict:
     """A record without what differs between two computations of the same run."""
-    return {k: v for k, v in record.items() if k not in ("wall_time_s", "finished_at")}
+    return {
+        k: v for k, v in record.items() if k not in ("wall_time_s", "cpu_time_s", "finished_at")
+    }
 
 
 @pytest.fixture(scope="module")
