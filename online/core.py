@@ -349,8 +349,8 @@ class StepTerms:
     dx (n, n) = dF/dx[t-1], dS (n) = dF/dS[t-1], dI (n) = dF/dI[t], dth (n, m) = dF/dtheta
     times d theta / d raw (m trained parameters); zx (n), zth (m) = dz[t]/dx[t], dz[t]/d raw;
     psi = psi(z[t]); pre (B, K) = [u[t], S[t-1]]; S = S[t], S_prev = S[t-1]; gS (B, H) and gx
-    (B, H, n) or None the learning signal at t. ``held`` holds the same dx, dS, dth with the
-    reset spike held (e-prop's partials) when a rule asked for them.
+    (B, H, n) or None the learning signal at t. ``held`` holds the same (dx, dS, dI, dth) with
+    the reset spike held (e-prop's partials) when a rule asked for them.
     """
 
     t: int
@@ -366,7 +366,7 @@ class StepTerms:
     S_prev: np.ndarray
     gS: np.ndarray
     gx: np.ndarray | None
-    held: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    held: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
 
 
 def _stack(flat: list[Any], shape: tuple[int, ...], dtype: Any) -> list[np.ndarray]:
@@ -472,8 +472,7 @@ class Sweep:
             dx, dS, dI, dth = self._parts(D, args)
             held = None
             if self.Dh is not None:
-                hx, hS, _, hth = self._parts(self.Dh, args)
-                held = (hx, hS, hth)
+                held = self._parts(self.Dh, args)
             zflat = _stack(D.numpy["z"](*x, *self.theta), shape, dt)
             zx = np.stack(zflat[:n], axis=-1)
             zth = np.zeros((B, H, len(self.cols)), dtype=dt)

@@ -156,15 +156,15 @@ class OSTL(Rule):
     def carried(self) -> list[np.ndarray]:
         return [self.E, self.Eth, self.qE, self.qth]
 
-    def jacobian(self, s: StepTerms) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(dx, dS, dth) the traces run on."""
-        return s.dx, s.dS, s.dth
+    def jacobian(self, s: StepTerms) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(dx, dS, dI, dth) the traces run on."""
+        return s.dx, s.dS, s.dI, s.dth
 
     def update(self, s: StepTerms) -> None:
-        dx, dS, dth = self.jacobian(s)
+        dx, dS, dI, dth = self.jacobian(s)
         E = np.einsum("bjac,bjck->bjak", dx, self.E)
         E += dS[..., None] * self.qE[:, :, None, :]
-        E += s.dI[..., None] * s.pre[:, None, None, :]
+        E += dI[..., None] * s.pre[:, None, None, :]
         qE = s.psi[..., None] * np.einsum("bja,bjak->bjk", s.zx, E)
         self.gW += np.einsum("bj,bjk->jk", s.gS, qE)
         if s.gx is not None:
@@ -194,7 +194,7 @@ class EProp(OSTL):
     name = "eprop"
     held = True
 
-    def jacobian(self, s: StepTerms) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def jacobian(self, s: StepTerms) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         assert s.held is not None
         return s.held
 
