@@ -41,8 +41,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "derive": ("lstmlif.analysis.symbolic", "the SymPy derivation of a model's gradient recursion"),
     "paper": ("lstmlif.analysis.paper", "each number the paper printed, recomputed, side by side"),
     "compare": ("lstmlif.analysis.compare", "every model at its paper's initialisation, claims"),
-    "lyapunov": ("lstmlif.analysis.lyapunov", "Lyapunov spectrum of the backward dynamics"),
+    "lyapunov": ("lstmlif.analysis.lyapunov_cli", "Lyapunov spectrum of the backward dynamics"),
     "experiment": ("lstmlif.experiments.cli", "long-delay learning experiments"),
+    "online": ("lstmlif.online.cli", "online rules (RTRL, OSTL, e-prop, OTTT) against BPTT"),
 }
 
 
