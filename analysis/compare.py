@@ -103,7 +103,9 @@ def wilson_interval(k: int, n: int, z: float = Z95) -> tuple[float, float]:
     zz = z * z / n
     centre = (p + zz / 2) / (1 + zz)
     half = z * math.sqrt(p * (1 - p) / n + zz / (4 * n)) / (1 + zz)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    lo = 0.0 if k == 0 else max(0.0, centre - half)  # exact ends: no rounding residue
+    hi = 1.0 if k == n else min(1.0, centre + half)
+    return lo, hi
 
 
 def _pct(x: float) -> str:
@@ -185,7 +187,7 @@ def log10_sup_norms(
     """
     J = np.asarray(J, dtype=np.float64)
     m, n = J.shape[0], J.shape[-1]
-    uniq, inverse = np.unique(J.reshape(m, n * n), axis=0, return_inverse=True)
+    uniq, inverse = _unique_rows(J.reshape(m, n * n))
     # matrix index first, stack last: a product is one broadcast multiply-and-sum
     Ja = np.ascontiguousarray(uniq.reshape(-1, n, n).transpose(1, 2, 0))
     out = np.zeros(Ja.shape[-1])
@@ -219,6 +221,20 @@ def log10_sup_norms(
     if tick is not None and steps < kmax:
         tick(kmax - steps)
     return out[inverse.ravel()]
+
+
+def _unique_rows(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of X (m, p) in lexicographic order and, per row, the index of its
+    distinct row (``np.unique(X, axis=0, return_inverse=True)``, by one lexsort)."""
+    if X.shape[0] == 0:
+        return X, np.zeros(0, dtype=np.intp)
+    order = np.lexsort(X.T[::-1])
+    xs = X[order]
+    new = np.ones(len(xs), dtype=bool)
+    new[1:] = np.any(xs[1:] != xs[:-1], axis=1)
+    inverse = np.empty(len(xs), dtype=np.intp)
+    inverse[order] = np.cumsum(new) - 1
+    return xs[new], inverse
 
 
 def _product_2x2(J: np.ndarray, M: np.ndarray) -> np.ndarray:
@@ -314,9 +330,11 @@ class Estimate:
     states: int
 
     def text(self) -> str:
-        s = self.seconds
-        when = f"{s:.0f} s" if s < 120 else f"{s / 60:.0f} min" if s < 7200 else f"{s / 3600:.1f} h"
-        return f"about {when} and {self.bytes / 2**30:.2g} GiB"
+        """``about 10.1 min and 46 MiB``."""
+        s, b = self.seconds, self.bytes
+        when = f"{s:.0f} s" if s < 120 else f"{s / 60:.1f} min" if s < 7200 else f"{s / 3600:.1f} h"
+        size = f"{b / 2**20:.0f} MiB" if b < 2**30 else f"{b / 2**30:.1f} GiB"
+        return f"about {when} and {size}"
 
 
 def _sweep_cost(n: int) -> float:
@@ -331,7 +349,7 @@ def _distinct(name: str, seed: int, m: int) -> int:
     cols = [np.broadcast_to(np.asarray(v, dtype=float), (m,)) for v in model.params().values()]
     if not cols:
         return 1
-    return len(np.unique(np.stack(cols, axis=1), axis=0))
+    return len(_unique_rows(np.stack(cols, axis=1))[0])
 
 
 def _bytes(draws: int, n: int) -> int:
@@ -362,16 +380,16 @@ def estimate(models: Iterable[str], draws: int, seed: int, kmax: int, norm_draws
 def _check_limits(est: Estimate, draws: int, norm_draws: int, kmax: int) -> None:
     if est.bytes > MAX_BYTES:
         raise ValueError(
-            f"compare: --draws {draws} needs about {est.bytes / 2**30:.2g} GiB for a model of "
+            f"compare: --draws {draws} needs about {est.bytes / 2**30:.1f} GiB for a model of "
             f"{est.states} states (about {_bytes(1, est.states)} bytes per draw); the limit is "
             f"{MAX_BYTES / 2**30:.0f} GiB: lower --draws"
         )
     if est.seconds > MAX_SECONDS:
         raise ValueError(
             f"compare: --draws {draws} --norm-draws {norm_draws} --kmax {kmax} over "
-            f"{est.models} model(s) is estimated at {est.text()} (up to {kmax} sweep steps over "
-            f"{est.swept} distinct draws of a model); the limit is {MAX_SECONDS / 60:.0f} min: "
-            "lower --norm-draws or --kmax"
+            f"{est.models} model(s) would take at most {est.text()} ({kmax} sweep steps over up "
+            f"to {est.swept} distinct draws of a model, none leaving early); the limit is "
+            f"{MAX_SECONDS / 60:.0f} min: lower --norm-draws or --kmax"
         )
 
 
