@@ -161,8 +161,10 @@ def run(args: argparse.Namespace) -> int:
         f"loss {args.loss}, {len(runs)} seed(s); spikes per seed "
         f"{[r['spikes'] for r in runs]}"
     )
-    print(f"{'rule':14s} {'rel. error (median)':>20s} {'cosine (median)':>16s} "
-          f"{'memory bytes':>13s} {'seconds':>8s}")
+    print(
+        f"{'rule':14s} {'rel. error (median)':>20s} {'cosine (median)':>16s} "
+        f"{'memory bytes':>13s} {'seconds':>8s}"
+    )
     for r, s in out["summary"].items():
         print(
             f"{r:14s} {s['relative_error']['median']:20.3e} {s['cosine']['median']:16.6f} "
