@@ -60,6 +60,8 @@ __all__ = [
     "observed",
     "learnability_rows",
     "network_exponent_of",
+    "records_in",
+    "markdown",
 ]
 
 PLAN_PATH = Path("results/learnability/plan.json")
@@ -109,7 +111,8 @@ def stage_configs(
     )
 
 
-def _records(out: str | Path) -> list[dict[str, Any]]:
+def records_in(out: str | Path) -> list[dict[str, Any]]:
+    """The sound run records of the plan's folder under ``out``."""
     found, _ = scan_folder(runs_dir(out))
     return [rec for _, rec in found.values()]
 
@@ -192,7 +195,7 @@ def run_plan(
                         file=log,
                         flush=True,
                     )
-            cells = _cells(plan, _records(out), [stage["name"]])
+            cells = _cells(plan, records_in(out), [stage["name"]])
             going = [m for m in going if _continues(plan, cells.get((m, delay), {}))]
             if not going:
                 break
@@ -467,7 +470,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             path = Path(args.out) / "learnability" / "predictors.json"
             predictors = json.loads(path.read_text()) if path.is_file() else None
-            rows = learnability_rows(plan, _records(args.out), predictors, stages)
+            rows = learnability_rows(plan, records_in(args.out), predictors, stages)
             print(markdown(rows, plan))
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
