@@ -56,8 +56,11 @@ __all__ = [
     "E_matrix",
     "E_matrix_entries",
     "f_range_unit_square",
+    "paper_column_max",
+    "column_max_range",
     "quadrant_table",
     "paper_table",
+    "RANGE_QUANTITIES",
     "add_arguments",
     "run",
 ]
@@ -280,6 +283,53 @@ def f_range_unit_square(quadrant: int) -> tuple[float, float]:
     return min(values), max(values)
 
 
+def paper_column_max(beta1: Any, beta2: Any) -> np.ndarray:
+    """Eq. 15 as the paper defines it, the larger of P's two signed column sums:
+    max(b1 b2^2 + b1 b2 + 2 b2 + 1, 1 + b1 + b1 b2), broadcast. Its printed formula (``paper_f``)
+    is the first column, which is the larger one on the whole second quadrant."""
+    return np.max(paper_column_sums(beta1, beta2), axis=-1)
+
+
+def _column_max(b1: float, b2: float) -> float:
+    return max(float(_f(b1, b2)), 1.0 + b1 + b1 * b2)
+
+
+def column_max_range(quadrant: int) -> tuple[float, float]:
+    """(inf, sup) of ``paper_column_max`` over the open unit square of a quadrant. Exact, no grid.
+
+    Both column sums are linear in beta1, so for fixed beta2 their maximum is convex in beta1:
+    its least value is at beta1 = 0, at beta1 = +-1, or where the columns cross,
+    beta1 = 2 beta2 / (1 - beta2^2), with the value (1 + beta2)/(1 - beta2), monotone in beta2.
+    The candidates in beta2 are the ends, the first column's vertex on the beta1 = +-1 edge and
+    the crossings on it (roots of beta1 beta2^2 + 2 beta2 - beta1 = 0); the greatest value is at
+    a corner or at that vertex. The extremes lie on the square's boundary: not attained."""
+    if quadrant not in QUADRANT_VERDICTS:
+        raise ValueError(f"quadrant must be 1, 2, 3 or 4, got {quadrant!r}")
+    s1, s2, _ = QUADRANT_VERDICTS[quadrant]
+    e = float(s1)
+    inside = lambda b2: 0.0 <= b2 * s2 <= 1.0  # noqa: E731
+    cands = {0.0, float(s2)}
+    vertex = -(e + 2.0) / (2.0 * e)
+    if inside(vertex):
+        cands.add(vertex)
+    for sign in (1.0, -1.0):
+        root = (-1.0 + sign * math.sqrt(1.0 + e * e)) / e
+        if inside(root):
+            cands.add(root)
+
+    def least(b2: float) -> float:  # min over beta1 in the closed edge range
+        vals = [_column_max(0.0, b2), _column_max(e, b2)]
+        if abs(b2) < 1.0:
+            cross = 2.0 * b2 / (1.0 - b2 * b2)
+            if 0.0 <= cross * s1 <= 1.0:
+                vals.append((1.0 + b2) / (1.0 - b2))
+        return min(vals)
+
+    lo = min(least(b2) for b2 in cands)
+    hi = max(_column_max(b1, b2) for b1 in (0.0, e) for b2 in cands)
+    return lo, hi
+
+
 def _f_reading(lo: float, hi: float) -> str:
     if lo >= 1.0:
         return "f > 1: bound grows as f^k"
@@ -289,12 +339,15 @@ def _f_reading(lo: float, hi: float) -> str:
 
 
 def quadrant_table() -> list[dict[str, Any]]:
-    """Per quadrant: the paper's verdict, f's range over the open unit square with what it
-    implies, f at (+-0.5, +-0.5), and the true sub-threshold spectrum of J over the square."""
+    """Per quadrant: the paper's verdict; eq. 15's value f (the larger signed column sum,
+    ``paper_column_max``) over the open unit square, its range and what it implies; the
+    first column alone (``paper_f``, the printed formula) and its range; f at (+-0.5, +-0.5);
+    and the true sub-threshold spectrum of J over the square."""
     grid = np.linspace(0.05, 0.95, 19)
     rows = []
     for q, (s1, s2, verdict) in QUADRANT_VERDICTS.items():
-        lo, hi = f_range_unit_square(q)
+        lo, hi = column_max_range(q)
+        lo1, hi1 = f_range_unit_square(q)
         model = LSTMLIF(beta1=s1 * grid[:, None], beta2=s2 * grid[None, :])
         labels = set(np.unique(classify(model)).tolist())
         rho = np.max(np.abs(eigenvalues(model)), axis=-1)
@@ -303,10 +356,12 @@ def quadrant_table() -> list[dict[str, Any]]:
                 "quadrant": q,
                 "signs": ("+" if s1 > 0 else "-") + ("+" if s2 > 0 else "-"),
                 "paper_verdict": verdict,
-                "f_at_half": float(paper_f(0.5 * s1, 0.5 * s2)),
+                "f_at_half": float(paper_column_max(0.5 * s1, 0.5 * s2)),
                 "f_inf": lo,
                 "f_sup": hi,
                 "f_reading": _f_reading(lo, hi),
+                "first_column_inf": lo1,
+                "first_column_sup": hi1,
                 "spectrum": "/".join(sorted(labels)),
                 "rho_min": float(rho.min()),
                 "rho_max": float(rho.max()),
@@ -479,6 +534,7 @@ def _row(
     agrees: bool | None,
     source: str,
     group: str = PRINTED,
+    ranges: tuple[dict[str, Any], ...] = (),
 ) -> dict[str, Any]:
     return {
         "group": group,
@@ -488,6 +544,29 @@ def _row(
         "recomputed": recomputed,
         "agrees": None if agrees is None else bool(agrees),
         "source": source,
+        "ranges": list(ranges),
+    }
+
+
+#: The quantities a row's ``ranges`` can name: eq. 15's value (the larger signed column sum of
+#: P) and the first column alone (the printed formula).
+RANGE_QUANTITIES = {"column_max": paper_column_max, "first_column": paper_f}
+
+
+def _range(
+    quantity: str, beta1: tuple[float, float], beta2: tuple[float, float], lo: float, hi: float,
+    closed: bool,
+) -> dict[str, Any]:  # fmt: skip
+    """A range a row states, as data: ``quantity`` (a key of ``RANGE_QUANTITIES``) lies in
+    [inf, sup] over the box beta1 x beta2, attained (closed) or approached on the box's edge
+    only (open: the values inside lie strictly between)."""
+    return {
+        "quantity": quantity,
+        "beta1": sorted(beta1),
+        "beta2": sorted(beta2),
+        "inf": lo,
+        "sup": hi,
+        "closed": closed,
     }
 
 
@@ -512,6 +591,7 @@ def _printed_rows() -> list[dict[str, Any]]:
     for (i1, i2), ((b1, b2), printed) in TABLE7_TRAINED.items():
         value = float(paper_f(b1, b2))
         lo, hi = f_rounding_range(b1, b2)
+        box = _range("first_column", (b1 - 5e-4, b1 + 5e-4), (b2 - 5e-4, b2 + 5e-4), lo, hi, True)
         rows.append(
             _row(
                 "f after training (Table 7)",
@@ -520,6 +600,7 @@ def _printed_rows() -> list[dict[str, Any]]:
                 value,
                 lo - 5e-4 - 1e-12 <= printed <= hi + 5e-4 + 1e-12,
                 "Table 7 (supplement), after training (recurrent S-MNIST)",
+                ranges=(box,),
             )
         )
     J = subthreshold_jacobian(LSTMLIF(beta1=-0.5, beta2=0.5))
@@ -534,7 +615,7 @@ def _printed_rows() -> list[dict[str, Any]]:
             "eq. 14 vs the step function",
         )
     )
-    lo, _hi = f_range_unit_square(2)
+    lo, hi = f_range_unit_square(2)
     rows.append(
         _row(
             "inf f, open 2nd quadrant",
@@ -543,17 +624,26 @@ def _printed_rows() -> list[dict[str, Any]]:
             lo,
             lo > 1.0,
             "eq. 15",
+            ranges=(_range("first_column", (-1.0, 0.0), (0.0, 1.0), lo, hi, False),),
         )
     )
     for qrow in quadrant_table():
+        s1, s2, _ = QUADRANT_VERDICTS[qrow["quadrant"]]
+        box = ((0.0, float(s1)), (0.0, float(s2)))
+        stated = (
+            _range("column_max", *box, qrow["f_inf"], qrow["f_sup"], False),
+            _range("first_column", *box, qrow["first_column_inf"], qrow["first_column_sup"], False),
+        )
         rows.append(
             _row(
                 f"quadrant {qrow['quadrant']} ({qrow['signs']})",
-                f"f in ({qrow['f_inf']:.3g}, {qrow['f_sup']:.3g})",
+                f"f = larger column sum in ({qrow['f_inf']:.4g}, {qrow['f_sup']:.4g}); first "
+                f"column in ({qrow['first_column_inf']:.4g}, {qrow['first_column_sup']:.4g})",
                 qrow["paper_verdict"],
                 f"f: {qrow['f_reading']}; J: {qrow['spectrum']}",
                 _quadrant_agrees(qrow),
                 "eq. 15 applied per quadrant (the paper's quadrant study)",
+                ranges=stated,
             )
         )
     for arch in ARCHITECTURES:

@@ -17,10 +17,12 @@ from lstmlif.analysis.paper import (
     TABLE7_BETA2,
     TABLE7_TRAINED,
     E_matrix,
+    column_max_range,
     energy_table,
     f_range_unit_square,
     f_rounding_range,
     network_energy_nj,
+    paper_column_max,
     paper_column_sums,
     paper_f,
     paper_matrix,
@@ -267,3 +269,76 @@ def test_paper_command_names_the_paper_and_explains_agrees(capsys):
     bad = json.loads(capsys.readouterr().out)
     assert bad and all(r["agrees"] is False for r in bad)
     assert {r["quantity"] for r in bad} >= {"f after training (Table 7)", "energy LSTM (nJ/step)"}
+
+
+# ----------------------------------------------------------------------------- stated ranges
+
+
+def _column_sums_by_hand(b1, b2):
+    """The two signed column sums of eq. 14's P, written out (not the module's code)."""
+    first = (1 + b1 * b2) + (2 * b2 + b1 * b2**2)
+    second = b1 + (1 + b1 * b2)
+    return first, second
+
+
+def _quantity_by_hand(name, b1, b2):
+    first, second = _column_sums_by_hand(b1, b2)
+    return {"first_column": first, "column_max": np.maximum(first, second)}[name]
+
+
+def test_every_range_a_row_states_holds_on_a_fine_grid():
+    """Each range attached to a row of ``lstmlif paper`` (as data: quantity, box, inf, sup,
+    closed or open), evaluated on a 1201 x 1201 grid of its box by the column sums written out
+    here: the grid's least and greatest values meet inf and sup (to the grid's resolution), no
+    grid value lies outside [inf, sup], and on an open box the values inside lie strictly
+    between."""
+    rows = paper_table()
+    checked = 0
+    for r in rows:
+        if " in (" in r["where"]:  # a range in the row's text has its data
+            assert r["ranges"], r["quantity"]
+        for rg in r["ranges"]:
+            (a1, c1), (a2, c2) = rg["beta1"], rg["beta2"]
+            g1 = np.linspace(a1, c1, 1201)[:, None]
+            g2 = np.linspace(a2, c2, 1201)[None, :]
+            v = _quantity_by_hand(rg["quantity"], g1, g2)
+            # both column sums are Lipschitz on the unit square with constant < 5.9 (gradient
+            # norm), and the grid has a point within h / sqrt(2) of any point: 4.2 h
+            tol = 4.2 * max(c1 - a1, c2 - a2) / 1200 + 1e-12
+            assert v.min() == pytest.approx(rg["inf"], abs=tol), (r["quantity"], r["where"], rg)
+            assert v.max() == pytest.approx(rg["sup"], abs=tol), (r["quantity"], r["where"], rg)
+            assert v.min() >= rg["inf"] - 1e-12 and v.max() <= rg["sup"] + 1e-12
+            if not rg["closed"]:
+                inner = v[1:-1, 1:-1]
+                assert inner.min() > rg["inf"] - 1e-12 and inner.max() < rg["sup"] + 1e-12
+            checked += 1
+    assert checked == 16 + 1 + 2 * 4  # Table 7 after training, inf f, the four quadrants
+
+
+def test_quadrant_rows_state_the_larger_column_sum():
+    rows = {r["quantity"][:10]: r for r in paper_table() if r["quantity"].startswith("quadrant")}
+    q4 = rows["quadrant 4"]
+    # eq. 15 over the fourth quadrant is the second column 1 + b1 (1 + b2), in (1, 2): the
+    # first column's (-1, 1) is not the bound; on the grid 0.05..0.95, [1.0025, 1.9025]
+    assert q4["where"] == "f = larger column sum in (1, 2); first column in (-1, 1)"
+    assert q4["recomputed"].startswith("f: f > 1: bound grows")
+    g = np.linspace(0.05, 0.95, 19)
+    first, second = _column_sums_by_hand(g[:, None], -g[None, :])
+    v = np.maximum(first, second)
+    assert (v.min(), v.max()) == pytest.approx((1.0025, 1.9025), abs=1e-12)
+    assert np.all(second > first)
+    # third quadrant: inf sqrt(2) - 1, approached at b1 -> -1, b2 -> 1 - sqrt(2)
+    assert rows["quadrant 3"]["ranges"][0]["inf"] == pytest.approx(math.sqrt(2) - 1, abs=1e-15)
+    assert "larger column sum in (0.4142, 1)" in rows["quadrant 3"]["where"]
+    # every reading agrees with the range it reads
+    for r in rows.values():
+        lo, hi = r["ranges"][0]["inf"], r["ranges"][0]["sup"]
+        if lo >= 1:
+            assert "f > 1: bound grows" in r["recomputed"]
+        else:
+            assert -1 <= lo and hi <= 1 and "|f| < 1: bound shrinks" in r["recomputed"]
+    # on the second quadrant the printed formula is the larger column (eq. 15's f is paper_f)
+    b1, b2 = -g[:, None], g[None, :]
+    np.testing.assert_allclose(paper_column_max(b1, b2), paper_f(b1, b2), rtol=0, atol=1e-15)
+    with pytest.raises(ValueError, match="quadrant"):
+        column_max_range(0)
