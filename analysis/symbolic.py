@@ -83,7 +83,8 @@ LAM = sp.Symbol("lambda")
 
 @dataclass(frozen=True)
 class Check:
-    """One statement of docs/theory.md, derived and compared. ``holds`` is decided by SymPy
+    """One identity or property the toolkit derives (docs/theory.md, or a model's ``claims``),
+    derived and compared; not a paper's claim. ``holds`` is decided by SymPy
     (``simplify(derived - expected) == 0`` or an explicit argument in ``how``)."""
 
     section: str
@@ -978,11 +979,16 @@ def run(args: argparse.Namespace) -> int:
         + ";  ".join(f"{k} = {v}" for k, v in rep["jury"].items())
     )
     lines.append("")
-    lines.append("Statements of the theory (derived from the step function):")
+    lines.append(
+        "Identities and properties the toolkit derives from the step function and proves with "
+        "SymPy (its own statements, not a paper's claims: `lstmlif compare` judges those):"
+    )
     for c in rep["checks"]:
         mark = "holds" if c["holds"] else "FAILS"
         lines.append(f"  [{mark}] section {c['section']}: {c['claim']}")
     n_bad = sum(not c["holds"] for c in rep["checks"])
-    lines.append(f"\n{len(rep['checks'])} statements, {n_bad} not confirmed")
+    lines.append(
+        f"\n{len(rep['checks'])} identities and properties derived here, {n_bad} not confirmed"
+    )
     print("\n".join(lines))
     return 0
