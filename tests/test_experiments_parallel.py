@@ -3,6 +3,14 @@ results (same keys, same numbers), with one progress bar over all workers."""
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
 import pytest
 import torch
 
@@ -111,3 +119,89 @@ def test_runs_in_threads_of_one_process_match_the_serial_sweep(serial):
         }
         assert got.setdefault(r["key"], numbers) == numbers  # the two copies agree
     assert got == serial
+
+
+def test_a_scheduler_that_never_answers_is_an_error_naming_it(tmp_path, capsys, monkeypatch):
+    """A port that accepts the connection and never says a word: an error naming the address
+    once the network timeout has passed, not a hang."""
+    pytest.importorskip("distributed")
+    from lstmlif.experiments import parallel
+
+    monkeypatch.setattr(parallel, "SCHEDULER_TIMEOUT_S", 2.0)
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    port = server.getsockname()[1]
+    held = []
+
+    def accept() -> None:
+        while True:
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    address = f"tcp://127.0.0.1:{port}"
+    argv = ["experiment", "recall", "--quick", "--out", str(tmp_path), "--scheduler", address]
+    start = time.monotonic()
+    try:
+        assert cli_main(argv) == 2
+    finally:
+        server.close()
+    assert time.monotonic() - start < 60
+    assert held  # the connection was accepted
+    err = capsys.readouterr().err
+    assert (
+        f"cannot reach the Dask scheduler at {address} within 2 s: the connection was accepted "
+        "but the scheduler never answered"
+    ) in err
+    assert not list(tmp_path.rglob("*.json"))
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    fields = handle.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                out.append(int(entry))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc to find the workers")
+def test_workers_die_with_the_sweep(tmp_path):
+    """SIGKILL of a --workers 2 sweep (runs of 100,000 updates, hours each): its workers, the
+    progress queue's manager and the resource tracker are all gone within a minute."""
+    argv = [sys.executable, "-m", "lstmlif", "experiment", "recall", "--quick", "--updates"]
+    argv += ["100000", "--workers", "2", "--out", str(tmp_path), "--no-progress"]
+    sweep = subprocess.Popen(argv, stderr=subprocess.DEVNULL)
+    try:
+        start = time.monotonic()
+        while len(_children(sweep.pid)) < 4 and time.monotonic() - start < 120:
+            time.sleep(0.2)
+        kids = _children(sweep.pid)
+        assert len(kids) >= 4  # 2 workers, the manager, the resource tracker
+        time.sleep(2)
+    finally:
+        sweep.send_signal(signal.SIGKILL)
+        sweep.wait()
+    start = time.monotonic()
+    while any(_alive(k) for k in kids) and time.monotonic() - start < 90:
+        time.sleep(0.2)
+    left = [k for k in kids if _alive(k)]
+    for k in left:
+        os.kill(k, signal.SIGKILL)
+    assert not left, f"{len(left)} of the sweep's {len(kids)} processes outlived it"

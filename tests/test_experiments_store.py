@@ -322,17 +322,106 @@ def test_locks_share_work_and_stale_locks_are_recovered(quick, tmp_path):
     assert not (folder / ".locks").exists()  # no lock file left behind
 
 
+BARRIER_SWEEP = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from lstmlif.experiments import runner
+    from lstmlif.cli import main
+
+    barrier, me = Path(sys.argv[1]), sys.argv[2]
+    original = runner.run_config
+    first = [True]
+
+    def run_config(config, progress=None):
+        # Each sweep's first run waits until the other sweep is inside a run too: the two
+        # sweeps are computing at the same moment, so their locks must keep them apart.
+        if first[0]:
+            first[0] = False
+            (barrier / f"in-{me}").write_text(config["model"])
+            start = time.monotonic()
+            while len(list(barrier.glob("in-*"))) < 2:
+                if time.monotonic() - start > 300:
+                    raise SystemExit("barrier: the other sweep never started a run")
+                time.sleep(0.01)
+        return original(config, progress)
+
+    runner.run_config = run_config
+    sys.exit(main(sys.argv[3:]))
+    """
+)
+
+
 def test_two_concurrent_sweeps_compute_each_run_once(tmp_path):
-    """Two sweeps started together into one folder: every run is computed by exactly one."""
+    """Two sweeps into one folder, forced to overlap: each is inside a run while the other
+    is (a barrier in their first run), and every run is computed by exactly one of them."""
     env = dict(os.environ, PYTHONWARNINGS="ignore")
-    argv = ["-m", "lstmlif", "experiment", "recall", "--quick", "--out", str(tmp_path)]
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    out = tmp_path / "out"
+    argv = ["experiment", "recall", "--quick", "--out", str(out)]
     argv += ["--no-progress", "--json", "--seeds", "0,1"]
     procs = [
-        subprocess.Popen([sys.executable, *argv], stdout=subprocess.PIPE, text=True, env=env)
-        for _ in range(2)
+        subprocess.Popen(
+            [sys.executable, "-c", BARRIER_SWEEP, str(barrier), str(i), *argv],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for i in range(2)
     ]
     reports = [json.loads(p.communicate(timeout=600)[0])["experiments"][0] for p in procs]
     assert all(p.returncode == 0 for p in procs)
+    # Both met at the barrier, each in a different run (the lock kept the second one off the
+    # run the first one held).
+    inside = sorted(p.name for p in barrier.iterdir())
+    assert inside == ["in-0", "in-1"]
+    assert all(r["computed"] >= 1 for r in reports)
     assert sum(r["computed"] for r in reports) == 6  # 3 models x 2 seeds, each once
     assert all(r["runs"] == 6 for r in reports)
-    assert len(list(result_dir(tmp_path, "recall", quick=True).glob("*.json"))) == 6
+    assert len(list(result_dir(out, "recall", quick=True).glob("*.json"))) == 6
+
+
+def test_results_folders_read_only_regular_files(quick, tmp_path, capsys):
+    """A record nested 100,000 deep, a FIFO and a link to /dev/zero named *.json: each is a
+    damaged file named in the report, none blocks, none exhausts memory."""
+    import threading
+
+    source, records = quick
+    folder = result_dir(tmp_path, "recall", quick=True)
+    folder.mkdir(parents=True)
+    deep = folder / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    fifo = folder / "zzz.json"
+    os.mkfifo(fifo)
+    zero = folder / "zero.json"
+    zero.symlink_to("/dev/zero")
+    big = folder / "big.json"
+    with open(big, "wb") as handle:  # a sparse file larger than any record
+        handle.truncate(65 * 2**20)
+
+    reasons = {}
+
+    def read_all() -> None:
+        for path in (deep, fifo, zero, big):
+            reasons[path.name] = read_record(path)[1].reason
+
+    reader = threading.Thread(target=read_all, daemon=True)
+    reader.start()
+    reader.join(30)
+    assert not reader.is_alive(), "reading the results folder blocked"
+    assert reasons == {
+        "deep.json": "damaged record: JSON nested too deeply to be a record",
+        "zzz.json": "not a regular file (a named pipe, FIFO); not read",
+        "zero.json": "not a regular file (a character device); not read",
+        "big.json": "65 MiB, larger than a record can be (64 MiB); not read",
+    }
+    for record in records.values():
+        (folder / run_filename(record["config"])).write_text(json.dumps(record))
+    argv = ["experiment", "recall", "--quick", "--out", str(tmp_path), "--no-progress"]
+    assert cli_main(argv) == 0
+    err = capsys.readouterr().err
+    for path in (deep, fifo, zero, big):
+        assert f"damaged result file {path}: {reasons[path.name]}; not used" in err
+    assert "Traceback" not in err
+    assert fifo.exists() and zero.is_symlink()  # reported, not touched
