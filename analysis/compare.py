@@ -13,8 +13,10 @@ Jacobian at rest taken from the step function):
   and max;
 - log10 sup_{k <= kmax} ||J^k||_2 (the transient amplification; for a growing map it grows with
   kmax) over the first ``norm_draws`` of them: median, min and max;
-- each published claim the class declares (``NeuronModel.paper_claims``) with the verdict its
-  ``judge`` reaches on these draws ("holds", "fails", "partly" or "not testable").
+- each claim the class declares (``NeuronModel.paper_claims``) with the verdict its ``judge``
+  reaches on these draws ("holds", "fails", "partly" or "not testable"): each paper's own
+  claims, and apart from them the toolkit's own statements tested at the draws (a source that
+  starts with ``TOOLKIT_SOURCE``).
 
 Each model gets its own random stream (seed, position in the registry), so the draws of a model
 do not depend on which other models are compared.
@@ -65,6 +67,7 @@ __all__ = [
     "MAX_SECONDS",
     "MAX_BYTES",
     "PROGRESS_SECONDS",
+    "TOOLKIT_SOURCE",
 ]
 
 DEFAULT_DRAWS = 100_000
@@ -425,6 +428,11 @@ def _point_mass(model: NeuronModel) -> bool:
     return True
 
 
+TOOLKIT_SOURCE = "this toolkit"
+"""The source prefix of a ``PaperClaim`` that states the toolkit's own derivation (tested at the
+draws), printed apart from the papers' own claims."""
+
+
 def _judge(fn: Callable[[Context], tuple[str, str]] | None, ctx: Context) -> tuple[str, str]:
     if fn is None:
         return "not testable", "nothing here tests this statement"
@@ -481,6 +489,7 @@ def compare_model(
         verdict, evidence = _judge(c.judge, ctx)
         claims.append(
             {
+                "kind": "toolkit" if c.source.startswith(TOOLKIT_SOURCE) else "paper",
                 "source": c.source,
                 "quote": c.quote,
                 "check": c.check,
@@ -629,9 +638,15 @@ def run(args: argparse.Namespace) -> int:
         init = r["initialisation"].rstrip(".") + "."
         how = f" Population: {g['method']}." if g["population"] is not None else ""
         print(f"  {r['label']}: {init}{how}")
-    print("\nPublished claims (each paper's own words, with the verdict the computation gives):")
-    for r in rows:
-        for c in r["claims"]:
-            print(f'  {r["label"]}: [{c["verdict"]}] {c["source"]}: "{c["quote"]}"')
-            print(f"      check: {c['check']}; {c['evidence']}")
+    for kind, title in (
+        ("paper", "Each paper's own claims, with the verdict the computation gives"),
+        ("toolkit", "The toolkit's own statements (derived here), tested at the same draws"),
+    ):
+        print(f"\n{title}:")
+        for r in rows:
+            for c in r["claims"]:
+                if c["kind"] != kind:
+                    continue
+                print(f'  {r["label"]}: [{c["verdict"]}] {c["source"]}: "{c["quote"]}"')
+                print(f"      check: {c['check']}; {c['evidence']}")
     return 0

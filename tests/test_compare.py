@@ -18,6 +18,7 @@ from lstmlif.analysis.compare import (
     MAX_BYTES,
     MAX_SECONDS,
     PROGRESS_SECONDS,
+    TOOLKIT_SOURCE,
     compare_model,
     compare_table,
     estimate,
@@ -286,3 +287,17 @@ def test_progress_bar_only_when_asked_or_long(capsys):
     compare_table(("lif",), draws=10, seed=0, kmax=20, progress=True)
     assert "compare" in capsys.readouterr().err
     assert estimate(model_names(), DEFAULT_DRAWS, 0, 10000, 1000).seconds > PROGRESS_SECONDS
+
+
+def test_papers_claims_apart_from_the_toolkits_statements(capsys):
+    row = compare_model("adlif", draws=200, seed=0, kmax=20)
+    assert [c["kind"] for c in row["claims"]] == ["paper", "toolkit"]
+    assert row["claims"][1]["source"].startswith(TOOLKIT_SOURCE)
+    assert main(["compare", "--models", "adlif", "plif", "--draws", "200", "--kmax", "20"]) == 0
+    out = capsys.readouterr().out
+    papers = out.index("Each paper's own claims")
+    toolkit = out.index("The toolkit's own statements")
+    assert papers < out.index("Bittar & Garner 2022") < toolkit
+    assert toolkit < out.index("this toolkit (derive), adLIF")
+    assert toolkit < out.index("this toolkit (derive), PLIF")
+    assert papers < out.index("Fang et al. 2021") < toolkit

@@ -185,7 +185,7 @@ class AdLIF(NeuronModel):
                 "no stability or gradient claim to check",
             ),
             PaperClaim(
-                "catalogue, adLIF (c)",
+                "this toolkit (derive), adLIF",
                 "adLIF's published initialisation ranges include couplings that grow below "
                 "threshold",
                 "share of initial draws with |lambda| > 1 (a < beta - 1)",

@@ -169,7 +169,7 @@ class PLIF(NeuronModel):
                 "a training claim, not a gradient-stability one",
             ),
             PaperClaim(
-                "catalogue, PLIF (c)",
+                "this toolkit (derive), PLIF",
                 "Strict sub-threshold: lambda = 1 - k = 1 - 1/tau in (0, 1) for every finite w",
                 "share of the initial draws that decay below threshold",
                 decays,
