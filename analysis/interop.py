@@ -47,6 +47,7 @@ from lstmlif.neurons.catalogue.nir_models import DISCRETIZATIONS, EULER_DECAY_SC
 from . import stability
 from .stability import (
     _classify_matrix,
+    _step_2x2,
     input_vector,
     log10_power_norms,
     memory_horizon,
@@ -480,8 +481,9 @@ def _check_decades(decades: Any) -> None:
 
 def _reach_stack(J: np.ndarray, kmax: int, decades: float) -> np.ndarray:
     """``gradient_reach`` of each matrix of a stack (G, n, n): closed form for n = 1 (|a|^k is
-    monotone: k = ceil(decades ln 10 / -ln|a|), checked against its neighbour), the power sweep
-    in chunks otherwise (so that the stored norms stay under about 80 MB)."""
+    monotone: k = ceil(decades / -log10|a|), checked against its neighbour); for n = 2 the
+    renormalised power sweep of all maps at once, stopped when every decaying one has crossed
+    (maps with rho >= 1 never cross: ||J^k|| >= rho^k); larger n in chunks of the stored sweep."""
     G, n = J.shape[0], J.shape[-1]
     out = np.full(G, math.inf)
     if n == 1:
@@ -498,13 +500,30 @@ def _reach_stack(J: np.ndarray, kmax: int, decades: float) -> np.ndarray:
         k[high] += 1
         out[ok & (k <= kmax)] = k[ok & (k <= kmax)]
         return out
+    radius = np.max(np.abs(np.linalg.eigvals(J)), axis=-1)
+    live = np.flatnonzero(radius < 1)  # rho >= 1: ||J^k|| >= rho^k >= 1 for every k
+    if n == 2 and live.size:
+        # the renormalised 2x2 sweep, stopped once every decaying map has crossed the bound
+        step = _step_2x2(J[live], 2)
+        log_c = np.zeros(live.size)
+        first = np.full(live.size, math.inf)
+        for k in range(1, kmax + 1):
+            with np.errstate(divide="ignore"):
+                log_c = log_c + np.log10(step())
+            new = np.isinf(first) & (log_c <= -decades)
+            first[new] = k
+            if not np.isinf(first).any():
+                break
+        out[live] = first
+        return out
     chunk = max(1, int(1e7 // (kmax + 1)))
-    for start in range(0, G, chunk):
-        logs = log10_power_norms(J[start : start + chunk], kmax, ord=2)
+    for start in range(0, live.size, chunk):
+        idx = live[start : start + chunk]
+        logs = log10_power_norms(J[idx], kmax, ord=2)
         hit = logs[:, 1:] <= -decades
         first = np.argmax(hit, axis=1)
         found = hit[np.arange(hit.shape[0]), first]
-        out[start : start + chunk] = np.where(found, first + 1.0, math.inf)
+        out[idx] = np.where(found, first + 1.0, math.inf)
     return out
 
 
@@ -553,10 +572,10 @@ def scheme_notes(model: NeuronModel, params: dict[str, float]) -> list[str]:
 
 
 def _analyse_node(
-    model: NeuronModel, kmax: int, decades: float
+    model: NeuronModel, kmax: int, decades: float, sets: Any = None
 ) -> tuple[int, list[dict[str, Any]]]:
     """The groups of one node, vectorised over its distinct parameter sets."""
-    n, sets = _parameter_sets(model)
+    n, sets = _parameter_sets(model) if sets is None else sets
     if not sets:
         return n, []
     names = list(sets[0][0])
@@ -881,7 +900,8 @@ def nir_report(
     for name, node in by_name.items():
         if name not in models:
             other[type(node).__name__] = other.get(type(node).__name__, 0) + 1
-    counts = {name: len(_parameter_sets(m)[1]) for name, m in models.items()}
+    sets = {name: _parameter_sets(m) for name, m in models.items()}
+    counts = {name: len(s[1]) for name, s in sets.items()}
     work = sum(counts.values()) * kmax
     if work > MAX_REPORT_WORK:
         raise ValueError(
@@ -895,7 +915,7 @@ def nir_report(
     done = 0
     total = sum(counts.values())
     for name, model in models.items():
-        n, groups = _analyse_node(model, kmax, decades)
+        n, groups = _analyse_node(model, kmax, decades, sets[name])
         done += counts[name]
         now = time.monotonic()
         if progress is not None and now - last > 5.0:

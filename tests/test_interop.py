@@ -5,13 +5,22 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import nir
 import numpy as np
 import pytest
 
-from lstmlif.analysis import gradcheck
-from lstmlif.analysis.interop import from_nir, gradient_reach, nir_model_classes, nir_report
+from lstmlif.analysis import gradcheck, stability
+from lstmlif.analysis.interop import (
+    from_nir,
+    gradient_reach,
+    network_jacobian,
+    nir_model_classes,
+    nir_report,
+    read_graph,
+)
+from lstmlif.analysis.nir_export import export_nir
 from lstmlif.analysis.symbolic import derive
 from lstmlif.cli import main
 from lstmlif.neurons import model_class, model_names, simulate
@@ -271,3 +280,396 @@ def test_the_snntorch_round_trip_file_of_the_docs():
         assert v.states["v"][t, 0] == pytest.approx(mem, abs=1e-5)
     exact = nir_report(path, 1e-4, "exact", kmax=10)["nodes"][0]["groups"][0]
     assert exact["jacobian"][0][0] == pytest.approx(math.exp(-0.1), abs=1e-6)
+
+
+# ----------------------------------------------------------------------------- discretisations
+
+
+def test_cubalif_exact_is_the_matrix_exponential_and_euler_is_forward_euler():
+    """tau_syn = 5, tau_mem = 20, r = 2, dt = 1: the matrix exponential of the linear ODE gives
+    J21 = r/tau_m (e^(-dt/tau_m) - e^(-dt/tau_s)) / (1/tau_s - 1/tau_m) = 0.088332; forward
+    Euler r dt / tau_m = 0.1; snntorch's update (1 - a_m) r a_s = 0.08; norse's (1 - a_m) r."""
+    from scipy.linalg import expm
+
+    ts, tm, r, w, dt = 5.0, 20.0, 2.0, 1.5, 1.0
+    A = np.array([[-1 / ts, 0.0], [r / tm, -1 / tm]])  # d(i, v)/dt = A (i, v) + B I
+    B = np.array([w / ts, 0.0])
+    # the exact step of x' = A x + B u with u held: the augmented matrix exponential
+    M = expm(np.block([[A, B[:, None]], [np.zeros((1, 3))]]) * dt)
+    J_exact, b_exact = M[:2, :2], M[:2, 2]
+    assert J_exact[1, 0] == pytest.approx(0.088332, abs=5e-7)
+    expected = {
+        "exact": (J_exact, b_exact),
+        "euler": (np.array([[0.8, 0], [0.1, 0.95]]), np.array([0.3, 0.0])),
+        "snntorch": (np.array([[0.8, 0], [0.08, 0.95]]), np.array([0.3, 0.03])),
+        "spikingjelly": (np.array([[0.8, 0], [0.08, 0.95]]), np.array([0.3, 0.03])),
+        "norse": (np.array([[0.8, 0], [0.1, 0.95]]), np.array([1.2, 0.15])),
+    }
+    for disc, (J, b) in expected.items():
+        m = NirCubaLIF(tau_syn=ts, tau_mem=tm, r=r, w_in=w, dt=dt, discretization=disc)
+        np.testing.assert_allclose(stability.subthreshold_jacobian(m), J, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(stability.input_vector(m), b, rtol=1e-12, atol=1e-15)
+    # equal time constants: the limit r dt/tau e^(-dt/tau), continuous across the series switch
+    for ts in (20.0, 20.0 * (1 + 1e-7), 20.0 * (1 + 1e-3)):
+        m = NirCubaLIF(tau_syn=ts, tau_mem=20.0, r=2.0, dt=1.0)
+        j21 = stability.subthreshold_jacobian(m)[1, 0]
+        exact = expm(np.array([[-1 / ts, 0.0], [2.0 / 20, -1 / 20]]))[1, 0]
+        assert j21 == pytest.approx(exact, rel=1e-12)
+
+
+def test_the_integrator_node_and_the_scheme_notes():
+    graph = nir.NIRGraph(
+        nodes={
+            "input": nir.Input(input_type={"input": np.array([2])}),
+            "i": nir.I(r=np.array([2.0, 2.0])),
+            "lif": nir.LIF(
+                tau=np.array([0.25, 0.6]), r=np.ones(2), v_leak=np.zeros(2), v_threshold=np.ones(2)
+            ),  # fmt: skip
+            "output": nir.Output(output_type={"output": np.array([2])}),
+        },
+        edges=[("input", "i"), ("i", "lif"), ("lif", "output")],
+    )
+    rep = nir_report(graph, 1.0, "euler", kmax=50)
+    i_node, lif = rep["nodes"]
+    assert (i_node["nir_type"], i_node["model"]) == ("I", "nir_if")
+    assert i_node["groups"][0]["jacobian"] == [[1.0]] and i_node["groups"][0]["class"] == "marginal"
+    assert "v_th" not in i_node["groups"][0]["params"]
+    unstable, oscillating = lif["groups"]
+    assert unstable["jacobian"] == [[-3.0]] and unstable["class"] == "growing"  # dt/tau = 4
+    assert unstable["scheme_notes"] == [
+        "scheme unstable: the euler step's decay a = 1 - dt/tau = -3 has |a| > 1 (dt/tau = 4 > 2)"
+        " and grows, although the ODE decays (exact a = 0.0183156); the scheme, not the neuron, "
+        "is unstable"
+    ]
+    assert oscillating["scheme_notes"][0].startswith(
+        "scheme oscillates: the euler step's decay a = 1 - dt/tau = -0.666667 < 0 (dt/tau = "
+        "1.66667 > 1) alternates in sign"
+    )
+    assert all(g["scheme_notes"] == [] for n in nir_report(graph, 1.0, "exact", kmax=50)["nodes"]
+               for g in n["groups"])  # fmt: skip
+    # the integrator never spikes, whatever it is driven with
+    model = from_nir(graph, 1.0)["i"]
+    assert simulate(model, 5.0 * np.ones((30, 2))).spikes.sum() == 0
+
+
+def test_presets_and_their_conflicts(nir_file):
+    models = from_nir(nir_file, library="norse")
+    lif = models["lif"]  # norse's tau is dt / tau_inv: the ODE's tau = written tau / dt
+    assert lif.dt == 1e-3 and lif.discretization == "norse"
+    np.testing.assert_allclose(lif.tau, TAU / 1e-3)
+    assert from_nir(nir_file, library="snntorch")["lif"].dt == 1e-4
+    assert from_nir(nir_file, 0.5, library="spikingjelly")["lif"].dt == 0.5
+    with pytest.raises(ValueError, match="give either a discretization or library='norse'"):
+        from_nir(nir_file, discretization="exact", library="norse")
+    with pytest.raises(ValueError, match="library must be one of"):
+        from_nir(nir_file, library="lava")
+    with pytest.raises(ValueError, match="dt is needed"):
+        from_nir(nir_file)
+
+
+# ----------------------------------------------------------------------------- networks
+
+
+def _loop(w: float = 0.9) -> nir.NIRGraph:
+    """Input -> LI (tau 20, one neuron) -> Output, and LI -> Linear(w) -> LI: a loop."""
+    return nir.NIRGraph(
+        nodes={
+            "input": nir.Input(input_type={"input": np.array([1])}),
+            "li": nir.LI(tau=np.array([20.0]), r=np.ones(1), v_leak=np.zeros(1)),
+            "w": nir.Linear(weight=np.array([[w]])),
+            "output": nir.Output(output_type={"output": np.array([1])}),
+        },
+        edges=[("input", "li"), ("li", "w"), ("w", "li"), ("li", "output")],
+    )
+
+
+def test_a_loop_is_analysed_as_a_network(capsys, tmp_path):
+    rep = nir_report(_loop(), 1.0, "exact", kmax=10000)
+    a = math.exp(-1 / 20)
+    node = rep["nodes"][0]["groups"][0]
+    assert node["spectral_radius"] == pytest.approx(a, rel=1e-15)  # 0.951
+    assert node["gradient_reach"] == 139
+    net = rep["network"]
+    rho = a + (1 - a) * 0.9  # v[t] = a v + (1 - a) w v[t-1] (the loop's edge: one step later)
+    assert net["spectral_radius"] == pytest.approx(rho, rel=1e-14) and round(rho, 3) == 0.995
+    assert net["gradient_reach"] == math.ceil(-3 * math.log(10) / math.log(rho)) == 1413
+    assert net["nodes_on_cycle"] == ["li", "w"] and net["class"] == "decaying"
+    path = tmp_path / "loop.nir"
+    nir.write(path, _loop())
+    assert main(["inspect", "--nir", str(path), "--dt", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "node li (on a cycle): NIR LI -> nir_li" in out
+    assert "network: recurrent; nodes on a cycle: li, w" in out
+    assert "spectral radius 0.9951229" in out and "1413 steps" in out
+
+
+def test_the_network_jacobian_by_hand():
+    """LI(2) -> Affine W1 -> CubaLI(2) -> Affine W2 -> back to LI: J = (1 - K_same)^-1 (A +
+    K_back), written out by hand for one step of the coupled linear maps."""
+    W1, W2 = np.array([[0.5, -0.2], [0.1, 0.3]]), np.array([[0.4, 0.0], [-0.3, 0.2]])
+    graph = nir.NIRGraph(
+        nodes={
+            "input": nir.Input(input_type={"input": np.array([2])}),
+            "li": nir.LI(tau=np.array([4.0, 8.0]), r=np.ones(2), v_leak=np.zeros(2)),
+            "w1": nir.Affine(weight=W1, bias=np.zeros(2)),
+            "cuba": nir.CubaLI(
+                tau_syn=np.full(2, 2.0),
+                tau_mem=np.full(2, 5.0),
+                r=np.ones(2),
+                v_leak=np.zeros(2),
+                w_in=np.ones(2),
+            ),  # fmt: skip
+            "w2": nir.Linear(weight=W2),
+            "output": nir.Output(output_type={"output": np.array([2])}),
+        },
+        edges=[
+            ("input", "li"),
+            ("li", "w1"),
+            ("w1", "cuba"),
+            ("cuba", "w2"),
+            ("w2", "li"),
+            ("cuba", "output"),
+        ],  # fmt: skip
+    )
+    net = network_jacobian(graph, 1.0, "euler")
+    # states: li (v1, v2), cuba (i1, v1, i2, v2); Euler: a = 1 - dt/tau
+    a_li = np.array([1 - 1 / 4, 1 - 1 / 8])
+    a_s, a_m = 1 - 1 / 2, 1 - 1 / 5
+    # li[t] = a_li li + (1 - a_li) W2 v_cuba[t-1]   (back edge: one step later)
+    # cuba: i[t] = a_s i + (dt/tau_s) W1 li[t]      (same step: li[t] is already computed)
+    #       v[t] = a_m v + (dt/tau_m) i[t-1]        (forward Euler: no input in the same step)
+    J = np.zeros((6, 6))
+    li, ci, cv = [0, 1], [2, 4], [3, 5]
+    J[np.ix_(li, li)] = np.diag(a_li)
+    J[np.ix_(li, cv)] = np.diag(1 - a_li) @ W2
+    J[np.ix_(ci, ci)] = a_s * np.eye(2) + 0  # then add what li[t] brings:
+    J[np.ix_(ci, li)] = 0.5 * W1 @ J[np.ix_(li, li)]
+    J[np.ix_(ci, cv)] = 0.5 * W1 @ J[np.ix_(li, cv)]
+    J[np.ix_(cv, ci)] = 0.2 * np.eye(2)
+    J[np.ix_(cv, cv)] = a_m * np.eye(2)
+    np.testing.assert_allclose(net["jacobian"], J, rtol=1e-13, atol=1e-15)
+    assert net["on_cycle"] == ["li", "cuba"]
+
+
+# ----------------------------------------------------------------------------- damaged files
+
+
+def _damaged(tmp_path, edit) -> str:
+    import h5py
+
+    path = tmp_path / "damaged.nir"
+    nir.write(path, _graph())
+    with h5py.File(path, "r+") as f:
+        edit(f["node"])
+    return str(path)
+
+
+def _set(group, key, value):
+    del group[key]
+    group[key] = value
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda g: g["nodes/lif"].__delitem__("type"),
+         "node 'lif' has no 'type' entry (the file is damaged or truncated)"),
+        (lambda g: _set(g["nodes/lif"], "tau", "abc"),
+         "node 'lif' (LIF): 'tau' is str 'abc', not an array of numbers"),
+        (lambda g: g["nodes/sub/nodes/cuba"].__delitem__("tau_syn"),
+         "node 'sub.cuba' (CubaLIF) has no 'tau_syn' entry"),
+        (lambda g: g["nodes/input"].__delitem__("shape"), "node 'input' (Input) has no 'shape'"),
+        (lambda g: g.__delitem__("edges"), "the root node (NIRGraph) has no edges entry"),
+        (lambda g: _set(g["nodes/lif"], "type", "Neuron"), "node 'lif' has an unknown type"),
+        (lambda g: _set(g, "edges", np.array([[b"input", b"nowhere"]])),
+         "an edge names node 'nowhere', which the graph does not have"),
+    ],
+)  # fmt: skip
+def test_damaged_files_name_the_file_the_node_and_what_is_missing(edit, message, tmp_path):
+    path = _damaged(tmp_path, edit)
+    with pytest.raises(ValueError) as err:
+        read_graph(path)
+    assert str(err.value).startswith(f"{path}: ") and message in str(err.value)
+
+
+def test_paths_that_are_not_nir_files(tmp_path, capsys):
+    loop = tmp_path / "loop.nir"
+    os.symlink(loop, loop)
+    fifo = tmp_path / "pipe.nir"
+    os.mkfifo(fifo)
+    empty = tmp_path / "empty.nir"
+    empty.write_bytes(b"")
+    text = tmp_path / "notes.nir"
+    text.write_text("not a NIR graph")
+    cases = {
+        tmp_path: f"{tmp_path} is a folder, not a NIR file",
+        loop: f"{loop} is a symbolic link loop, not a NIR file",
+        fifo: f"{fifo} is a FIFO (named pipe), not a NIR file",
+        "/dev/zero": "/dev/zero is a character device, not a NIR file",
+        empty: f"{empty} is empty (0 bytes), not a NIR file",
+        tmp_path / "none.nir": f"NIR file not found: {tmp_path / 'none.nir'}",
+        text: f"cannot read {text} as a NIR graph: not an HDF5 file",
+    }
+    for path, message in cases.items():
+        assert main(["inspect", "--nir", str(path), "--dt", "1"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"lstmlif inspect: error: {message}"), err
+
+
+def test_a_graph_that_fails_the_type_check_is_read_with_a_warning(tmp_path, capsys):
+    path = tmp_path / "batched.nir"
+    graph = nir.NIRGraph(
+        nodes={
+            "input": nir.Input(input_type={"input": np.array([1, 3])}),  # a batched sample
+            "fc": nir.Affine(weight=np.ones((2, 3)), bias=np.zeros(2)),
+            "lif": nir.LIF(
+                tau=np.full(2, 20.0), r=np.ones(2), v_leak=np.zeros(2), v_threshold=np.ones(2)
+            ),  # fmt: skip
+            "output": nir.Output(output_type={"output": np.array([2])}),
+        },
+        edges=[("input", "fc"), ("fc", "lif"), ("lif", "output")],
+        type_check=False,
+    )
+    nir.write(path, graph)
+    failed = "type mismatch: input.output: [[1 3]] -> fc.input: [[3]]"
+    with pytest.warns(UserWarning, match=r"fails NIR's type check") as record:
+        assert read_graph(path).nodes["lif"].tau[0] == 20.0
+    assert failed in str(record[0].message)
+    assert main(["inspect", "--nir", str(path), "--dt", "1"]) == 0
+    captured = capsys.readouterr()
+    assert f"lstmlif inspect: warning: {path} fails NIR's type check" in captured.err
+    assert failed in captured.err and "node lif: NIR LIF" in captured.out
+
+
+def test_complex_time_constants_are_refused():
+    def graph(tau):
+        return nir.NIRGraph(
+            nodes={
+                "lif": nir.LIF(tau=tau, r=np.ones(2), v_leak=np.zeros(2), v_threshold=np.ones(2))
+            },  # fmt: skip
+            edges=[],
+            type_check=False,
+        )
+
+    with pytest.raises(ValueError) as err:
+        from_nir(graph(np.array([10.0 + 0j, 10.0 + 2j])), 1.0)
+    assert str(err.value) == (
+        "NIR node 'lif' (LIF): tau has complex values (first (10+2j)); NIR's neuron equations "
+        "are real, and a complex time constant has no decay to analyse"
+    )
+    real = from_nir(graph(np.array([10.0 + 0j, 20.0 + 0j])), 1.0)["lif"]  # no imaginary part
+    np.testing.assert_array_equal(real.tau, [10.0, 20.0])
+
+
+@pytest.mark.parametrize(
+    "extra, option",
+    [(["--param", "tau=1"], "--param"), (["--logits", "1", "2"], "--logits"),
+     (["--convention", "paper"], "--convention")],
+)  # fmt: skip
+def test_model_options_with_a_nir_file_are_refused(extra, option, nir_file, capsys):
+    assert main(["inspect", "--nir", str(nir_file), "--dt", "1", *extra]) == 2
+    assert capsys.readouterr().err == (
+        f"lstmlif inspect: error: {option} applies to a registered MODEL, not to --nir (a NIR "
+        "graph's parameters come from its file)\n"
+    )
+
+
+def test_many_distinct_parameter_sets_are_analysed_at_once(monkeypatch):
+    """3,000 distinct CubaLIF parameter sets in one call: each group's reach equals the power
+    sweep of its own Jacobian; the work bound refuses a report beyond it, naming the numbers."""
+    import lstmlif.analysis.interop as interop
+
+    rng = np.random.default_rng(5)
+    n = 3000
+    tau_syn, tau_mem = rng.uniform(2, 10, n), rng.uniform(5, 40, n)
+    graph = nir.NIRGraph(
+        nodes={"c": nir.CubaLIF(tau_syn=tau_syn, tau_mem=tau_mem, r=np.ones(n),
+                                v_leak=np.zeros(n), v_threshold=np.ones(n), w_in=np.ones(n))},
+        edges=[],
+        type_check=False,
+    )  # fmt: skip
+    rep = nir_report(graph, 1.0, "exact", kmax=400)
+    groups = rep["nodes"][0]["groups"]
+    assert len(groups) == n
+    for k in (0, 1234, n - 1):
+        g = groups[k]
+        a_s, a_m = math.exp(-1 / tau_syn[k]), math.exp(-1 / tau_mem[k])
+        j21 = 1 / tau_mem[k] * (a_m - a_s) / (1 / tau_syn[k] - 1 / tau_mem[k])
+        np.testing.assert_allclose(g["jacobian"], [[a_s, 0], [j21, a_m]], rtol=1e-12)
+        assert g["gradient_reach"] == gradient_reach(np.array(g["jacobian"]), kmax=400)
+    lif = nir.NIRGraph(
+        nodes={"l": nir.LIF(tau=np.linspace(2, 50, 20000), r=np.ones(20000),
+                            v_leak=np.zeros(20000), v_threshold=np.ones(20000))},
+        edges=[],
+        type_check=False,
+    )  # fmt: skip
+    groups = nir_report(lif, 1.0, "exact", kmax=10000)["nodes"][0]["groups"]
+    assert len(groups) == 20000
+    for k in (0, 777, 19999):
+        a = math.exp(-1 / groups[k]["params"]["tau"])
+        assert groups[k]["gradient_reach"] == gradient_reach(np.array([[a]]), kmax=10000)
+    monkeypatch.setattr(interop, "MAX_REPORT_WORK", 1e6)
+    with pytest.raises(ValueError, match=r"20000 distinct parameter sets x kmax 10000 = 2e\+08 "):
+        nir_report(lif, 1.0, "exact", kmax=10000)
+
+
+# ----------------------------------------------------------------------------- export
+
+
+def test_export_refuses_what_nir_cannot_express():
+    with pytest.raises(ValueError) as err:
+        export_nir("lstmlif", size=2)
+    assert str(err.value).startswith(
+        "NIR has no node for lstmlif: its states d and s feed each other (sub-threshold J = "
+    )
+    assert "NIR's only two-state neuron, CubaLIF, has a synaptic current that feeds the " in str(
+        err.value
+    )
+    with pytest.raises(ValueError, match="reset='subtract' has no NIR node: NIR's neurons reset"):
+        export_nir(NirLIF(reset="subtract"), size=2)
+    with pytest.raises(ValueError, match="NIR has no node for alif: it has 2 states"):
+        export_nir("alif", size=1)
+
+
+def test_export_a_network_and_read_it_back(tmp_path, capsys):
+    import torch
+
+    from lstmlif.analysis.nir_export import model_to_nir_node
+    from lstmlif.neurons import get_model
+    from lstmlif.neurons.layers import make_layer
+
+    torch.manual_seed(0)
+    fc1, fc2 = torch.nn.Linear(4, 3), torch.nn.Linear(3, 2, bias=False)
+    layer = make_layer("nir_cubalif", 2, tau_syn=5.0, tau_mem=20.0)
+    path = tmp_path / "net.nir"
+    graph = export_nir([fc1, (NirLIF(tau=np.array([5.0, 6.0, 7.0]), v_reset=-0.1), 3), fc2,
+                        layer], path)  # fmt: skip
+    assert [type(graph.nodes[k]).__name__ for k in "0123"] == ["Affine", "LIF", "Linear", "CubaLIF"]
+    back = nir.read(path)  # NIR's own reader, with its type check
+    np.testing.assert_array_equal(back.nodes["0"].weight, fc1.weight.detach().double().numpy())
+    models = from_nir(path, 1.0)
+    np.testing.assert_array_equal(models["1"].tau, [5.0, 6.0, 7.0])
+    np.testing.assert_array_equal(models["1"].v_reset, [-0.1] * 3)
+    assert float(models["3"].tau_mem[1]) == 20.0
+    # a one-state model outside the nir group: NIR's LIF where a simulation of both agrees
+    lif = get_model("lif", alpha=0.8, reset="zero")
+    node = model_to_nir_node(lif, 2, scheme="exact", dt=1.0)
+    np.testing.assert_allclose(node.tau, -1.0 / math.log(0.8))
+    twin = from_nir(nir.NIRGraph(nodes={"n": node}, edges=[], type_check=False), 1.0)["n"]
+    x = np.random.default_rng(2).normal(0.5, 0.8, (300, 2))
+    ours, theirs = simulate(lif, x), simulate(twin, x)
+    assert ours.spikes.sum() > 10 and np.array_equal(ours.spikes, theirs.spikes)
+    # the command line
+    out = tmp_path / "cli.nir"
+    assert main(["export-nir", "nir_lif", "--size", "3", "--param", "tau=20", "--dt", "1e-4",
+                 "--scheme", "snntorch", "--out", str(out)]) == 0  # fmt: skip
+    assert capsys.readouterr().out.startswith(f"wrote {out}: Input -> LIF (3 neuron(s)) -> Output")
+    assert nir.read(out).metadata["discretization"] == "snntorch"
+    assert main(["export-nir", "lstmlif", "--out", str(tmp_path / "x.nir")]) == 2
+    assert "NIR has no node for lstmlif" in capsys.readouterr().err
+    assert not (tmp_path / "x.nir").exists()
+    assert main(["export-nir", "nir_lif", "--out", str(tmp_path)]) == 2
+    assert (
+        capsys.readouterr().err
+        == f"lstmlif export-nir: error: cannot write {tmp_path}: it is a folder\n"
+    )
