@@ -1,18 +1,17 @@
 """Make ``snntorch_net.nir``, the NIR file of the documentation's round trip (docs/nir.md).
 
-Run in a separate environment that holds snntorch (installed with ``--no-deps``, beside torch,
-nir and nirtorch), never in the project's own ``.venv``:
+snntorch is a peer, not a dependency: install it (and nirtorch) without its dependencies,
+beside the torch the project already has, then run this script:
 
-    python3 -m venv /work/peers-venv
-    /work/peers-venv/bin/pip install torch==2.13.0 numpy nir
-    /work/peers-venv/bin/pip install --no-deps snntorch nirtorch
-    /work/peers-venv/bin/python docs/assets/nir/make_snntorch_nir.py
+    .venv/bin/pip install --no-deps snntorch==1.0.0 nirtorch==2.6
+    .venv/bin/python docs/assets/nir/make_snntorch_nir.py
 
 The network: Linear(4, 8) -> Leaky (beta = 0.9) -> Linear(8, 2) -> Synaptic (alpha = 0.8,
 beta = 0.95), the decays and thresholds given per neuron (NIR's shape inference needs the layer
 width). snntorch exports Leaky as NIR's LIF and Synaptic as NIR's CubaLIF, writing each decay as
 a time constant tau = dt / (1 - decay) with its own dt = 1e-4 (seconds): analyse the file with
-``--dt 1e-4 --discretization euler`` to get the decays back.
+``lstmlif inspect --nir snntorch_net.nir --as snntorch`` (its dt, Euler decays, and a membrane
+that reads the new synaptic current) to get the decays back.
 """
 
 from __future__ import annotations
