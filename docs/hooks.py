@@ -11,7 +11,12 @@ They generate the pages that must follow the code, so the site can never disagre
   theory's numbered sections are the headings of ``theory.md``);
 - the placeholders ``{{ lstmlif_paper_table }}`` (docs/paper.md) and
   ``{{ lstmlif_nir_report }}`` (docs/nir.md) become ``lstmlif paper``'s table and the NIR
-  report of the committed snntorch file.
+  report of the committed snntorch file;
+- the notebook pages: every ``notebooks/NAME.py`` (the source, a jupytext script) is executed
+  here top to bottom on a fresh kernel (``execute_notebook``: nbclient, the figures each cell
+  creates counted in the kernel) into ``NAME.ipynb``, which mkdocs-jupyter renders with its
+  outputs and which each page offers for download beside the ``.py`` source
+  (``LSTMLIF_DOCS_EXECUTE=false``: not executed, for a quick look).
 
 MathJax comes from a Python package (``django-static-mathjax``: MathJax 3's self-contained
 ``tex-svg.js``), copied into ``assets/mathjax/``: the site renders its maths without a network.
@@ -23,13 +28,25 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import json
 import os
 import re
+import shutil
+import tempfile
 from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
 
+try:
+    from mkdocs.plugins import event_priority
+except ImportError:  # the helpers below are also used by the tests, with or without mkdocs
+
+    def event_priority(priority: float) -> Any:
+        return lambda f: f
+
+
 ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
 NIR_ASSET = "assets/nir/snntorch_net.nir"
 MATHJAX = "assets/mathjax/tex-svg.js"
 _MATHJAX_BLOCK = re.compile(
@@ -186,7 +203,7 @@ def nir_report(path: Path) -> str:
     buf = io.StringIO()
     args = _Args(
         json=False, model=None, nir=str(path), dt=1e-4, discretization="euler", kmax=10000,
-        reach_decades=3.0,
+        reach_decades=3.0, library=None,
     )  # fmt: skip
     with redirect_stdout(buf):
         run_nir(args)
@@ -199,18 +216,117 @@ class _Args:
         self.__dict__.update(kw)
 
 
+# ----------------------------------------------------------------------------- notebooks
+
+# Run in the kernel before the notebook's first cell: every later cell run starts a new count
+# (IPython's pre_run_cell event), and ``pyplot.figure`` (which ``subplots`` and every other pyplot
+# constructor call) adds each figure it creates to the count of the cell being run.
+_COUNT_FIGURES = """\
+import matplotlib.pyplot as _lstmlif_plt
+from IPython import get_ipython as _lstmlif_ipython
+_lstmlif_figures = []
+_lstmlif_ipython().events.register("pre_run_cell", lambda info: _lstmlif_figures.append(0))
+def _lstmlif_counting(make):
+    def figure(*args, **kwargs):
+        _lstmlif_figures[-1] += 1
+        return make(*args, **kwargs)
+    return figure
+_lstmlif_plt.figure = _lstmlif_counting(_lstmlif_plt.figure)
+"""
+_REPORT_FIGURES = "import json as _lstmlif_json; print(_lstmlif_json.dumps(_lstmlif_figures))"
+
+
+def notebook_sources() -> list[Path]:
+    """The notebooks: every ``notebooks/*.py`` not starting with ``_``, in name order."""
+    return sorted(NOTEBOOKS.glob("[!_]*.py"))
+
+
+def image_count(cell: Any) -> int:
+    """The number of images (PNG or SVG) among a code cell's outputs."""
+    return sum(
+        1
+        for o in cell.get("outputs", [])
+        if {"image/png", "image/svg+xml"} & set(o.get("data", {}))
+    )
+
+
+def execute_notebook(path: Path, workdir: Path, timeout: int = 300) -> Any:
+    """Read the jupytext script ``path`` and run it top to bottom on a fresh ``python3`` kernel
+    (nbclient, working folder ``workdir``, no ``MPLBACKEND``: Jupyter's inline backend, as a
+    reader gets it); a failing cell raises ``CellExecutionError``.
+
+    Returns the executed notebook (``nbformat``, version 4). The figures each code cell creates
+    are counted in the kernel (a wrapper of ``pyplot.figure`` in a cell run before the first
+    and removed afterwards, as is the cell that reports the counts) and stored as the cell's
+    ``metadata["figures_created"]`` where not zero: a test compares them with the images.
+    """
+    import jupytext
+    import nbclient
+    import nbformat
+
+    nb = jupytext.read(path)
+    nb.cells.insert(0, nbformat.v4.new_code_cell(_COUNT_FIGURES))
+    nb.cells.append(nbformat.v4.new_code_cell(_REPORT_FIGURES))
+    client = nbclient.NotebookClient(
+        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(workdir)}}
+    )
+    # the kernel a reader starts: matplotlib's backend left to ipykernel (inline), whatever
+    # MPLBACKEND the caller runs under (the tests set Agg)
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    client.execute(env=env)
+    report = nb.cells.pop()
+    nb.cells.pop(0)
+    text = "".join(o.get("text", "") for o in report.outputs if o.get("name") == "stdout")
+    created = json.loads(text)[:-1]  # one count per cell run, the reporting cell's last
+    ran = [c for c in nb.cells if c.cell_type == "code" and c.get("execution_count")]
+    if len(created) != len(ran):
+        raise RuntimeError(f"{path.name}: {len(ran)} cells ran, {len(created)} were counted")
+    for cell, n in zip(ran, created, strict=True):
+        cell.execution_count -= 1  # the counting cell ran first
+        for o in cell.outputs:
+            if o.get("execution_count"):
+                o["execution_count"] -= 1
+        if n:
+            cell.metadata["figures_created"] = n
+    return nb
+
+
+def write_notebook(path: Path, out_dir: Path, execute: bool) -> Path:
+    """``out_dir/NAME.ipynb`` from ``notebooks/NAME.py``: executed (``execute_notebook``) or,
+    with ``execute=False``, converted only."""
+    import jupytext
+    import nbformat
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if execute:
+        nb = execute_notebook(path, out_dir)
+    else:
+        nb = jupytext.read(path)
+    target = out_dir / f"{path.stem}.ipynb"
+    nbformat.write(nb, target)
+    return target
+
+
+def _executing() -> bool:
+    return os.environ.get("LSTMLIF_DOCS_EXECUTE", "true").lower() not in ("false", "0", "no")
+
+
+_built: dict[str, Path] = {}  # temporary folders of the current build
+
+
 # ----------------------------------------------------------------------------- mkdocs events
 
 
 def on_config(config: Any) -> Any:
-    """Fill the "Notebooks" entry of the nav with every notebooks/*.py, in name order."""
-    books = sorted((ROOT / "notebooks").glob("[!_]*.py"))
+    """Fill the "Notebooks" entry of the nav with a page per notebooks/*.py, in name order."""
+    books = notebook_sources()
     for i, entry in enumerate(config["nav"] or []):
         if isinstance(entry, dict) and "Notebooks" in entry:
-            config["nav"][i] = {"Notebooks": [f"notebooks/{p.name}" for p in books]}
+            config["nav"][i] = {"Notebooks": [f"notebooks/{p.stem}.ipynb" for p in books]}
     return config
 
 
+@event_priority(100)  # before mkdocs-jupyter's on_files, which turns notebooks into pages
 def on_files(files: Any, config: Any) -> Any:
     from mkdocs.structure.files import File
 
@@ -228,6 +344,17 @@ def on_files(files: Any, config: Any) -> Any:
     add("gallery.md", content=gallery_page(sources))
     add("cli.md", content=cli_page())
     add("statements.md", content=statements_page())
+    # the notebooks, as files of a temporary source folder (mkdocs-jupyter's wrapper of a file
+    # sees the path of a file with a source folder, not that of a generated one)
+    root = Path(tempfile.mkdtemp(prefix="lstmlif-notebooks-"))
+    _built["notebooks"] = root
+    for path in notebook_sources():
+        write_notebook(path, root / "notebooks", _executing())
+        uri = f"notebooks/{path.stem}.ipynb"
+        old = files.get_file_from_path(uri)
+        if old is not None:
+            files.remove(old)
+        files.append(File(uri, str(root), config["site_dir"], config["use_directory_urls"]))
     return files
 
 
@@ -239,6 +366,28 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
             "{{ lstmlif_nir_report }}", nir_report(Path(config["docs_dir"]) / NIR_ASSET)
         )
     return markdown
+
+
+def on_page_content(html: str, page: Any, config: Any, files: Any) -> str:
+    """A notebook page starts with its downloads: the executed notebook and the source."""
+    uri = page.file.src_uri
+    if not (uri.startswith("notebooks/") and uri.endswith(".ipynb")):
+        return html
+    stem = Path(uri).stem
+    state = "executed, with its outputs" if _executing() else "not executed in this build"
+    links = (
+        f'<p class="lstmlif-downloads">Download: <a href="{stem}.ipynb" download>{stem}.ipynb'
+        f"</a> (the notebook {state}) &middot; "
+        f'<a href="../{stem}.py" download>{stem}.py</a> (its source, a jupytext script: '
+        f"<code>jupytext --to ipynb {stem}.py</code>)</p>"
+    )
+    return links + html
+
+
+def on_post_build(config: Any) -> None:
+    folder = _built.pop("notebooks", None)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def on_post_page(output: str, page: Any, config: Any) -> str:

@@ -43,14 +43,19 @@ from lstmlif.neurons import LSTMLIF, simulate
 torch.set_num_threads(1)
 
 
+def md(text):
+    """Text for a Markdown table cell: a "|" in it (as in |lambda|) escaped."""
+    return str(text).replace("|", r"\|")
+
+
 def table(rows, columns):
     """A Markdown table of dict rows (floats in short scientific notation)."""
     def cell(v):
         if isinstance(v, float):
             return f"{v:.2e}"
         if isinstance(v, (list, tuple)):
-            return "; ".join(map(str, v)) or "-"
-        return str(v)
+            return md("; ".join(map(str, v)) or "-")
+        return md(v)
 
     head = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
     return Markdown(head + "\n".join("| " + " | ".join(cell(r[c]) for c in columns) + " |"
@@ -79,7 +84,7 @@ display(Math(r"\lambda_{\pm} = " + r",\ ".join(rep["eigenvalues"])))
 
 # %%
 display(Markdown("| section | claim | holds |\n|---|---|---|\n" + "\n".join(
-    f"| {c['section']} | {c['claim']} | {'yes' if c['holds'] else '**NO**'} |"
+    f"| {c['section']} | {md(c['claim'])} | {'yes' if c['holds'] else '**NO**'} |"
     for c in rep["checks"])))
 assert all(c["holds"] for c in rep["checks"]), "a statement of the theory failed"
 

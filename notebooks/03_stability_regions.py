@@ -148,8 +148,9 @@ fig_stability_atlas.plot(atlas);
 
 # %%
 q = quadrant_table()
+bar = "\\|"  # a "|" inside a table cell (the readings write |f|) is escaped
 display(Markdown(
     "| quadrant | signs | paper (from f) | f over the unit square | true J |\n|---|---|---|---|---|\n"
     + "\n".join(f"| {r['quadrant']} | {r['signs']} | {r['paper_verdict']} | "
-                f"[{r['f_inf']:.3g}, {r['f_sup']:.3g}]: {r['f_reading']} | {r['spectrum']}, "
-                f"rho in [{r['rho_min']:.4g}, {r['rho_max']:.4g}] |" for r in q)))
+                f"[{r['f_inf']:.3g}, {r['f_sup']:.3g}]: {r['f_reading'].replace('|', bar)} | "
+                f"{r['spectrum']}, rho in [{r['rho_min']:.4g}, {r['rho_max']:.4g}] |" for r in q)))
