@@ -279,9 +279,10 @@ def analyse(
 class Context:
     """What a ``PaperClaim.judge`` receives: the model's name, its draws (one model with array
     parameters of shape (N,)), their statistics (``analyse``: ``log10_sup_norm`` over the first
-    ``norm_draws`` draws), ``analyse`` itself for any other model (e.g. the same draws under
-    another discretisation) at the same kmax and norm_draws, the class's population values
-    (``NeuronModel.init_population``) and ``share``, which words a share of the draws."""
+    ``norm_draws`` draws), ``analyse`` for any other model (e.g. the same draws under another
+    discretisation; the power sweep only on request) at the same kmax and norm_draws, the
+    class's population values (``NeuronModel.init_population``) and ``share``, which words a
+    share of the draws."""
 
     name: str
     draws: NeuronModel
@@ -290,8 +291,17 @@ class Context:
     norm_draws: int | None = None
     population: dict[str, tuple[float, str]] = field(default_factory=dict)
 
-    def analyse(self, model: NeuronModel) -> dict[str, np.ndarray]:
-        return analyse(model, self.kmax, self.norm_draws)
+    def analyse(self, model: NeuronModel, sweep: bool = False) -> dict[str, np.ndarray]:
+        """``analyse`` of another model: its spectral radius, memory horizon and class, and with
+        ``sweep`` its ``log10_sup_norm`` too (the power sweep over the first ``norm_draws``,
+        which ``estimate`` does not count)."""
+        if sweep:
+            return analyse(model, self.kmax, self.norm_draws)
+        return {
+            "spectral_radius": np.asarray(spectral_radius(model)),
+            "memory_horizon": np.asarray(memory_horizon(model)),
+            "class": np.asarray(classify(model)),
+        }
 
     def share(
         self,
