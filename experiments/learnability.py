@@ -325,7 +325,13 @@ def observed(
                 }
             )
         if not per_delay:
-            out[model] = {"tested": [], "largest": None, "interval": None, "censored": False}
+            out[model] = {
+                "tested": [],
+                "largest": None,
+                "interval": None,
+                "censored": False,
+                "finished": False,
+            }
             continue
         tested = [p["delay"] for p in per_delay]
         learned = [p["delay"] for p in per_delay if p["learned"]]
@@ -338,14 +344,16 @@ def observed(
         delays = np.array(tested, dtype=np.float64)
         boot = np.where(ok.any(axis=0), np.max(np.where(ok, delays[:, None], -1.0), axis=0), 0.0)
         low, high = np.quantile(boot, [0.025, 0.975])
-        stopped = len(tested) < len(plan["delays"])
+        last = _complete(cells.get((model, tested[-1]), {}), seeds)
+        stopped = not _continues(plan, last)
         out[model] = {
             "tested": tested,
             "per_delay": per_delay,
             "largest": largest,
             "interval": (float(low), float(high)),
             "censored": largest is not None and largest == plan["delays"][-1],
-            "stopped_by_rule": stopped and largest is not None and largest < tested[-1],
+            # the answer is final when every delay ran or the stopping rule ended the model
+            "finished": stopped or len(tested) == len(plan["delays"]),
         }
     return out
 
@@ -403,8 +411,9 @@ def learnability_rows(
         row["largest"] = o["largest"]
         row["interval"] = o["interval"]
         row["censored"] = o["censored"]
+        row["finished"] = o["finished"]
         row["per_delay"] = o.get("per_delay", [])
-        if o["tested"]:
+        if o["finished"]:
             for name in ("lambda", "window"):
                 p = row.get(f"pred_{name}", "absent")
                 if p == "absent":
@@ -419,7 +428,7 @@ def learnability_rows(
 
 
 def _fmt_delay(d: Any) -> str:
-    return "none" if d is None else f"{d:g}"
+    return "none" if d is None or d == 0 else f"{d:g}"
 
 
 def markdown(rows: list[dict[str, Any]], plan: dict[str, Any]) -> str:
@@ -441,10 +450,12 @@ def markdown(rows: list[dict[str, Any]], plan: dict[str, Any]) -> str:
         else:
             lo, hi = r["interval"]
             largest = f"{_fmt_delay(r['largest'])}{'+' if r['censored'] else ''}"
-            largest += f" ({lo:g}-{hi:g})"
+            largest += f" ({_fmt_delay(lo)}-{_fmt_delay(hi)})"
+            if not r["finished"]:
+                largest = f"at least {largest}; larger delays not yet run"
             tested = ", ".join(str(d) for d in r["tested"])
             hits = " / ".join(
-                "hit" if r.get(f"hit_{n}") else "miss" if f"hit_{n}" in r else "-"
+                "hit" if r.get(f"hit_{n}") else "miss" if f"hit_{n}" in r else "pending"
                 for n in ("lambda", "window")
             )
         lines.append(f"| {r['model']} | {dstar} | {pl} | {pw} | {largest} | {tested} | {hits} |")

@@ -7,6 +7,7 @@ gives the rate at which a gradient decays going back in time."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 import warnings
@@ -59,7 +60,13 @@ CAPTION = (
     "accuracy, per tested delay; a run is predicted learnable when lambda_1 / ln 10 >= -3 / D "
     "(dotted lines) and predicted to grow when lambda_1 > 0. A gradient that reaches the cue is "
     "necessary, not sufficient: a model whose measured bracket lies below its D* fails for "
-    "another reason. Numbers in lyapunov_learnability.csv and .npz."
+    "another reason. (e) The pre-registered learnability plan (results/learnability/plan.json, "
+    "5 seeds, delays 10-400, the grid point chosen on validation): the largest delay learned "
+    "(mean test accuracy >= 0.625; bar: 95% bootstrap interval over seeds) against the largest "
+    "tested delay predicted by D* from lambda_1 (circles) and by the per-window cue-gradient "
+    "decay (squares); filled: a hit, open: a miss; an arrow: the largest tested delay was "
+    "learned; faded: a model whose larger delays are still to run (its value is a lower bound). "
+    "Numbers in lyapunov_learnability.csv and .npz."
 )
 
 WINDOW = 250
@@ -191,7 +198,48 @@ def compute(results_dir: str | Path | None = None) -> dict[str, np.ndarray]:
     for key, values in qcols.items():
         data[f"quadrants/{key}"] = np.asarray(values, dtype=np.float64)
     data["floor_decades"] = np.asarray(FLOOR_DECADES)
+    data.update(plan_data(root))
     return data
+
+
+def plan_data(root: Path) -> dict[str, np.ndarray]:
+    """The pre-registered learnability plan's table as arrays (``plan/...``): per model the
+    observed largest delay learned (NaN: none tested, 0: none learned) with its interval, the
+    two predictions (NaN: not computed; 0: below the smallest delay), the hits (1, 0, NaN)
+    and whether the largest tested delay was learned. Empty when the plan has no file."""
+    from lstmlif.experiments import learnability as plan_module
+
+    path = root / "learnability" / "plan.json"
+    if not path.is_file():
+        return {}
+    plan = plan_module.load_plan(path)
+    pred_path = root / "learnability" / "predictors.json"
+    predictors = json.loads(pred_path.read_text()) if pred_path.is_file() else None
+    rows = plan_module.learnability_rows(plan, plan_module.records_in(root), predictors)
+
+    def num(value: Any, none: float = 0.0) -> float:
+        return none if value is None else float(value)
+
+    out: dict[str, Any] = {"plan/models": np.array([r["model"] for r in rows], dtype=str)}
+    tested = [bool(r["tested"]) for r in rows]
+    out["plan/largest"] = np.array(
+        [num(r["largest"]) if t else math.nan for r, t in zip(rows, tested, strict=True)]
+    )
+    out["plan/low"] = np.array([r["interval"][0] if r["tested"] else math.nan for r in rows])
+    out["plan/high"] = np.array([r["interval"][1] if r["tested"] else math.nan for r in rows])
+    out["plan/censored"] = np.array([float(r["censored"]) for r in rows])
+    out["plan/finished"] = np.array([float(r["finished"]) for r in rows])
+    out["plan/max_tested"] = np.array([max(r["tested"]) if r["tested"] else math.nan for r in rows])
+    for name in ("lambda", "window"):
+        out[f"plan/pred_{name}"] = np.array(
+            [num(r[f"pred_{name}"]) if f"pred_{name}" in r else math.nan for r in rows]
+        )
+        out[f"plan/hit_{name}"] = np.array(
+            [float(r[f"hit_{name}"]) if f"hit_{name}" in r else math.nan for r in rows]
+        )
+    out["plan/d_star_lambda"] = np.array([r.get("d_star_lambda", math.nan) for r in rows])
+    out["plan/delays"] = np.array(plan["delays"], dtype=np.float64)
+    return out
 
 
 def _num(value: Any) -> float:
@@ -252,7 +300,7 @@ def plot(data: dict[str, np.ndarray]) -> Figure:
     floor = float(data["floor_decades"])
     rows = summary(data)
     with style():
-        fig, axes = plt.subplots(1, 4, figsize=(15.5, 3.8))
+        fig, axes = plt.subplots(1, 5, figsize=(19.5, 3.8))
         ax = axes[0]
         m = data["recall/model"]
         for i, name in enumerate(data["models"]):
@@ -357,8 +405,77 @@ def plot(data: dict[str, np.ndarray]) -> Figure:
         ax.set_ylabel("final test accuracy")
         ax.set_title("LSTM-LIF quadrant grid")
         panel_label(ax, "d")
+        _plan_panel(axes[4], data)
+        panel_label(axes[4], "e")
         fig.tight_layout()
     return fig
+
+
+def _plan_panel(ax: Any, data: dict[str, np.ndarray]) -> None:
+    """Panel (e): the plan's predicted against observed largest delays, misses open."""
+    if "plan/models" not in data or not np.any(np.isfinite(data["plan/largest"])):
+        ax.text(0.5, 0.5, "learnability plan: no runs yet", ha="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return
+    delays = data["plan/delays"]
+    floor_x = delays[0] / 2  # "no tested delay": drawn half a step below the smallest
+    lims = [floor_x / 1.3, delays[-1] * 1.5]
+
+    def where(value: float) -> float:
+        return floor_x if value == 0 else value
+
+    for i, name in enumerate(data["plan/models"]):
+        largest = data["plan/largest"][i]
+        if not np.isfinite(largest):
+            continue
+        color = model_color(name)
+        x = where(largest)
+        lo, hi = where(data["plan/low"][i]), where(data["plan/high"][i])
+        for j, (key, marker) in enumerate((("lambda", "o"), ("window", "s"))):
+            y = data[f"plan/pred_{key}"][i]
+            if not np.isfinite(y):
+                continue
+            hit = data[f"plan/hit_{key}"][i] == 1.0
+            done = data["plan/finished"][i] == 1.0
+            xj = x * (1.0 + 0.06 * (j - 0.5))
+            ax.errorbar(
+                xj,
+                where(y),
+                xerr=[[max(xj - lo, 0.0)], [max(hi - xj, 0.0)]],
+                fmt=marker,
+                color=color,
+                mfc=color if hit else "white",
+                alpha=1.0 if done else 0.35,
+                capsize=2,
+                label=model_label(name) if j == 0 else None,
+            )
+        if data["plan/censored"][i] == 1.0:
+            ax.annotate(
+                "",
+                (
+                    x * 1.4,
+                    where(data["plan/pred_lambda"][i])
+                    if np.isfinite(data["plan/pred_lambda"][i])
+                    else x,
+                ),
+                (x, x),
+                arrowprops=dict(arrowstyle="->", color=color),
+            )
+    ax.plot(lims, lims, ":", color="k", lw=1)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(*lims)
+    ax.set_ylim(*lims)
+    ticks = [floor_x, *delays]
+    labels = ["none", *[f"{d:g}" for d in delays]]
+    ax.set_xticks(ticks, labels, fontsize=6.5)
+    ax.set_yticks(ticks, labels, fontsize=6.5)
+    ax.minorticks_off()
+    ran = int(np.nanmax(data["plan/max_tested"]))
+    ax.set_title(f"pre-registered plan: delays run up to {ran} (faded: more to run)", fontsize=8)
+    ax.set_xlabel("largest delay learned (95% CI over seeds)")
+    ax.set_ylabel("predicted: o lambda_1, s window (open: miss)")
+    ax.legend(loc="upper left", fontsize=6.0)
 
 
 def make(out_dir: Path, results_dir: str | Path | None = None) -> dict:

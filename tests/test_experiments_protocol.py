@@ -211,6 +211,7 @@ def test_learnability_reads_the_largest_delay_and_its_interval():
     obs = observed(PLAN, records)["lif"]
     assert obs["tested"] == [10, 25, 50]
     assert obs["largest"] == 25 and not obs["censored"]
+    assert obs["finished"]  # no seed reached the threshold at D = 50: the rule stops there
     # A resample of the 5 seeds learns D = 25 when it draws the 1.0 at least 3 times
     # (probability 0.68), else only D = 10: the 95% interval is [10, 25].
     assert obs["interval"] == (10.0, 25.0)
@@ -238,3 +239,6 @@ def test_learnability_reads_the_largest_delay_and_its_interval():
     # table says which delays were tested.
     partial = observed(PLAN, [r for r in records if r["config"]["delay"] != 50])["lif"]
     assert partial["tested"] == [10, 25] and partial["largest"] == 25
+    assert not partial["finished"]  # seeds learned D = 25, so D = 50 is still to run
+    row = learnability_rows(PLAN, [r for r in records if r["config"]["delay"] != 50], predictors)
+    assert "hit_lambda" not in row[0] and "hit_window" not in row[0]
