@@ -26,27 +26,19 @@ neuron with a detached subtractive reset has exponent ln(alpha), spikes or not; 
 exponents are the logs of the moduli of J's eigenvalues (LSTM-LIF in the second quadrant: 0, 0;
 finite-time estimates approach them as O(log cond(V) / T), V the eigenvectors of J).
 
-Prediction from the firing statistics (``predict_top``): for a one-state model J_t is a scalar
-function of the previous potential, products commute, and the ergodic theorem makes the
-exponent *exactly* E_pi[log|J(x)|] over the stationary distribution pi of the potential (for LIF
-in the code convention E[log|alpha (1 - v_th psi(v - v_th))|], in the paper convention
-E[log|alpha - v_th psi|]); pi is computed without any Jacobian, from the input statistics alone
-(``stationary_density``: the transfer operator of the driven neuron on a grid). For models with
-more states the matrices do not commute and the order matters; the prediction replaces the
-driven sequence by independent draws of the state from its stationary distribution (a
-random-matrix product, Furstenberg's exponent), which neglects the temporal correlation of
-successive visits to the surrogate window. Two closed forms come with it: the lower bound
-lambda_1 >= (1/n) E[log|det J|] (the mean of the exponents; for LSTM-LIF
-(1/2) E[log|1 - v_th psi|]) and the frozen estimate E[log rho(J_t)].
+Exactly singular steps: where det J_t = 0 exactly (a hard or soma reset multiplies a row by
+1 - S = 0; a zero row or column, or an exactly zero pivot), the product has rank at most that
+of J_t, so every exponent below the smallest such rank is -inf. The QR leaves rounding residues
+there (R_ii of 1e-17, a finite "exponent"); they are reported as -inf, and the sum identity
+then reads -inf = -inf.
 
-``lstmlif lyapunov MODEL --param NAME=VALUE ...`` prints the spectrum with 95% confidence
-intervals over seeds and the predictions.
+Predictions of lambda_1 (from the input statistics, without simulating) and the
+independent-steps estimate live in ``analysis.lyapunov_predict``; this module only measures and
+never imports it. ``lstmlif lyapunov MODEL`` (``analysis.lyapunov_cli``) prints both.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import time
 import warnings
@@ -56,19 +48,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy import special, stats
+from scipy import stats
 
-from lstmlif.fileio import jsonable
-from lstmlif.neurons import (
-    SURROGATES,
-    NeuronModel,
-    Trace,
-    get_model,
-    get_surrogate,
-    model_class,
-    model_names,
-    simulate,
-)
+from lstmlif.neurons import NeuronModel, Trace, simulate
 from lstmlif.neurons.derivatives import StepPartials, step_partials
 from lstmlif.neurons.ops import NUMPY_OPS
 from lstmlif.neurons.simulate import subthreshold_spectral_radius
@@ -79,6 +61,7 @@ __all__ = [
     "surrogate_slopes",
     "step_jacobians",
     "backward_qr",
+    "step_rank",
     "QRResult",
     "Spectrum",
     "lyapunov_spectrum",
@@ -90,17 +73,8 @@ __all__ = [
     "simulate_recurrent",
     "network_jacobians",
     "network_spectrum",
-    "stationary_density",
-    "StationaryDensity",
-    "Prediction",
-    "predict_top",
-    "predict_tops",
-    "default_configurations",
-    "prediction_table",
     "learnable_delay",
     "check_budget",
-    "add_arguments",
-    "run",
 ]
 
 LN10 = math.log(10.0)
@@ -313,18 +287,28 @@ class QRResult:
     log_r: (*batch, k) the sums over the counted steps, column by column (Benettin order,
     not sorted); steps: how many steps were counted; log_det: (*batch,) the sum of
     log|det J_t| over the same steps (only when every column is tracked, else None);
-    checkpoints: {m: (*batch, k)} the sums after the first m counted steps (backward in time).
+    checkpoints: {m: (*batch, k)} the sums after the first m counted steps (backward in time);
+    rank: (*batch,) an upper bound on the rank of the product (the smallest rank bound of a
+    counted step: n less its exactly zero rows or columns, at most n - 1 where det J_t = 0
+    exactly), or None where the steps gave none.
     """
 
     log_r: np.ndarray
     steps: int
     log_det: np.ndarray | None
     checkpoints: dict[int, np.ndarray]
+    rank: np.ndarray | None = None
 
     @property
     def exponents(self) -> np.ndarray:
-        """(*batch, k) finite-time exponents sorted largest first (nats per step)."""
-        return -np.sort(-self.log_r / self.steps, axis=-1)
+        """(*batch, k) finite-time exponents sorted largest first (nats per step); those at
+        positions >= ``rank`` are -inf (the product is exactly singular there; the QR's finite
+        value is a rounding residue)."""
+        out = -np.sort(-self.log_r / self.steps, axis=-1)
+        if self.rank is not None:
+            index = np.arange(out.shape[-1])
+            out = np.where(index >= self.rank[..., None], -np.inf, out)
+        return out
 
 
 def _log_abs(values: np.ndarray) -> np.ndarray:
@@ -359,9 +343,11 @@ def backward_qr(
 ) -> QRResult:
     """The Benettin recursion ``Q_{t-1} R_t = J_t^T Q_t`` run backward in time.
 
-    chunks: yields ``(apply, length, logdet)`` from the last stretch of steps to the first:
-    ``apply(i, Q)`` = J^T Q for step i of the stretch (i = length-1 down to 0, time order within
-    the stretch), Q of shape (*batch, n, k); ``logdet`` None or (length, *batch) log|det J|.
+    chunks: yields ``(apply, length, logdet)`` or ``(apply, length, logdet, rank)`` from the
+    last stretch of steps to the first: ``apply(i, Q)`` = J^T Q for step i of the stretch
+    (i = length-1 down to 0, time order within the stretch), Q of shape (*batch, n, k);
+    ``logdet`` None or (length, *batch) log|det J|; ``rank`` (length, *batch) an upper bound on
+    each step's rank (``step_rank``; the result's ``rank`` is None if a chunk gives none).
     The first ``burn`` steps processed (the latest in time) only align Q; the rest are counted.
     Q starts as the first k columns of the identity. Returns a ``QRResult``.
     """
@@ -371,11 +357,13 @@ def backward_qr(
     Q = np.broadcast_to(np.eye(n)[:, :k], (*batch, n, k)).copy()
     acc = np.zeros((*batch, k))
     det_acc: np.ndarray | None = np.zeros(batch)
+    rank_min: np.ndarray | None = np.full(batch, n)
     marks = sorted({_positive_int("checkpoint", m) for m in checkpoints})
     saved: dict[int, np.ndarray] = {}
     seen = 0
     counted = 0
-    for apply, length, logdet in chunks:
+    for apply, length, logdet, *more in chunks:
+        ranks = more[0] if more else None
         for i in range(length - 1, -1, -1):
             Q, lr = _qr(apply(i, Q))
             seen += 1
@@ -384,6 +372,8 @@ def backward_qr(
             acc = acc + lr
             if det_acc is not None:
                 det_acc = None if logdet is None else det_acc + logdet[i]
+            if rank_min is not None:
+                rank_min = None if ranks is None else np.minimum(rank_min, ranks[i])
             counted += 1
             if marks and counted == marks[0]:
                 saved[marks.pop(0)] = acc.copy()
@@ -391,19 +381,31 @@ def backward_qr(
         raise ValueError(f"backward_qr: no step left to count (burn = {burn} of {seen} steps)")
     if k < n:
         det_acc = None
-    return QRResult(acc, counted, det_acc, saved)
+    return QRResult(acc, counted, det_acc, saved, rank_min)
+
+
+def step_rank(jacobians: np.ndarray) -> np.ndarray:
+    """An upper bound on the rank of each J (..., n, n), exact where it is below n: n less the
+    larger of its numbers of exactly zero rows and columns, and at most n - 1 where det J = 0
+    exactly (an exactly zero pivot of the LU factorisation)."""
+    J = np.asarray(jacobians, dtype=np.float64)
+    n = J.shape[-1]
+    zero = J == 0
+    deficit = np.maximum(zero.all(axis=-1).sum(axis=-1), zero.all(axis=-2).sum(axis=-1))
+    singular = np.linalg.slogdet(J)[0] == 0 if n > 1 else zero[..., 0, 0]
+    return n - np.maximum(deficit, singular.astype(np.int64))
 
 
 def _dense_chunks(
     jacobians: np.ndarray, chunk: int, with_det: bool
-) -> Iterator[tuple[Operator, int, Any]]:
+) -> Iterator[tuple[Operator, int, Any, Any]]:
     K = jacobians.shape[0]
     for hi in range(K, 0, -chunk):
         lo = max(0, hi - chunk)
         J = jacobians[lo:hi]
         JT = np.swapaxes(J, -1, -2)
         logdet = np.linalg.slogdet(J)[1] if with_det else None
-        yield (lambda i, Q, JT=JT: JT[i] @ Q), hi - lo, logdet
+        yield (lambda i, Q, JT=JT: JT[i] @ Q), hi - lo, logdet, step_rank(J)
 
 
 # ----------------------------------------------------------------------------- single neurons
@@ -416,7 +418,9 @@ class Spectrum:
     exponents: (*batch, k) largest first, nats per step (divide by ln 10 for decades);
     log_det: (*batch,) time average of log|det J_t| (None unless k = n); steps: counted steps;
     rate: (*batch,) spikes per step; in_window: (*batch,) fraction of steps with psi != 0;
-    checkpoints: {m: (*batch, k)} the estimates (sorted) over the last m counted steps.
+    checkpoints: {m: (*batch, k)} the estimates (sorted) over the last m counted steps;
+    rank: (*batch,) the bound on the product's rank (``QRResult.rank``; exponents past it are
+    -inf), None where unknown.
     """
 
     exponents: np.ndarray
@@ -425,6 +429,7 @@ class Spectrum:
     rate: np.ndarray
     in_window: np.ndarray
     checkpoints: dict[int, np.ndarray] = field(default_factory=dict)
+    rank: np.ndarray | None = None
 
     @property
     def top(self) -> np.ndarray:
@@ -435,7 +440,7 @@ class Spectrum:
 def _spectrum(res: QRResult, rate: np.ndarray, in_window: np.ndarray) -> Spectrum:
     log_det = None if res.log_det is None else res.log_det / res.steps
     marks = {m: -np.sort(-v / m, axis=-1) for m, v in res.checkpoints.items()}
-    return Spectrum(res.exponents, log_det, res.steps, rate, in_window, marks)
+    return Spectrum(res.exponents, log_det, res.steps, rate, in_window, marks, res.rank)
 
 
 def _same_forward(models: Sequence[NeuronModel], who: str) -> list[NeuronModel]:
@@ -531,6 +536,7 @@ def lyapunov_spectra(
             res.steps,
             None if res.log_det is None else res.log_det[v],
             {m: c[v] for m, c in res.checkpoints.items()},
+            None if res.rank is None else res.rank[v],
         )
         out.append(_spectrum(part, rate, (np.asarray(psi)[window] != 0).mean(axis=0)))
     return out
@@ -574,7 +580,9 @@ class SpectrumEstimate:
     first); exponents, ci95: (k,) mean over seeds and the half-width of the 95% Student-t
     interval; log_det: mean time average of log|det J_t| (None unless every exponent was
     tracked); rate, in_window: mean spikes per step and fraction of steps inside the surrogate
-    window; convergence: {T: (mean (k,), ci95 (k,))} the estimate over the last T steps.
+    window; convergence: {T: (mean (k,), ci95 (k,))} the estimate over the last T steps;
+    rank: the smallest bound on the product's rank over every trajectory (exponents past it are
+    -inf: det J_t = 0 exactly at some step), None where unknown.
     """
 
     model: NeuronModel
@@ -591,6 +599,7 @@ class SpectrumEstimate:
     in_window: float
     convergence: dict[int, tuple[np.ndarray, np.ndarray]]
     seconds: float
+    rank: int | None = None
 
     @property
     def top(self) -> float:
@@ -671,6 +680,9 @@ def estimate_spectra(
                 in_window=float(np.mean([sp.in_window.mean() for sp in spectra])),
                 convergence=conv,
                 seconds=seconds,
+                rank=None
+                if any(sp.rank is None for sp in spectra)
+                else int(min(int(np.min(sp.rank)) for sp in spectra)),
             )
         )
     return out
@@ -826,379 +838,7 @@ def network_spectrum(
     return _spectrum(res, rate, (psi != 0).mean(axis=(0, 2)))
 
 
-# ----------------------------------------------------------------------------- prediction
-
-
-@dataclass(frozen=True)
-class StationaryDensity:
-    """The stationary distribution of a one-state neuron under i.i.d. Gaussian input, on a grid:
-    x (G,) cell centres, p (G,) cell probabilities (sum 1), edges (G+1,), iterations used."""
-
-    x: np.ndarray
-    p: np.ndarray
-    edges: np.ndarray
-    iterations: int
-
-
-def _affine_input(model: NeuronModel, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(G(x), b(x)) with F(x, I) = G(x) + b(x) I, checked on I = 0, 1, 2 (ValueError if the
-    update is not affine in the input)."""
-    name = model.state_names[0]
-    F = [
-        np.asarray(model.transition({name: x}, np.full_like(x, i), NUMPY_OPS)[name])
-        for i in (0, 1, 2)
-    ]
-    G, b = F[0], F[1] - F[0]
-    if not np.allclose(F[2] - F[0], 2 * b, rtol=1e-9, atol=1e-12):
-        raise ValueError(f"{type(model).__name__}: the update is not affine in the input current")
-    return G, b
-
-
-def stationary_density(
-    model: NeuronModel,
-    input_mean: float,
-    input_std: float,
-    grid: int = 1200,
-    tol: float = 1e-13,
-    max_iter: int = 20000,
-) -> StationaryDensity:
-    """Stationary distribution of a one-state model driven by I ~ N(mean, std^2) i.i.d.
-
-    The Markov chain x[t] = G(x[t-1]) + b(x[t-1]) I[t] (the step, spike and reset included,
-    read off ``model.transition``) is discretised on ``grid`` cells: row i of the transfer matrix
-    holds the exact Gaussian mass of each cell, renormalised to the grid. The grid spans the
-    range of a short pilot run padded by 6 b std; the density is the fixed point of p <- p K
-    (power iteration to ``tol`` in the 1-norm). No Jacobian is used.
-    """
-    who = "stationary_density"
-    model = _numpy_model(model, who)
-    if len(model.state_names) != 1:
-        raise ValueError(f"{who}: {type(model).__name__} has {len(model.state_names)} states")
-    if any(np.ndim(v) for v in model.params().values()):
-        raise ValueError(f"{who}: give scalar parameters")
-    mean = _finite("input mean", input_mean)
-    std = _finite("input std", input_std)
-    if std <= 0:
-        raise ValueError(f"{who}: input std must be > 0, got {std}")
-    grid = _positive_int("grid", grid, 16)
-    pilot = simulate(model, _currents(mean, std, 3000, 32, 12345))
-    v = np.asarray(pilot.states[model.state_names[0]])[200:]
-    _, b_pilot = _affine_input(model, v.ravel())
-    pad = 6.0 * std * float(np.max(np.abs(b_pilot)))
-    edges = np.linspace(v.min() - pad, v.max() + pad, grid + 1)
-    x = 0.5 * (edges[1:] + edges[:-1])
-    G, b = _affine_input(model, x)
-    mu = G + b * mean
-    sd = np.abs(b) * std
-    if np.any(sd == 0):
-        raise ValueError(f"{who}: the input does not reach the state")
-    cdf = special.ndtr((edges[None, :] - mu[:, None]) / sd[:, None])
-    K = np.diff(cdf, axis=1)
-    mass = K.sum(axis=1, keepdims=True)
-    K = K / np.where(mass > 0, mass, 1.0)
-    p = np.full(grid, 1.0 / grid)
-    for it in range(1, max_iter + 1):
-        q = p @ K
-        q /= q.sum()
-        if np.abs(q - p).sum() < tol:
-            return StationaryDensity(x, q, edges, it)
-        p = q
-    raise ValueError(f"{who}: the power iteration did not converge in {max_iter} steps")
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """Predicted top exponent (nats per step) from the firing statistics.
-
-    top: the main prediction (one state: E_pi[log|J|], exact for a stationary ergodic neuron;
-    more states: the exponent of the product of independent draws, Furstenberg's);
-    frozen: E[log rho(J)] (the spectral radius of each step's J averaged in log);
-    lower_bound: (1/n) E[log|det J|], a bound lambda_1 >= it; source: "density" (grid, from the
-    input statistics alone) or "samples" (states of a forward simulation); rate and in_window:
-    spikes per step and fraction of steps with psi != 0 under that distribution; p_zero: the
-    probability per step that J = 0 exactly (one state: a hard reset from above the surrogate
-    window, S = 1 and psi = 0), which makes the asymptotic exponent -inf; top_nonzero: the
-    exponent of a trajectory that has not met such a step, E[log|J| | J != 0] (equal to
-    ``top`` when p_zero = 0), what a finite window of T << 1 / p_zero steps measures.
-    """
-
-    top: float
-    frozen: float
-    lower_bound: float
-    source: str
-    rate: float
-    in_window: float
-    p_zero: float = 0.0
-    top_nonzero: float = math.nan
-
-    def finite_time(self) -> float:
-        """``top`` if no step can zero J, else ``top_nonzero``."""
-        return self.top if self.p_zero == 0 else self.top_nonzero
-
-
-def _transition_jacobians(
-    model: NeuronModel, x_prev: list[np.ndarray], current: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """J for given previous states and currents (any common shape): one step from x_prev (its
-    spike recomputed from the threshold argument) with input ``current``. Returns (J (..., n,
-    n), S_prev, psi_prev)."""
-    names = model.state_names
-    D = step_partials(model)
-    prev = dict(zip(names, x_prev, strict=True))
-    p = model.coefficients(NUMPY_OPS)
-    z = np.asarray(model.spike_argument(p, prev, NUMPY_OPS), dtype=np.float64)
-    shape = np.broadcast_shapes(z.shape, np.shape(current))
-    s_prev = np.broadcast_to((z >= 0).astype(np.float64), shape)
-    psi_prev = np.broadcast_to(model.surrogate(z), shape)
-    state = {nm: np.broadcast_to(v, shape) for nm, v in prev.items()}
-    state["S"] = s_prev
-    new, s_new = model.step(p, state, np.broadcast_to(current, shape), NUMPY_OPS)
-    z_new = model.spike_argument(p, new, NUMPY_OPS)
-    psi_new = np.broadcast_to(model.surrogate(np.asarray(z_new, dtype=np.float64)), shape)
-    xb = [np.broadcast_to(v, shape) for v in x_prev]
-    A, _, _ = _partials(
-        model,
-        D,
-        xb,
-        s_prev,
-        np.broadcast_to(current, shape),
-        np.broadcast_to(np.asarray(s_new, np.float64), shape),
-        psi_new,
-        psi_prev,
-    )
-    return A, s_prev, psi_prev
-
-
-def _log_spectral_radius(J: np.ndarray) -> np.ndarray:
-    if J.shape[-1] == 1:
-        return _log_abs(J[..., 0, 0])
-    return _log_abs(np.abs(np.linalg.eigvals(J)).max(axis=-1))
-
-
-def _log_abs_det(J: np.ndarray) -> np.ndarray:
-    if J.shape[-1] == 1:
-        return _log_abs(J[..., 0, 0])
-    return np.linalg.slogdet(J)[1]
-
-
-def predict_tops(
-    models: Sequence[NeuronModel],
-    input_mean: float | None = None,
-    input_std: float | None = None,
-    source: str | None = None,
-    samples: int = 4000,
-    chains: int = 8,
-    seed: int = 10_000,
-    grid: int = 1200,
-    nodes: int = 24,
-) -> list[Prediction]:
-    """``predict_top`` for several variants of one model (surrogate and detach_reset may
-    differ): the stationary distribution is computed once and serves every variant."""
-    who = "predict_top"
-    variants = _same_forward(models, who)
-    model = variants[0]
-    mean, std = _input_stats(model, input_mean, input_std)
-    n = len(model.state_names)
-    if source is None:
-        source = "density" if n == 1 else "samples"
-    if source not in ("density", "samples"):
-        raise ValueError(f"{who}: source must be 'density' or 'samples', got {source!r}")
-    if source == "density":
-        dens = stationary_density(model, mean, std, grid)
-        h = np.diff(dens.edges)
-        gl, glw = np.polynomial.legendre.leggauss(4)
-        xs = (dens.x[:, None] + 0.5 * h[:, None] * gl[None, :]).ravel()
-        wx = (dens.p[:, None] * 0.5 * glw[None, :]).ravel()
-        gh, ghw = np.polynomial.hermite_e.hermegauss(_positive_int("nodes", nodes, 2))
-        w = wx[:, None] * (ghw / ghw.sum())[None, :]
-        out = []
-        for m in variants:
-            J, s_prev, psi_prev = _transition_jacobians(
-                m, [xs[:, None]], (mean + std * gh)[None, :]
-            )
-            logj = _log_abs(J[..., 0, 0])
-            zero = np.isneginf(logj) & (w > 0)
-            p_zero = float(np.sum(w[zero]))
-            safe = np.where(np.isneginf(logj), 0.0, logj)
-            nonzero = float(np.sum(w * safe) / (1.0 - p_zero)) if p_zero < 1 else -math.inf
-            val = -math.inf if p_zero > 0 else float(np.sum(w * safe))
-            rate = float(np.sum(w * s_prev))
-            in_window = float(np.sum(w * (psi_prev != 0)))
-            out.append(Prediction(val, val, val, "density", rate, in_window, p_zero, nonzero))
-        return out
-    samples = _positive_int("samples", samples, 8)
-    chains = _positive_int("chains", chains)
-    warm = 200
-    with warnings.catch_warnings():  # an overflow is refused below, with its step
-        warnings.simplefilter("ignore", RuntimeWarning)
-        trace = simulate(model, _currents(mean, std, warm + samples, chains, seed))
-    _check_states(model, trace.states, trace.spikes, 0.0, "predict_top")
-    rng = np.random.default_rng(seed + 1)
-    flat = {nm: np.asarray(trace.states[nm])[warm:].ravel() for nm in model.state_names}
-    pick = rng.integers(0, samples * chains, size=(samples, chains))
-    x_prev = [flat[nm][pick] for nm in model.state_names]
-    currents = rng.normal(mean, std, size=(samples, chains))
-    Js, stats_ = [], []
-    for m in variants:
-        J, s_prev, psi_prev = _transition_jacobians(m, x_prev, currents)
-        Js.append(J)
-        stats_.append((float(s_prev.mean()), float((psi_prev != 0).mean())))
-    J = np.stack(Js, axis=1)
-    res = backward_qr(
-        _dense_chunks(J, samples, False), n, (len(variants), chains), 1, min(100, samples // 4)
-    )
-    tops = res.exponents[..., 0].mean(axis=-1)
-    frozen = _log_spectral_radius(J).mean(axis=(0, 2))
-    bound = _log_abs_det(J).mean(axis=(0, 2)) / n
-    return [
-        Prediction(
-            float(tops[v]),
-            float(frozen[v]),
-            float(bound[v]),
-            "samples",
-            *stats_[v],
-            0.0,
-            float(tops[v]),
-        )
-        for v in range(len(variants))
-    ]
-
-
-def predict_top(
-    model: NeuronModel,
-    input_mean: float | None = None,
-    input_std: float | None = None,
-    source: str | None = None,
-    samples: int = 4000,
-    chains: int = 8,
-    seed: int = 10_000,
-    grid: int = 1200,
-    nodes: int = 24,
-) -> Prediction:
-    """Predict the top Lyapunov exponent of the backward dynamics from the distribution of the
-    state (the firing statistics: where the potential sits relative to the surrogate window).
-
-    ``source="density"`` (the default for one-state models): pi from ``stationary_density`` (the
-    input statistics alone), E over pi and over I ~ N(mean, std^2) (Gauss-Hermite, ``nodes``
-    points; 4 Gauss-Legendre points per cell for the log singularities of J).
-    ``source="samples"`` (the default otherwise): ``chains`` x ``samples`` states of a forward
-    simulation (its own ``seed``, no Jacobian product), drawn independently of each other and
-    paired with fresh inputs; the top exponent of the product of those independent Jacobians
-    (backward QR), averaged over the chains.
-    """
-    return predict_tops([model], input_mean, input_std, source, samples, chains, seed, grid, nodes)[
-        0
-    ]
-
-
-# ----------------------------------------------------------------------------- the table
-
-
-#: The surrogates of the prediction table (names of ``neurons.SURROGATES``, default shapes).
-TABLE_SURROGATES = ("triangle", "fast_sigmoid", "sigmoid")
-#: The input statistics of the table: the model's ``input_stats`` scaled by these factors.
-TABLE_INPUT_SCALES = (1.0, 0.5)
-
-
-def default_configurations(
-    models: Sequence[str] | None = None,
-    surrogates: Sequence[str] = TABLE_SURROGATES,
-    scales: Sequence[float] = TABLE_INPUT_SCALES,
-) -> list[dict[str, Any]]:
-    """Configurations of the prediction table, from the registry: every registered model (or
-    ``models``) at its ``verify_params`` (a case that spikes), each surrogate, each detach
-    option the model supports, and the model's ``input_stats`` (mean, std) times each scale."""
-    names = tuple(models) if models is not None else model_names()
-    out = []
-    for name in names:
-        cls = model_class(name)
-        mean, std = cls.input_stats
-        for surrogate in surrogates:
-            get_surrogate(surrogate)
-            for detach in cls.detach_options:
-                for scale in scales:
-                    out.append(
-                        dict(
-                            model=cls.name,
-                            params=dict(cls.verify_params),
-                            surrogate=surrogate,
-                            detach_reset=bool(detach),
-                            input_mean=float(mean) * scale,
-                            input_std=float(std) * scale,
-                        )
-                    )
-    return out
-
-
-def _config_model(config: dict[str, Any]) -> NeuronModel:
-    return get_model(
-        config["model"],
-        **config.get("params", {}),
-        surrogate=config["surrogate"],
-        detach_reset=config["detach_reset"],
-    )
-
-
-def prediction_table(
-    configs: Sequence[dict[str, Any]] | None = None,
-    steps: int = 1500,
-    seeds: Sequence[int] = (0, 1, 2),
-    batch: int = 16,
-    samples: int = 3000,
-) -> list[dict[str, Any]]:
-    """Measured against predicted top exponents, one row per configuration (default
-    ``default_configurations()``): the measured mean and 95% half-width over seeds, the
-    prediction (``predict_top``: asymptotic, probability of an exactly zero step, finite-time),
-    its frozen and lower-bound variants, the absolute error and the relative error
-    |pred - meas| / |meas| of the finite-time prediction (None where |meas| < 1e-3: the
-    exponent is 0 within its finite-time error), the spike rate and the fraction of steps in
-    the window."""
-    configs = default_configurations() if configs is None else list(configs)
-    groups: dict[str, list[int]] = {}
-    for i, config in enumerate(configs):
-        key = json.dumps(
-            [config["model"], config.get("params", {}), config["input_mean"], config["input_std"]],
-            sort_keys=True,
-        )
-        groups.setdefault(key, []).append(i)
-    rows: list[dict[str, Any] | None] = [None] * len(configs)
-    for members in groups.values():
-        first = configs[members[0]]
-        models = [_config_model(configs[i]) for i in members]
-        mean, std = first["input_mean"], first["input_std"]
-        ests = estimate_spectra(models, mean, std, steps, seeds, batch, k=1)
-        preds = predict_tops(models, mean, std, samples=samples)
-        for i, est, pred in zip(members, ests, preds, strict=True):
-            config = configs[i]
-            meas = est.top
-            # a finite measurement is compared with the exponent of trajectories that met no
-            # exactly-zero step (p_zero > 0: the asymptotic exponent is -inf)
-            ref = pred.top if not math.isfinite(meas) else pred.finite_time()
-            if meas == ref == -math.inf:
-                err, rel = 0.0, 0.0  # both exactly zero gradients
-            else:
-                err = abs(ref - meas) if math.isfinite(meas) else math.inf
-                rel = err / abs(meas) if math.isfinite(meas) and abs(meas) >= 1e-3 else None
-            rows[i] = dict(
-                model=config["model"],
-                surrogate=config["surrogate"],
-                detach_reset=config["detach_reset"],
-                input_mean=mean,
-                input_std=std,
-                rate=est.rate,
-                in_window=est.in_window,
-                measured=meas,
-                ci95=float(est.ci95[0]),
-                predicted=pred.top,
-                p_zero=pred.p_zero,
-                predicted_finite=pred.finite_time(),
-                frozen=pred.frozen,
-                lower_bound=pred.lower_bound,
-                source=pred.source,
-                abs_error=err,
-                rel_error=rel,
-            )
-    return [r for r in rows if r is not None]
+# ----------------------------------------------------------------------------- horizons
 
 
 def learnable_delay(top_exponent: Any, floor_decades: float = 3.0) -> np.ndarray:
@@ -1211,159 +851,3 @@ def learnable_delay(top_exponent: Any, floor_decades: float = 3.0) -> np.ndarray
         raise ValueError(f"floor_decades must be > 0, got {floor}")
     with np.errstate(divide="ignore"):
         return np.where(lam < 0, floor * LN10 / np.where(lam < 0, -lam, 1.0), np.inf)
-
-
-# ----------------------------------------------------------------------------- CLI
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``lstmlif lyapunov MODEL --param NAME=VALUE ... [options]``."""
-    parser.add_argument("model", help="a registered model name (see lstmlif inspect)")
-    parser.add_argument(
-        "--param", action="append", default=[], metavar="NAME=VALUE", help="a model parameter"
-    )
-    parser.add_argument("--input-mean", type=float, default=None, help="default: the model's")
-    parser.add_argument("--input-std", type=float, default=None, help="default: the model's")
-    parser.add_argument("--steps", type=int, default=2000, help="counted steps per trajectory")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], metavar="SEED")
-    parser.add_argument("--batch", type=int, default=64, help="neurons per seed")
-    parser.add_argument("--warmup", type=int, default=100, help="transient steps dropped")
-    parser.add_argument("--burn", type=int, default=100, help="alignment steps of the QR")
-    parser.add_argument(
-        "--detach-reset",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="no gradient through the spike in the reset (default: the model's own)",
-    )
-    parser.add_argument(
-        "--surrogate", default=None, help=f"one of {sorted(SURROGATES)} (default triangle)"
-    )
-    parser.add_argument("--convention", default=None, help="paper or code (default: model's)")
-    parser.add_argument("--reset", default=None, help="subtract or zero (default: model's)")
-    parser.add_argument("--psi-zero", action="store_true", help="psi = 0 everywhere")
-    parser.add_argument("--no-predict", action="store_true", help="skip the prediction")
-
-
-def _report(est: SpectrumEstimate, pred: Prediction | None) -> dict[str, Any]:
-    model = est.model
-    exps = [float(v) for v in est.exponents]
-    rep: dict[str, Any] = {
-        "model": model_class(model).name,
-        "params": {k: float(np.asarray(v)) for k, v in model.params().items()},
-        "convention": model.convention,
-        "reset": model.reset,
-        "detach_reset": bool(model.detach_reset),
-        "surrogate": model.surrogate.name,
-        "input_mean": est.input_mean,
-        "input_std": est.input_std,
-        "steps": est.steps,
-        "seeds": list(est.seeds),
-        "batch": est.batch,
-        "exponents": exps,
-        "ci95": [float(v) for v in est.ci95],
-        "decades_per_step": [v / LN10 for v in exps],
-        "per_seed": est.per_seed.tolist(),
-        "sum_of_exponents": float(np.sum(est.exponents)),
-        "mean_log_abs_det": est.log_det,
-        "rate": est.rate,
-        "in_window": est.in_window,
-        "learnable_delay_3_decades": float(learnable_delay(exps[0])),
-        "seconds": est.seconds,
-    }
-    if pred is not None:
-        rep["prediction"] = {
-            "top": pred.top,
-            "frozen": pred.frozen,
-            "lower_bound": pred.lower_bound,
-            "source": pred.source,
-        }
-    return rep
-
-
-def run(args: argparse.Namespace) -> int:
-    """Estimate and print the spectrum (text, or JSON with ``--json``; the spectrum under
-    ``exponents``, largest first)."""
-    from lstmlif.analysis.stability import _parse_param
-
-    params = dict(_parse_param(p) for p in args.param)
-    cls = model_class(args.model)
-    switches: dict[str, Any] = {}
-    if args.detach_reset is not None:
-        if args.detach_reset not in cls.detach_options:
-            raise ValueError(
-                f"--{'' if args.detach_reset else 'no-'}detach-reset: {cls.__name__} supports "
-                f"detach_reset in {list(cls.detach_options)} only"
-            )
-        switches["detach_reset"] = args.detach_reset
-    if args.surrogate is not None:
-        if args.surrogate not in SURROGATES:
-            raise ValueError(
-                f"--surrogate: unknown name {args.surrogate!r}; choose one of {sorted(SURROGATES)}"
-            )
-        switches["surrogate"] = args.surrogate
-    for opt in ("convention", "reset"):
-        value = getattr(args, opt)
-        if value is not None:
-            allowed = getattr(cls, f"{opt}s")
-            if value not in allowed:
-                raise ValueError(f"--{opt}: {value!r} is not one of {list(allowed)}")
-            switches[opt] = value
-    model = get_model(cls.name, **params, **switches)
-    for name in ("input_mean", "input_std"):
-        value = getattr(args, name)
-        if value is not None and not math.isfinite(value):
-            raise ValueError(f"--{name.replace('_', '-')} must be finite, got {value}")
-    if args.input_std is not None and args.input_std < 0:
-        raise ValueError(f"--input-std must be >= 0, got {args.input_std}")
-    if args.steps < 1:
-        raise ValueError(f"--steps must be >= 1, got {args.steps}")
-    if any(s < 0 for s in args.seeds):
-        raise ValueError(f"--seeds must be integers >= 0, got {args.seeds}")
-    if len(set(args.seeds)) != len(args.seeds):
-        raise ValueError(f"--seeds repeats a seed: {args.seeds}")
-    for name in ("batch", "warmup", "burn"):
-        if getattr(args, name) < (1 if name == "batch" else 0):
-            raise ValueError(f"--{name} must be >= {1 if name == 'batch' else 0}")
-    if len(args.seeds) > LIMITS["seeds"]:
-        raise ValueError(f"--seeds: {len(args.seeds)} seeds exceed the limit {LIMITS['seeds']}")
-    est = estimate_spectrum(
-        model,
-        args.input_mean,
-        args.input_std,
-        args.steps,
-        args.seeds,
-        args.batch,
-        args.warmup,
-        args.burn,
-        psi_zero=args.psi_zero,
-    )
-    pred = None
-    if not args.no_predict and not args.psi_zero:
-        pred = predict_top(model, est.input_mean, est.input_std)
-    rep = _report(est, pred)
-    if args.json:
-        print(json.dumps(jsonable(rep), indent=2))
-        return 0
-    lines = [
-        f"{type(model).__name__} ({model.convention} convention, {model.reset} reset"
-        f"{', detached' if model.detach_reset else ''}, {model.surrogate.name} surrogate)",
-        "parameters: " + ", ".join(f"{k}={v:.6g}" for k, v in rep["params"].items()),
-        f"input I ~ N({est.input_mean:.4g}, {est.input_std:.4g}^2); {est.steps} steps x "
-        f"{est.batch} neurons x {len(est.seeds)} seeds ({est.seconds:.1f} s)",
-        f"spike rate {est.rate:.4f} per step; in the surrogate window {est.in_window:.4f}",
-        "Lyapunov exponents of the backward dynamics (per step, mean +- 95% CI over seeds):",
-    ]
-    for i, (v, h) in enumerate(zip(est.exponents, est.ci95, strict=True)):
-        lines.append(f"  lambda_{i + 1} = {v:+.6f} +- {h:.6f} nats  ({v / LN10:+.6f} decades)")
-    if est.log_det is not None:
-        lines.append(
-            f"sum of exponents {np.sum(est.exponents):+.10f}; mean log|det J_t| {est.log_det:+.10f}"
-        )
-    lines.append(f"gradient falls 3 decades in {rep['learnable_delay_3_decades']:.4g} steps")
-    if pred is not None:
-        lines.append(
-            f"predicted top ({pred.source}): {pred.top:+.6f}; frozen E log rho(J) "
-            f"{pred.frozen:+.6f}; lower bound (1/n) E log|det J| {pred.lower_bound:+.6f}"
-        )
-    print("\n".join(lines))
-    return 0

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lstmlif.analysis.lyapunov import LN10, TABLE_SURROGATES, lyapunov_spectra
+from lstmlif.analysis.lyapunov import LN10, lyapunov_spectra
+from lstmlif.analysis.lyapunov_predict import TABLE_SURROGATES
 from lstmlif.neurons import model_class, model_names
 
 from .files import save_all

@@ -1,8 +1,9 @@
 """analysis.lyapunov: spike-aware Jacobians from the generated partials against autograd, the
 backward QR recursion against direct products, the exact identities (sum of exponents = mean
 log|det J_t|; LIF with a detached subtractive reset: ln alpha; psi = 0: log |eig J|), recurrent
-layers against autograd and against the experiments' torch layer, the predictions (computed,
-not stored), and the command line."""
+layers against autograd and against the experiments' torch layer, exactly singular steps
+reported as -inf, and the command line (measured, independent-steps and predicted side by side;
+the predictor itself is tested in ``test_lyapunov_predict.py``)."""
 
 from __future__ import annotations
 
@@ -148,7 +149,48 @@ def test_exponents_sum_to_the_mean_log_det(name):
             total[regular], sp.log_det[regular], rtol=1e-13, atol=1e-12, err_msg=str(switches)
         )
         compared += int(regular.sum())
+        # exactly singular somewhere (det J_t = 0: a zero row): both sides are -inf, and so is
+        # every exponent past the product's rank
+        exact = (L.step_rank(J) < J.shape[-1]).any(axis=0)
+        assert np.all(np.isneginf(total[exact])) and np.all(np.isneginf(sp.log_det[exact]))
+        assert np.all(np.isneginf(sp.exponents[exact, -1]))
     assert compared >= 6
+
+
+def test_step_rank_counts_exact_zeros_only():
+    J = np.array(
+        [
+            [[1.0, 2.0], [3.0, 4.0]],  # regular
+            [[1.0, 2.0], [0.0, 0.0]],  # a zero row (a hard reset at a spike)
+            [[0.0, 2.0], [0.0, 4.0]],  # a zero column
+            [[1.0, 2.0], [2.0, 4.0]],  # det = 0 exactly, no zero row
+            [[0.0, 0.0], [0.0, 0.0]],
+            [[1.0, 2.0], [1.0, 2.0 + 1e-15]],  # nearly singular: not exactly
+        ]
+    )
+    np.testing.assert_array_equal(L.step_rank(J), [2, 1, 1, 1, 0, 2])
+    np.testing.assert_array_equal(L.step_rank(np.array([[[0.0]], [[0.3]]])), [0, 1])
+
+
+@pytest.mark.parametrize("reset", ["soma", "zero"])
+def test_lstmlif_hard_resets_have_a_second_exponent_of_minus_inf(reset):
+    # At a spike the reset multiplies the soma's row by 1 - S = 0, so det J_t = 0 exactly and
+    # the product has rank 1: lambda_2 = -inf. The QR alone leaves a rounding residue (a
+    # finite lambda_2 near -0.29 per step); the sum identity then reads -inf = -inf.
+    model = LSTMLIF(reset=reset)
+    current = _current(model, 601, 8, seed=13)
+    trace = simulate(model, current)
+    singular = (L.step_rank(L.step_jacobians(model, trace, current)) < 2).any(axis=0)
+    assert trace.spikes.sum() > 0 and singular.sum() >= 4
+    sp = L.lyapunov_spectrum(model, current)
+    assert np.all(np.isfinite(sp.exponents[:, 0]))
+    assert np.all(np.isneginf(sp.exponents[singular, 1])) and np.all(
+        np.isneginf(sp.log_det[singular])
+    )
+    assert np.all(np.isfinite(sp.exponents[~singular]))
+    np.testing.assert_array_equal(sp.rank, np.where(singular, 1, 2))
+    subtract = L.lyapunov_spectrum(model.replace(reset="subtract"), current)
+    assert np.all(np.isfinite(subtract.exponents)) and np.all(subtract.rank == 2)
 
 
 @pytest.mark.parametrize("convention", ["paper", "code"])
@@ -294,26 +336,7 @@ def test_a_detached_reset_keeps_psi_on_the_recurrent_path():
     assert np.all(np.abs(sp.exponents[:, 0] - math.log(0.8)) > 1e-3)
 
 
-# ----------------------------------------------------------------------------- prediction
-
-
-def test_stationary_density_reproduces_the_simulated_firing_rate():
-    model = LIF(alpha=0.8)
-    dens = L.stationary_density(model, 0.3, 0.6)
-    assert dens.p.sum() == pytest.approx(1.0, abs=1e-12) and np.all(dens.p >= 0)
-    current = np.random.default_rng(12).normal(0.3, 0.6, (20000, 32))
-    rate = simulate(model, current).spikes[100:].mean()
-    predicted = float(dens.p[dens.x >= 1.0].sum())
-    assert predicted == pytest.approx(rate, abs=0.005)
-
-
-def test_one_state_prediction_is_exact_up_to_sampling():
-    # ergodic theorem: lambda = E_pi[log|J|]; pi from the transfer operator, no Jacobian product
-    for model in (LIF(alpha=0.8, convention="code"), LIF(alpha=0.9, surrogate="sigmoid")):
-        pred = L.predict_top(model, 0.3, 0.6)
-        est = L.estimate_spectrum(model, 0.3, 0.6, steps=4000, seeds=(0, 1, 2), batch=32, k=1)
-        assert pred.source == "density"
-        assert abs(pred.top - est.top) < 3 * est.ci95[0] + 0.01 * abs(est.top)
+# ----------------------------------------------------------------------------- horizons
 
 
 def test_learnable_delay_is_floor_over_the_decay_rate():
@@ -323,25 +346,6 @@ def test_learnable_delay_is_floor_over_the_decay_rate():
     assert np.isinf(D[2]) and np.isinf(D[3])
     with pytest.raises(ValueError, match="floor_decades"):
         L.learnable_delay(-1.0, 0.0)
-
-
-def test_prediction_table_is_computed_for_the_configurations_it_is_given():
-    configs = L.default_configurations(models=("lif", "lstmlif"), surrogates=("triangle",))
-    assert len(configs) == 2 * 2 * 2  # models x detach x input scales
-    rows = L.prediction_table(configs, steps=600, seeds=(0, 1), batch=8, samples=800)
-    assert len(rows) == len(configs)
-    for row in rows:
-        assert row["rate"] > 0 and math.isfinite(row["measured"])
-        # lambda_1 >= the mean of the exponents = (1/n) E log|det J|
-        assert row["lower_bound"] <= row["measured"] + 3 * row["ci95"] + 0.02
-        if row["model"] == "lif":
-            assert row["rel_error"] < 0.03
-        elif not row["detach_reset"]:
-            assert row["rel_error"] < 0.3
-    lif_detached = [r for r in rows if r["model"] == "lif" and r["detach_reset"]]
-    for row in lif_detached:
-        assert row["measured"] == pytest.approx(math.log(0.8), abs=1e-12)
-        assert row["predicted"] == pytest.approx(math.log(0.8), abs=1e-12)
 
 
 def test_variants_must_share_the_forward_run():
@@ -367,7 +371,49 @@ def test_cli_json_reports_the_spectrum_largest_first(capsys):
     assert len(ex) == 2 and ex[0] >= ex[1]
     assert rep["sum_of_exponents"] == pytest.approx(rep["mean_log_abs_det"], abs=1e-12)
     assert rep["seeds"] == [0, 1] and rep["steps"] == 300
-    assert rep["prediction"]["source"] == "samples"
+    assert rep["prediction"]["method"] == "density-2d"
+    assert math.isfinite(rep["prediction"]["top"]) and rep["prediction"]["top"] < 0
+    ind = rep["independent_steps"]["top"]
+    assert rep["correlation_gap"] == pytest.approx(ex[0] - ind, abs=1e-15)
+    assert rep["product_rank"] == 2
+
+
+@pytest.mark.parametrize("reset", ["soma", "zero"])
+def test_cli_reports_minus_inf_past_the_rank_and_an_honest_sum(reset, capsys):
+    args = ["lyapunov", "lstmlif", "--reset", reset, "--steps", "500", "--seeds", "0"]
+    assert main([*args, "--no-predict", "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert math.isfinite(rep["exponents"][0]) and rep["exponents"][1] == "-inf"
+    assert rep["sum_of_exponents"] == "-inf" and rep["mean_log_abs_det"] == "-inf"
+    assert rep["product_rank"] == 1 and "rank <= 1" in rep["singular_note"]
+    assert main([*args, "--no-predict"]) == 0
+    out = capsys.readouterr().out
+    assert "lambda_2 = -inf (the product is exactly singular)" in out
+    assert "sum of exponents -inf; mean log|det J_t| -inf" in out
+
+
+def test_cli_constant_input_is_measured_and_the_density_prediction_is_not_applicable(capsys):
+    # std 0: LIF at mean 0.3 settles below threshold (v -> 0.3 / 0.2 = 1.5 > 1: it fires
+    # periodically); the measurement needs no density, the prediction says why it cannot
+    args = ["lyapunov", "lif", "--input-std", "0", "--steps", "300", "--batch", "2"]
+    assert main([*args, "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["input_std"] == 0 and math.isfinite(rep["exponents"][0])
+    assert rep["prediction"]["top"] == "not applicable"
+    assert rep["prediction"]["reason"].startswith("input std is 0")
+    assert main(args) == 0
+    assert "predicted           not applicable (density-1d): input std is 0" in (
+        capsys.readouterr().out
+    )
+
+
+def test_cli_refuses_an_input_beyond_range_naming_it(capsys):
+    assert main(["lyapunov", "lif", "--input-mean", "1e300"]) == 2
+    err = capsys.readouterr().err
+    assert "--input-mean 1e+300 is beyond the accepted range |mean| <= 1e+100" in err
+    assert "overflow" in err and "does not reach" not in err
+    assert main(["lyapunov", "lif", "--input-std", "1e200"]) == 2
+    assert "--input-std 1e+200 is beyond" in capsys.readouterr().err
 
 
 def test_cli_detached_lif_is_ln_alpha(capsys):
@@ -438,23 +484,6 @@ def test_phase_figure_horizon_and_shapes():
     H = F.log10_horizon(np.array([math.log(0.8), 0.0, 0.1, -1e-9]))
     assert H[0] == pytest.approx(math.log10(3.0 / -math.log10(0.8)))
     assert np.all(H[1:] == F.MAX_LOG10_HORIZON)
-
-
-def test_prediction_figure_writes_the_table(tmp_path):
-    import csv
-
-    from lstmlif.figures import fig_lyapunov_prediction as F
-
-    rows = F.compute(models=("lif",), steps=300, batch=4, seeds=(0, 1), samples=300)
-    assert len(rows) == len(L.TABLE_SURROGATES) * 2 * len(L.TABLE_INPUT_SCALES)
-    fig = F.plot(rows)
-    assert len(fig.axes) == 2
-    from lstmlif.figures.files import save_csv
-
-    path = save_csv(tmp_path, F.NAME, list(F.COLUMNS), [[r[c] for c in F.COLUMNS] for r in rows])
-    with open(path) as fh:
-        table = list(csv.DictReader(fh))
-    assert len(table) == len(rows) and set(F.COLUMNS) <= set(table[0])
 
 
 RUN_FILES = ("recall_lif_D100_s0_0186cec3.json", "recall_lstmlif_D100_s0_b8f048dd.json")
