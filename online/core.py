@@ -45,6 +45,7 @@ __all__ = [
     "make_layer",
     "make_inputs",
     "held_partials",
+    "held_paths",
 ]
 
 
@@ -340,6 +341,31 @@ def held_partials(model: NeuronModel) -> tuple[StepPartials, bool]:
     if model.detach_reset or True not in type(model).detach_options:
         return step_partials(model), False
     return step_partials(model.replace(detach_reset=True)), True
+
+
+def held_paths(model: NeuronModel) -> list[str]:
+    """The partials e-prop's held reset changes, by name: ``"dF_a/dx_b"``, ``"dF_a/dS[t-1]"``,
+    ``"dF_a/dI"`` or ``"dF_a/d<param>"`` for state a (a SymPy comparison of the two generated
+    sets); empty when nothing is held (see ``held_partials``)."""
+    import sympy as sp
+
+    D = step_partials(model)
+    Dh, cut = held_partials(model)
+    if not cut:
+        return []
+    names, out = D.state_names, []
+    for i, a in enumerate(names):
+        for j, b in enumerate(names):
+            if sp.simplify(D.dx[i, j] - Dh.dx[i, j]) != 0:
+                out.append(f"dF_{a}/d{b}")
+        if sp.simplify(D.dS[i] - Dh.dS[i]) != 0:
+            out.append(f"dF_{a}/dS[t-1]")
+        if sp.simplify(D.dI[i] - Dh.dI[i]) != 0:
+            out.append(f"dF_{a}/dI")
+        for k, p in enumerate(D.param_names):
+            if sp.simplify(D.dtheta[i, k] - Dh.dtheta[i, k]) != 0:
+                out.append(f"dF_{a}/d{p}")
+    return out
 
 
 @dataclass
