@@ -81,9 +81,13 @@ _NIR_NAMES = {"v_th": "v_threshold"}
 #: The parameters that are time constants (a preset may rescale them; complex ones are refused).
 _TAU_PARAMS = ("tau", "tau_syn", "tau_mem")
 
-#: Work bound of one report: parameter sets x kmax steps of the power sweep (about 1 s per 2e7
-#: on this kind of machine for 2x2 Jacobians, vectorised).
-MAX_REPORT_WORK = 2e9
+#: Lane-steps per second of the vectorised 2x2 reach sweep, a lower estimate (measured on a
+#: shared 2-core machine: 3,000 and 30,000 CubaLIF sets x 10,000 steps without early stop,
+#: 4.3e6 and 4.7e6 per second).
+SWEEP_RATE = 4e6
+#: Work bound of one report: parameter sets of two-state nodes x kmax (about 150 s at
+#: ``SWEEP_RATE``); above it the report is refused with the numbers and the advice to lower kmax.
+MAX_REPORT_WORK = 6e8
 
 #: Above this many states the network's gradient reach is not computed (kmax products of
 #: D x D matrices); its spectral radius still is, up to ``MAX_NETWORK_STATES``.
@@ -94,8 +98,8 @@ MAX_NETWORK_STATES = 3000
 @dataclasses.dataclass(frozen=True)
 class Preset:
     """How a library's NIR files are meant: the update (``discretization``), the time step its
-    exporter assumed (``dt``, seconds) and the factor by which its exporter's time constants
-    must be multiplied to be the ODE's (``tau_factor(dt)``)."""
+    exporter assumed (``dt``, seconds), the factor ``tau_scale(dt)`` by which its exporter's
+    time constants must be multiplied to be the ODE's, and the convention in words."""
 
     library: str
     discretization: str
@@ -235,10 +239,7 @@ def _check_node_dict(path: Path, d: Any, name: str) -> None:
                         f"graph does not have (nodes: {sorted(known)})"
                     )
         return
-    if cls in (nir.Input, nir.Output):
-        needed = ["shape"] if "shape" in d or f"{cls.__name__.lower()}_type" not in d else []
-    else:
-        needed = _required_fields(cls)
+    needed = ["shape"] if cls in (nir.Input, nir.Output) else _required_fields(cls)
     missing = [k for k in needed if k not in d]
     if missing:
         raise ValueError(
@@ -479,7 +480,9 @@ def _check_decades(decades: Any) -> None:
         raise ValueError(f"decades must be a finite number > 0, got {decades!r}")
 
 
-def _reach_stack(J: np.ndarray, kmax: int, decades: float) -> np.ndarray:
+def _reach_stack(
+    J: np.ndarray, kmax: int, decades: float, progress: Callable[[str], None] | None = None
+) -> np.ndarray:
     """``gradient_reach`` of each matrix of a stack (G, n, n): closed form for n = 1 (|a|^k is
     monotone: k = ceil(decades / -log10|a|), checked against its neighbour); for n = 2 the
     renormalised power sweep of all maps at once, stopped when every decaying one has crossed
@@ -507,7 +510,15 @@ def _reach_stack(J: np.ndarray, kmax: int, decades: float) -> np.ndarray:
         step = _step_2x2(J[live], 2)
         log_c = np.zeros(live.size)
         first = np.full(live.size, math.inf)
+        t0 = last = time.monotonic()
         for k in range(1, kmax + 1):
+            if progress is not None and k % 256 == 0 and time.monotonic() - last > 5.0:
+                last = time.monotonic()
+                left = (last - t0) / k * (kmax - k)
+                progress(
+                    f"gradient reach of {live.size} parameter sets: step {k} of at most {kmax}, "
+                    f"at most about {left:.0f} s left"
+                )
             with np.errstate(divide="ignore"):
                 log_c = log_c + np.log10(step())
             new = np.isinf(first) & (log_c <= -decades)
@@ -572,7 +583,11 @@ def scheme_notes(model: NeuronModel, params: dict[str, float]) -> list[str]:
 
 
 def _analyse_node(
-    model: NeuronModel, kmax: int, decades: float, sets: Any = None
+    model: NeuronModel,
+    kmax: int,
+    decades: float,
+    sets: Any = None,
+    progress: Callable[[str], None] | None = None,
 ) -> tuple[int, list[dict[str, Any]]]:
     """The groups of one node, vectorised over its distinct parameter sets."""
     n, sets = _parameter_sets(model) if sets is None else sets
@@ -588,7 +603,7 @@ def _analyse_node(
     classes = _classify_matrix(J).reshape(-1)
     periods = np.asarray(period(group_model), dtype=np.float64).reshape(-1)
     horizons = np.asarray(memory_horizon(group_model), dtype=np.float64).reshape(-1)
-    reach = _reach_stack(J, kmax, decades)
+    reach = _reach_stack(J, kmax, decades, progress)
     groups = []
     for g, (params, count) in enumerate(sets):
         groups.append(
@@ -634,11 +649,8 @@ def _flatten(graph: Any, prefix: str = "") -> tuple[dict[str, Any], list[tuple[s
         node = graph.nodes.get(ref)
         if isinstance(node, nir.NIRGraph):
             inner = node.outputs if out else node.inputs
-            return [x for k in inner for x in ends_in(node, f"{full}.", k)]
+            return [f"{full}.{k}" for k in inner if f"{full}.{k}" in nodes]
         return []
-
-    def ends_in(sub: Any, pre: str, key: str) -> list[str]:
-        return [f"{pre}{key}"] if f"{pre}{key}" in nodes else []
 
     for a, b in graph.edges:
         for x in ends(a, True):
@@ -804,8 +816,6 @@ def network_jacobian(
                     f"an instantaneous loop through {' -> '.join((*path, node_name))} (no "
                     "neuron on it: NIR defines no delay there)"
                 )
-            if len(path) > len(nodes) + 1:
-                continue
             W = _linear_map(node_name, nodes[node_name])
             if W is not None:
                 if W.shape[1] != M.shape[0]:
@@ -902,12 +912,20 @@ def nir_report(
             other[type(node).__name__] = other.get(type(node).__name__, 0) + 1
     sets = {name: _parameter_sets(m) for name, m in models.items()}
     counts = {name: len(s[1]) for name, s in sets.items()}
-    work = sum(counts.values()) * kmax
+    # one-state nodes have a closed-form reach; the others take at most kmax sweep steps each
+    swept = sum(c for name, c in counts.items() if len(models[name].state_names) > 1)
+    work = swept * kmax
+    seconds = work / SWEEP_RATE
     if work > MAX_REPORT_WORK:
         raise ValueError(
-            f"{sum(counts.values())} distinct parameter sets x kmax {kmax} = {work:.3g} steps of "
-            f"the power sweep is above the limit {MAX_REPORT_WORK:.3g} (about "
-            f"{work / 2e7 / 60:.3g} min); lower --kmax"
+            f"{swept} distinct parameter sets of two-state nodes x kmax {kmax} = {work:.3g} "
+            f"steps of the power sweep is above the limit {MAX_REPORT_WORK:.3g} (at most about "
+            f"{seconds / 60:.3g} min); lower --kmax"
+        )
+    if progress is not None and seconds > 10:
+        progress(
+            f"{sum(counts.values())} parameter sets ({swept} of two-state nodes): at most about "
+            f"{seconds:.0f} s"
         )
     nodes = []
     t0 = time.monotonic()
@@ -915,10 +933,10 @@ def nir_report(
     done = 0
     total = sum(counts.values())
     for name, model in models.items():
-        n, groups = _analyse_node(model, kmax, decades, sets[name])
+        n, groups = _analyse_node(model, kmax, decades, sets[name], progress)
         done += counts[name]
         now = time.monotonic()
-        if progress is not None and now - last > 5.0:
+        if progress is not None and now - last > 5.0 and done < total:
             rate = done / (now - t0)
             progress(
                 f"{done} of {total} parameter sets analysed, about "

@@ -609,8 +609,20 @@ def test_many_distinct_parameter_sets_are_analysed_at_once(monkeypatch):
         a = math.exp(-1 / groups[k]["params"]["tau"])
         assert groups[k]["gradient_reach"] == gradient_reach(np.array([[a]]), kmax=10000)
     monkeypatch.setattr(interop, "MAX_REPORT_WORK", 1e6)
-    with pytest.raises(ValueError, match=r"20000 distinct parameter sets x kmax 10000 = 2e\+08 "):
-        nir_report(lif, 1.0, "exact", kmax=10000)
+    nir_report(lif, 1.0, "exact", kmax=10000)  # one-state nodes: closed form, no bound
+    cuba = nir.NIRGraph(
+        nodes={"c": nir.CubaLIF(tau_syn=np.linspace(2, 10, 2000), tau_mem=np.full(2000, 20.0),
+                                r=np.ones(2000), v_leak=np.zeros(2000),
+                                v_threshold=np.ones(2000), w_in=np.ones(2000))},
+        edges=[],
+        type_check=False,
+    )  # fmt: skip
+    with pytest.raises(ValueError) as err:
+        nir_report(cuba, 1.0, "exact", kmax=1000)
+    assert str(err.value) == (
+        "2000 distinct parameter sets of two-state nodes x kmax 1000 = 2e+06 steps of the power "
+        "sweep is above the limit 1e+06 (at most about 0.00833 min); lower --kmax"
+    )
 
 
 # ----------------------------------------------------------------------------- export
@@ -673,3 +685,19 @@ def test_export_a_network_and_read_it_back(tmp_path, capsys):
         capsys.readouterr().err
         == f"lstmlif export-nir: error: cannot write {tmp_path}: it is a folder\n"
     )
+
+
+def test_a_long_report_says_how_long_before_it_starts(monkeypatch):
+    import lstmlif.analysis.interop as interop
+
+    monkeypatch.setattr(interop, "SWEEP_RATE", 10.0)  # as if the sweep were very slow
+    lines: list[str] = []
+    graph = nir.NIRGraph(
+        nodes={"c": nir.CubaLIF(tau_syn=np.array([2.0, 3.0]), tau_mem=np.full(2, 20.0),
+                                r=np.ones(2), v_leak=np.zeros(2), v_threshold=np.ones(2),
+                                w_in=np.ones(2))},
+        edges=[],
+        type_check=False,
+    )  # fmt: skip
+    nir_report(graph, 1.0, "exact", kmax=100, progress=lines.append)
+    assert lines[0] == "2 parameter sets (2 of two-state nodes): at most about 20 s"
