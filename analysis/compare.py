@@ -334,7 +334,8 @@ def _states(name: str) -> int:
 class Estimate:
     """Upper bounds, before the work starts, of one ``compare`` call: seconds (the eigenvalue
     statistics plus kmax sweep steps over every distinct swept Jacobian, no early exit) and
-    the peak bytes of the largest model's analysis."""
+    the peak bytes of the largest model's analysis (beyond the about 270 MiB the interpreter
+    holds with the toolkit loaded)."""
 
     seconds: float
     bytes: int
