@@ -1,10 +1,12 @@
 """The bias study: each configuration of ``bias_configs.json`` measured (``online.bias``) and
 predicted (``online.predict``), and the file's hypotheses evaluated. ``python -m
-lstmlif.online.study OUT.json`` writes the rows and the verdicts."""
+lstmlif.online.study OUT.json`` writes the rows and the verdicts (and, as it goes, each row to
+``OUT.json.rows.jsonl``)."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -16,17 +18,17 @@ from .predict import predicted_bias
 __all__ = ["run_study", "verdicts"]
 
 
-def run_study(spec: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """One row per configuration, rule and seed: the measurement and the prediction."""
+def run_study(spec: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+    """One row per configuration, rule and seed (yielded as computed): the measurement and the
+    prediction."""
     spec = load_configs() if spec is None else spec
     rules = tuple(spec["rules"])
-    rows = []
     for config in configurations(spec):
         for seed in spec["seeds"]:
             m = measure(config, rules, spec["hidden"], seed)
             layer, u, _ = build(config, spec["hidden"], seed)
             for r in rules:
-                rows.append(
+                yield (
                     {
                         **config,
                         "seed": seed,
@@ -37,7 +39,6 @@ def run_study(spec: dict[str, Any] | None = None) -> list[dict[str, Any]]:
                         "predicted": predicted_bias(layer, u, r),
                     }
                 )
-    return rows
 
 
 def _key(row: dict[str, Any]) -> tuple:
@@ -86,7 +87,12 @@ def main(argv: list[str]) -> int:
 
     from lstmlif.fileio import atomic_write, jsonable
 
-    rows = run_study()
+    rows = []
+    with open(argv[0] + ".rows.jsonl", "w", encoding="utf-8") as progress:
+        for row in run_study():
+            rows.append(row)
+            progress.write(json.dumps(jsonable(row)) + "\n")
+            progress.flush()
     text = json.dumps(jsonable({"rows": rows, "verdicts": verdicts(rows)}), indent=1)
     atomic_write(argv[0], text)
     return 0
