@@ -330,10 +330,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--scheme",
         choices=DISCRETIZATIONS,
         default=None,
-        help="a one-state model outside the nir group: the update NIR's LIF is read with "
-        "(default: exact)",
+        help="the update: of the record (the nir models), or the one NIR's LIF is read with to "
+        "match a one-state model outside the nir group (default: the record's own, or exact)",
     )
-    parser.add_argument("--dt", type=float, default=None, help="time step (default: 1)")
+    parser.add_argument(
+        "--dt", type=float, default=None, help="time step (default: the record's own, or 1)"
+    )
 
 
 def _parse_param(text: str) -> tuple[str, Any]:
