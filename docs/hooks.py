@@ -317,8 +317,37 @@ _built: dict[str, Path] = {}  # temporary folders of the current build
 # ----------------------------------------------------------------------------- mkdocs events
 
 
+def package_links() -> dict[Path, Path]:
+    """The symbolic links the site reads through: ``docs/notebooks`` (the notebooks' folder) and
+    ``docs/api/_src/lstmlif/`` (mkdocstrings' view of the package: every file of ``lstmlif/`` and
+    every subpackage folder of pyproject's ``package-dir``); link -> target."""
+    import tomllib
+
+    with open(ROOT / "pyproject.toml", "rb") as f:
+        dirs = tomllib.load(f)["tool"]["setuptools"]["package-dir"]
+    view = ROOT / "docs" / "api" / "_src" / "lstmlif"
+    links = {ROOT / "docs" / "notebooks": NOTEBOOKS}
+    for p in sorted((ROOT / "lstmlif").iterdir()):
+        if p.suffix in (".py", ".typed"):
+            links[view / p.name] = p
+    for package, folder in dirs.items():
+        if package.count(".") == 1:
+            links[view / package.split(".", 1)[1]] = ROOT / folder
+    return links
+
+
+def make_links() -> None:
+    """Make the links of ``package_links`` that are missing (an sdist carries none)."""
+    for link, target in package_links().items():
+        if not link.is_symlink() and not link.exists():
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(os.path.relpath(target, link.parent))
+
+
 def on_config(config: Any) -> Any:
-    """Fill the "Notebooks" entry of the nav with a page per notebooks/*.py, in name order."""
+    """Make the symbolic links the site reads through where missing; fill the "Notebooks" entry
+    of the nav with a page per notebooks/*.py, in name order."""
+    make_links()
     books = notebook_sources()
     for i, entry in enumerate(config["nav"] or []):
         if isinstance(entry, dict) and "Notebooks" in entry:
