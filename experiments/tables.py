@@ -9,6 +9,9 @@ committed records (every number rounded as it is printed).
   channels): test accuracy, mean ± sd (ddof = 0) over the seeds, per model and delay, and the
   cue gradient at initialisation (log10 ||dL/dI|| over the cue steps, mean over the seeds; a
   seed whose gradient is exactly 0 is counted apart; ``*``: below float32's smallest normal).
+- ``recall-cue-decay``: how fast the cue gradient at initialisation falls with the delay, per
+  model: the least-squares slope of log10 ||dL/dI||_cue against D over the committed runs at
+  D = 25 to 200 whose gradient is a normal float32 number (3 significant digits).
 - ``recall-tuned``: the grid point chosen on validation (``tuning.tuned_rows``) and its test
   accuracy, mean ± sd, with (learning rate, updates).
 - ``recall-cue-separate``: the cue on channels of its own.
@@ -124,6 +127,29 @@ def recall_committed(root: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def recall_cue_decay(root: Path) -> str:
+    """The cue gradient's decay with the delay at initialisation, per model."""
+    groups = _by(_committed(load_results(root, "recall")), "model")
+    lines = [
+        "| model | cue-gradient decay (decades per step of delay) | runs (D = 25 to 200) |",
+        "|---|---|---|",
+    ]
+    for (m,) in sorted(groups, key=lambda k: _order(k[0])):
+        points = [
+            (r["config"]["delay"], math.log10(float(r["result"]["init"]["cue_norm"])))
+            for r in groups[(m,)]
+            if 25 <= r["config"]["delay"] <= 200
+            and float(r["result"]["init"]["cue_norm"]) >= FLOAT32_TINY
+        ]
+        if len({d for d, _ in points}) < 2:
+            lines.append(f"| {_label(m)} | - | {len(points)} |")
+            continue
+        x, y = np.array(points).T
+        slope = -float(np.polyfit(x, y, 1)[0])
+        lines.append(f"| {_label(m)} | {slope:.3g} | {len(points)} |")
+    return "\n".join(lines) + "\n"
+
+
 def recall_tuned(root: Path) -> str:
     """The tuned recall table: the validation-chosen point and its test accuracy."""
     rows = tuned_rows("recall", load_results(root, "recall", tune=True))
@@ -208,6 +234,7 @@ def learnability(root: Path) -> str:
 
 TABLES: dict[str, Callable[[Path], str]] = {
     "recall-committed": recall_committed,
+    "recall-cue-decay": recall_cue_decay,
     "recall-tuned": recall_tuned,
     "recall-cue-separate": recall_cue_separate,
     "digits": digits,

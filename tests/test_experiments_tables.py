@@ -86,3 +86,24 @@ def test_printed_numbers_by_hand():
         if line.startswith("| LIF ")
     )
     assert row.split("|")[2].strip() == text
+
+    # LIF's cue-gradient decay: the least-squares slope by the standard library's regression
+    # over its 12 runs at D = 25 to 200 (all normal float32 numbers there).
+    lif_runs = [
+        r
+        for r in _records(RESULTS / "recall", model="lif")
+        if "budgets" not in r["config"]
+        and r["config"]["updates"] == 200
+        and 25 <= r["config"]["delay"] <= 200
+    ]
+    assert len(lif_runs) == 12
+    fit = statistics.linear_regression(
+        [r["config"]["delay"] for r in lif_runs],
+        [math.log10(r["result"]["init"]["cue_norm"]) for r in lif_runs],
+    )
+    row = next(
+        line
+        for line in generate("recall-cue-decay", RESULTS).splitlines()
+        if line.startswith("| LIF ")
+    )
+    assert row.split("|")[2].strip() == f"{-fit.slope:.3g}" == "0.0983"
