@@ -283,10 +283,19 @@ def layer_exponents(
         pending += 1
         if pending < qr_every and done != burn and i != 0:
             continue
-        Q, R = torch.linalg.qr(Q)
+        if k == 1:  # the QR of one column is its normalisation
+            norm = torch.linalg.vector_norm(Q, dim=-2)
+            lr = torch.log(norm)
+            zero = (norm == 0).unsqueeze(-2)
+            if bool(zero.any()):  # J^T Q = 0 exactly: -inf, and Q restarts at e_1
+                Q = torch.where(zero, eye[:, :1], Q)
+                norm = torch.where(norm == 0, torch.ones_like(norm), norm)
+            Q = Q / norm.unsqueeze(-2)
+        else:
+            Q, R = torch.linalg.qr(Q)
+            lr = torch.log(torch.abs(torch.diagonal(R, dim1=-2, dim2=-1)))
         pending = 0
         if done > burn:
-            lr = torch.log(torch.abs(torch.diagonal(R, dim1=-2, dim2=-1)))
             acc = lr if acc is None else acc + lr
     assert acc is not None  # burn < K: at least one counted block
     return torch.sort(acc / (K - burn), dim=-1, descending=True).values
@@ -447,8 +456,10 @@ class FlossingRegularizer:
 
     Use: ``if reg.due(i): loss = loss + reg(net, x)`` before ``loss.backward()`` at update i
     (0-based; due at 0, every, 2 every...). ``qr_every``, ``burn``, ``warmup``, ``trajectory``
-    and ``layers`` as in ``network_exponents``; ``last`` holds the batch-mean exponents of the
-    last evaluation (one list per layer) and ``seconds`` the time spent in it.
+    and ``layers`` as in ``network_exponents``; ``batch``: estimate on the first ``batch``
+    sequences of x (T, B, C) only (None: all; the cost grows with it); ``last`` holds the
+    batch-mean exponents of the last evaluation (one list per layer) and ``seconds`` the time
+    spent in it.
     """
 
     k: int = 1
@@ -460,6 +471,7 @@ class FlossingRegularizer:
     warmup: int = 0
     trajectory: str = "surrogate"
     layers: Sequence[int] | None = None
+    batch: int | None = None
     last: list[list[float]] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -470,6 +482,8 @@ class FlossingRegularizer:
         _int(f"{who}: qr_every", self.qr_every)
         _int(f"{who}: burn", self.burn, 0)
         _int(f"{who}: warmup", self.warmup, 0)
+        if self.batch is not None:
+            _int(f"{who}: batch", self.batch)
         _targets(self.target, self.k)
         w = self.weight
         if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
@@ -485,6 +499,8 @@ class FlossingRegularizer:
 
     def exponents(self, net: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
         """``network_exponents`` with this regulariser's settings."""
+        if self.batch is not None:
+            x = x[:, : self.batch]
         return network_exponents(
             net, x, self.k, self.qr_every, self.burn, self.warmup, self.trajectory, self.layers
         )
@@ -521,6 +537,7 @@ def prefloss(
     warmup: int = 0,
     trajectory: str = "surrogate",
     layers: Sequence[int] | None = None,
+    batch: int | None = None,
 ) -> dict[str, Any]:
     """Pre-flossing: ``updates`` Adam steps (learning rate ``lr``) on the flossing loss alone
     (``flossing_loss``, weight 1) before training.
@@ -528,14 +545,15 @@ def prefloss(
     inputs: a tensor (T, B, C) used at every update, or ``inputs(i)`` giving the input of
     update i (or a tuple whose first entry is; the runner's ``batches``); params: what is
     updated (default: every parameter of the flossing layers: input and recurrent weights and
-    the trained neuron parameters). Modules with ``clamp_`` are projected after each step.
+    the trained neuron parameters); ``batch``: the first ``batch`` sequences of each input
+    only. Modules with ``clamp_`` are projected after each step.
     Returns ``before`` and ``after`` (batch-mean exponents per layer, on update 0's input),
     ``losses`` (one per update) and ``seconds``.
     """
     updates = _int("prefloss: updates", updates)
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0 or lr == math.inf:
         raise ValueError(f"prefloss: lr must be a finite number > 0, got {lr!r}")
-    reg = FlossingRegularizer(k, target, 1, 1.0, qr_every, burn, warmup, trajectory, layers)
+    reg = FlossingRegularizer(k, target, 1, 1.0, qr_every, burn, warmup, trajectory, layers, batch)
     found = flossing_layers(net)
     if params is None:
         chosen = found if layers is None else [found[i] for i in layers]

@@ -243,6 +243,10 @@ def test_regularizer_adds_its_term_on_due_updates_only():
     g = net.hidden.w_rec.weight.grad
     assert g is not None and torch.isfinite(g).all() and float(g.norm()) > 0
     assert net.readout.weight.grad is None  # the readout does not enter the exponents
+    part = F.FlossingRegularizer(k=1, batch=2)
+    with torch.no_grad():
+        head = F.network_exponents(net, x[:, :2], k=1)[0].mean(0)
+        assert float(part(net, x)) == pytest.approx(float(head[0] ** 2), rel=1e-12)
 
 
 def test_network_layers_and_inputs_are_found_from_outside():
