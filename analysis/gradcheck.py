@@ -457,7 +457,43 @@ def iter_verify(
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     models = _model_list(models)
+    estimate_cost(models, steps, batch, dtype, check=True)
     return _rows(device, dtype, steps, batch, seed, models, surrogate, input_scale, fd)
+
+
+#: Seconds per autograd node and step of one case (forward, backward, the NumPy run and the
+#: adjoint together; measured about 0.5-1 ms a step for LSTM-LIF's 11 nodes at one neuron on
+#: a shared 2-core machine): the rough time estimate ``verify`` prints above 10 s.
+SECONDS_PER_NODE_STEP = 1e-4
+
+
+def estimate_cost(
+    models: tuple[str, ...], steps: int, batch: int, dtype: str = "float64", check: bool = False
+) -> dict[str, float]:
+    """Memory (bytes, the largest case) and time (seconds, every case; rough) of a verify
+    run, estimated before any case runs: the autograd graph of the reference
+    (``neurons.simulate.autograd_bytes``) plus the NumPy run, the adjoint and the finite
+    differences, 8 float64 copies of spikes and states. With ``check``, a MemoryError naming
+    the estimate and the limit (``neurons.simulate.memory_limit``) when the largest case would
+    not fit. Returns {"bytes", "seconds", "cases"}."""
+    from lstmlif.neurons.simulate import autograd_bytes, check_memory, graph_nodes_per_step
+
+    worst, seconds, cases = 0, 0.0, 0
+    for name in models:
+        model = get_model(name)
+        nodes = graph_nodes_per_step(model, _DTYPES[dtype])
+        arrays = 8 * 8 * steps * batch * (1 + len(model.state_names))
+        worst = max(worst, autograd_bytes(model, steps, batch, _DTYPES[dtype]) + arrays)
+        n = len(switch_sets(name))
+        cases += n
+        seconds += n * steps * nodes * SECONDS_PER_NODE_STEP * (1 + batch / 1000)
+    if check:
+        check_memory(
+            worst,
+            f"verify: one case of {steps} steps x {batch} neurons",
+            "lower --steps or --batch",
+        )
+    return {"bytes": float(worst), "seconds": seconds, "cases": float(cases)}
 
 
 def _model_list(models: Any) -> tuple[str, ...]:
@@ -570,6 +606,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-fd", action="store_true", help="skip the finite-difference check")
 
 
+def _announce(kwargs: dict[str, Any]) -> None:
+    """On stderr, before a run estimated to take more than 10 s: its cases, sizes and the
+    estimated memory and time (the rows then appear as each case finishes)."""
+    import sys
+
+    cost = estimate_cost(
+        _model_list(kwargs["models"]), kwargs["steps"], kwargs["batch"], kwargs["dtype"]
+    )
+    if cost["seconds"] > 10:
+        print(
+            f"lstmlif verify: {int(cost['cases'])} cases of {kwargs['steps']} steps x "
+            f"{kwargs['batch']} neurons: about {cost['seconds']:.0f} s and "
+            f"{cost['bytes'] / 2**30:.2g} GiB a case (rough estimates)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
 def _fmt(x: float) -> str:
     return "-" if isinstance(x, float) and math.isnan(x) else f"{x:.1e}"
 
@@ -588,6 +642,8 @@ def run(args: argparse.Namespace) -> int:
         fd=not args.no_fd,
     )
     if getattr(args, "json", False):
+        iter_verify(**kwargs)  # the arguments and the memory, before the estimate is printed
+        _announce(kwargs)
         rows = verify_table(**kwargs, progress=None)
         ok = all(r["ok"] for r in rows)
         doc = {
@@ -600,7 +656,8 @@ def run(args: argparse.Namespace) -> int:
         }
         print(json.dumps(doc, indent=1))
         return 0 if ok else 1
-    rows = iter_verify(**kwargs)  # checks the arguments before anything is printed
+    rows = iter_verify(**kwargs)  # checks the arguments and the memory before any output
+    _announce(kwargs)
     head = (
         f"{'model':16} {'conv':5} {'reset':8} {'detach':6} {'spikes':>6} {'|dL/dI|':>9} "
         f"{'autograd':>9} {'hand':>9} {'FD':>9}  status"

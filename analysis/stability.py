@@ -16,6 +16,7 @@ import argparse
 import dataclasses
 import json
 import math
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -44,6 +45,8 @@ __all__ = [
     "lstmlif_theta",
     "lstmlif_power_closed_form",
     "lstmlif_impulse_closed_form",
+    "exact_jacobian",
+    "exact_spectrum",
     "inspect_model",
     "add_arguments",
     "run",
@@ -302,6 +305,14 @@ def _classify_matrix(J: np.ndarray, tol: float = MARGINAL_TOL) -> np.ndarray:
         lam = np.linalg.eigvals(J)
         margin = 1.0 - np.max(np.abs(lam), axis=-1)
         complex_pair = np.any(lam.imag != 0, axis=-1)
+    return _label(margin, complex_pair, tol)
+
+
+def _label(margin: np.ndarray, complex_pair: np.ndarray, tol: float = MARGINAL_TOL) -> np.ndarray:
+    """The class from a stability margin (> 0 inside the unit circle) and whether a complex
+    pair is present (``LABELS``)."""
+    margin = np.asarray(margin, dtype=np.float64)
+    complex_pair = np.broadcast_to(np.asarray(complex_pair, dtype=bool), margin.shape)
     out = np.full(margin.shape, "marginal", dtype="<U20")
     out[margin < -tol] = "growing"
     decaying = margin > tol
@@ -514,39 +525,249 @@ def lstmlif_impulse_closed_form(beta1: Any, beta2: Any, k: Any) -> np.ndarray:
     return np.asarray(beta2, dtype=np.float64) * np.sin((k + 1) * theta) / np.sin(theta)
 
 
+# ------------------------------------------------------------------- exact spectrum (scalars)
+
+
+def _fraction(value: Any) -> Any:
+    """A finite real scalar as the exact rational it stores (floats are dyadic rationals);
+    flags (booleans, None) as they are."""
+    if value is None or isinstance(value, (bool, np.bool_)):
+        return value
+    if np.ndim(value) != 0:
+        raise TypeError("not a real scalar")
+    v = float(np.asarray(value))
+    if not math.isfinite(v):
+        raise TypeError("not finite")
+    return Fraction(v)
+
+
+def _exact_spike(x: Any, surrogate: Any) -> Fraction:
+    return Fraction(1) if x >= 0 else Fraction(0)
+
+
+#: The NumPy view with exact rational arithmetic: a step written with ``+ - * /`` and the
+#: spike runs on ``fractions.Fraction`` without rounding (exp, sigmoid and friends do not).
+EXACT_OPS = dataclasses.replace(
+    NUMPY_OPS, name="exact", spike=_exact_spike, zeros_like=lambda x: Fraction(0)
+)
+
+
+def exact_jacobian(model: NeuronModel) -> list[list[Fraction]] | None:
+    """The sub-threshold J of a scalar-parameter model in exact rational arithmetic: the
+    step runs on ``Fraction`` copies of its float64 coefficients, so an entry such as
+    ``1 + beta1 beta2`` keeps its 1 beside ``beta1 beta2 = 5e199``. None where that is not
+    possible (array parameters, a step that uses exp or sigmoid of a state, or a map that
+    is not affine along a state axis below threshold).
+
+    Returns the n x n entries, row i = d x_i[t], column j = d x_j[t-1] (``state_names``)."""
+    m = _numeric_model(model)
+    if _param_shape(m) != ():
+        return None
+    names = m.state_names
+    try:
+        p = m.coefficients(NUMPY_OPS).map(_fraction)
+        zero = dict.fromkeys(names, Fraction(0))
+
+        def run(x: dict) -> dict:
+            state = dict(x)
+            state["S"] = EXACT_OPS.spike(m.spike_argument(p, state, EXACT_OPS), None)
+            new, _ = m.step(p, state, Fraction(0), EXACT_OPS)
+            return {k: new[k] for k in names}
+
+        base = run(zero)
+        fzeros = np.zeros(())
+        fp = m.coefficients(NUMPY_OPS)
+        J = [[Fraction(0)] * len(names) for _ in names]
+        for j, nm in enumerate(names):
+            h = Fraction(int(_safe_perturbation(m, fp, names, j, fzeros)))
+            for step in (h, h / 2):
+                out = run({**zero, nm: step})
+                col = [(out[k] - base[k]) / step for k in names]
+                if not all(isinstance(v, Fraction) for v in col):
+                    return None
+                if step == h:
+                    for i in range(len(names)):
+                        J[i][j] = col[i]
+                elif col != [J[i][j] for i in range(len(names))]:
+                    return None  # not affine along this state: the float path differentiates
+    except (TypeError, ValueError, AttributeError, ZeroDivisionError, OverflowError):
+        return None
+    return J
+
+
+def _exact_det(J: list[list[Fraction]]) -> Fraction:
+    """det J by Gaussian elimination in exact rationals (any n)."""
+    A = [row[:] for row in J]
+    n, det = len(A), Fraction(1)
+    for c in range(n):
+        piv = next((r for r in range(c, n) if A[r][c] != 0), None)
+        if piv is None:
+            return Fraction(0)
+        if piv != c:
+            A[c], A[piv] = A[piv], A[c]
+            det = -det
+        det *= A[c][c]
+        for r in range(c + 1, n):
+            f = A[r][c] / A[c][c]
+            if f:
+                A[r] = [a - f * b for a, b in zip(A[r], A[c], strict=True)]
+    return det
+
+
+def _charpoly(J: list[list[Fraction]]) -> list[Fraction]:
+    """Coefficients of det(lambda I - J), leading 1 first, exactly (Faddeev-LeVerrier)."""
+    n = len(J)
+    M = [[Fraction(0)] * n for _ in range(n)]
+    coeffs = [Fraction(1)]
+    for k in range(1, n + 1):
+        # M <- J M + c_{k-1} I, c_k = -tr(J M_k) / k
+        JM = [[sum(J[i][t] * M[t][j] for t in range(n)) for j in range(n)] for i in range(n)]
+        M = [[JM[i][j] + (coeffs[-1] if i == j else 0) for j in range(n)] for i in range(n)]
+        JM = [[sum(J[i][t] * M[t][j] for t in range(n)) for j in range(n)] for i in range(n)]
+        coeffs.append(-sum(JM[i][i] for i in range(n)) / k)
+    return coeffs
+
+
+def _mpf(x: Fraction) -> Any:
+    import mpmath
+
+    return mpmath.mpf(x.numerator) / x.denominator
+
+
+def _exact_roots(coeffs: list[Fraction]) -> np.ndarray | None:
+    """The roots of a polynomial with exact coefficients, each to float64 precision: for
+    degree 2 the larger-modulus root from trace and discriminant (no cancellation: both
+    terms have one sign) and the other as det / that root; above, mpmath's polynomial
+    roots at a working precision beyond the coefficients' span of magnitudes."""
+    import mpmath
+
+    n = len(coeffs) - 1
+    nonzero = [abs(c) for c in coeffs if c != 0]
+    span = max(c.numerator.bit_length() - c.denominator.bit_length() for c in nonzero) - min(
+        c.numerator.bit_length() - c.denominator.bit_length() for c in nonzero
+    )
+    with mpmath.workprec(min(128 + 2 * span, 40000)):
+        if n == 1:
+            roots = [-_mpf(coeffs[1])]
+        elif n == 2:
+            tr, det = -coeffs[1], coeffs[2]
+            disc = tr * tr - 4 * det  # exact
+            if disc >= 0:
+                root = mpmath.sqrt(_mpf(disc))
+                if tr == 0:
+                    roots = [root / 2, -root / 2]
+                else:
+                    big = (_mpf(tr) + mpmath.sign(_mpf(tr)) * root) / 2
+                    roots = [big, _mpf(det) / big]
+            else:
+                im = mpmath.sqrt(_mpf(-disc)) / 2
+                roots = [mpmath.mpc(_mpf(tr) / 2, im), mpmath.mpc(_mpf(tr) / 2, -im)]
+        else:
+            try:
+                roots = mpmath.polyroots([_mpf(c) for c in coeffs], maxsteps=200, extraprec=64)
+            except mpmath.libmp.NoConvergence:
+                return None
+        lam = np.array([complex(mpmath.mpc(r)) for r in roots], dtype=np.complex128)
+    lam.real[np.abs(lam.real) == 0] = 0.0
+    lam.imag[np.abs(lam.imag) == 0] = 0.0
+    return lam
+
+
+def exact_spectrum(model: NeuronModel) -> dict[str, Any] | None:
+    """det J, tr J, the characteristic polynomial and the eigenvalues of a scalar-parameter
+    model's sub-threshold J from ``exact_jacobian`` (det and trace exact, then rounded once;
+    eigenvalues to float64 precision even where they span 400 orders of magnitude). For
+    LSTM-LIF at beta1 = 1e200, beta2 = 0.5: det J = 1 exactly, eigenvalues 5e199 and 2e-200.
+    None where the exact Jacobian is not available (``exact_jacobian``).
+
+    Returns {"jacobian": float64 (n, n), "det", "trace": floats, "det_exact",
+    "trace_exact": Fractions, "eigenvalues": complex (n,), by decreasing modulus}."""
+    J = exact_jacobian(model)
+    if J is None:
+        return None
+    n = len(J)
+    det = _exact_det(J)
+    tr = sum((J[i][i] for i in range(n)), Fraction(0))
+    coeffs = _charpoly(J) if n > 2 else [Fraction(1), -tr, det][: n + 1]
+    lam = _exact_roots(coeffs)
+    if lam is None:
+        return None
+    key = np.lexsort((-lam.imag, -np.abs(lam)))
+    with np.errstate(over="ignore"):
+        floats = np.array([[float(v) if abs(v) < 2**1024 else math.inf for v in r] for r in J])
+    return {
+        "jacobian": floats,
+        "det": _float(det),
+        "trace": _float(tr),
+        "det_exact": det,
+        "trace_exact": tr,
+        "eigenvalues": lam[key],
+    }
+
+
+def _float(x: Fraction) -> float:
+    """A rational rounded once to float64 (inf beyond its range)."""
+    try:
+        return float(x)
+    except OverflowError:
+        return math.inf if x > 0 else -math.inf
+
+
 # ----------------------------------------------------------------------------- inspect
 
 
 def inspect_model(model: NeuronModel, kmax: int = 10000) -> dict[str, Any]:
-    """Every sub-threshold quantity of one (scalar-parameter) model as plain Python values."""
-    J = subthreshold_jacobian(model)
+    """Every sub-threshold quantity of one (scalar-parameter) model as plain Python values.
+
+    Where the step allows it (``exact_spectrum``) det J, tr J, the Jury margins and the
+    eigenvalues come from the exact rational Jacobian, so no cancellation loses them (LSTM-LIF
+    at beta1 = 1e200: det J = 1, eigenvalues 5e199 and 2e-200); tensor parameters that require
+    grad are analysed on detached copies."""
+    m = _numeric_model(model)
+    J = subthreshold_jacobian(m)
     if J.ndim != 2:
         raise ValueError("inspect: give scalar parameters (one parameter point)")
-    lam = _eigs(J)
+    exact = exact_spectrum(m)
+    lam = exact["eigenvalues"] if exact is not None else _eigs(J)
     n = J.shape[-1]
+    rho = float(np.max(np.abs(lam)))
+    theta = float(np.max(np.abs(np.angle(lam)) * (lam.imag != 0)))
     report: dict[str, Any] = {
-        "model": type(model).__name__,
-        "convention": model.convention,
-        "reset": model.reset,
-        "params": {k: float(np.asarray(v)) for k, v in model.params().items()},
-        "state_names": list(model.state_names),
+        "model": type(m).__name__,
+        "convention": m.convention,
+        "reset": m.reset,
+        "params": {k: float(np.asarray(v)) for k, v in m.params().items()},
+        "state_names": list(m.state_names),
         "jacobian": J.tolist(),
         "eigenvalues": [[float(z.real), float(z.imag)] for z in lam],
-        "spectral_radius": float(np.max(np.abs(lam))),
-        "period": float(period(model)),
-        "log10_sup_norm_1": float(log10_sup_power_norm(model, ord=1, kmax=kmax)),
-        "log10_sup_norm_2": float(log10_sup_power_norm(model, ord=2, kmax=kmax)),
+        "spectral_radius": rho,
+        "period": 2 * math.pi / theta if theta > 0 else math.nan,
+        "log10_sup_norm_1": float(log10_sup_power_norm(m, ord=1, kmax=kmax)),
+        "log10_sup_norm_2": float(log10_sup_power_norm(m, ord=2, kmax=kmax)),
         "kmax": kmax,
-        "memory_horizon": float(memory_horizon(model)),
-        "class": str(classify(model)),
+        "memory_horizon": -1.0 / math.log(rho) if 0 < rho < 1.0 - MARGINAL_TOL else math.inf,
+        "exact": exact is not None,
     }
+    if rho == 0:
+        report["memory_horizon"] = 0.0  # J nilpotent below threshold: forgotten at once
     with np.errstate(over="ignore"):
         for o in (1, 2):
             report[f"sup_norm_{o}"] = float(np.power(10.0, report[f"log10_sup_norm_{o}"]))
+    complex_pair = bool(np.any(lam.imag != 0))
     if n == 2:
-        det = float(J[0, 0] * J[1, 1] - J[0, 1] * J[1, 0])
-        tr = float(J[0, 0] + J[1, 1])
-        jc = jury_conditions(det, tr)
+        if exact is not None:
+            det_q, tr_q = exact["det_exact"], exact["trace_exact"]
+            det, tr = exact["det"], exact["trace"]
+            jc = {
+                "det_margin": _float(1 - abs(det_q)),
+                "trace_margin": _float(1 + det_q - abs(tr_q)),
+            }
+            jc["stable"] = jc["det_margin"] > 0 and jc["trace_margin"] > 0
+        else:
+            det = float(J[0, 0] * J[1, 1] - J[0, 1] * J[1, 0])
+            tr = float(J[0, 0] + J[1, 1])
+            jc = jury_conditions(det, tr)
+        margin = min(float(jc["det_margin"]), float(jc["trace_margin"]))
         report.update(
             det=det,
             trace=tr,
@@ -554,15 +775,19 @@ def inspect_model(model: NeuronModel, kmax: int = 10000) -> dict[str, Any]:
         )
     elif n >= 3:
         sc = schur_cohn_conditions(J)
+        margin = 1.0 - rho
         report.update(
-            det=float(np.linalg.det(J)),
-            trace=float(np.trace(J)),
+            det=exact["det"] if exact is not None else float(np.linalg.det(J)),
+            trace=exact["trace"] if exact is not None else float(np.trace(J)),
             schur_cohn={
                 "reflection": [float(k) for k in sc["reflection"]],
                 "margins": [float(k) for k in sc["margins"]],
                 "stable": bool(sc["stable"]),
             },
         )
+    else:
+        margin = 1.0 - rho
+    report["class"] = str(_label(np.asarray(margin), np.asarray(complex_pair)))
     return report
 
 
@@ -610,6 +835,14 @@ def _fmt(x: float) -> str:
     return f"{x:.6g}"
 
 
+def _fixed(x: float, digits: int = 6) -> str:
+    """Fixed point for ordinary magnitudes; scientific where fixed point would print a
+    2e-200 as 0.000000 or a 5e199 as 200 digits."""
+    if x == 0 or not math.isfinite(x) or 1e-4 <= abs(x) < 1e9:
+        return f"{x:.{digits}f}"
+    return f"{x:.{digits}e}"
+
+
 def run(args: argparse.Namespace) -> int:
     """Print the sub-threshold analysis of one model (text, or JSON with ``--json``; non-finite
     numbers appear in JSON as the strings "inf" / "nan")."""
@@ -642,7 +875,7 @@ def run(args: argparse.Namespace) -> int:
     lines.append("parameters: " + ", ".join(f"{k}={_fmt(v)}" for k, v in rep["params"].items()))
     lines.append(f"Jacobian d({', '.join(names)})[t] / d({', '.join(names)})[t-1]:")
     for name, row in zip(names, rep["jacobian"], strict=True):
-        lines.append(f"  {name}: " + "  ".join(f"{v: .6f}" for v in row))
+        lines.append(f"  {name}: " + "  ".join(" " * (v >= 0) + _fixed(v) for v in row))
     if "schur_cohn" in rep:
         sc = rep["schur_cohn"]
         lines.append(f"det J = {_fmt(rep['det'])}, tr J = {_fmt(rep['trace'])}")
@@ -657,9 +890,11 @@ def run(args: argparse.Namespace) -> int:
             f"Jury margins: 1-|det| = {_fmt(jc['det_margin'])}, "
             f"1+det-|tr| = {_fmt(jc['trace_margin'])}"
         )
-    eig = ", ".join(f"{re:.6f}{im:+.6f}i" for re, im in rep["eigenvalues"])
+    eig = ", ".join(
+        f"{_fixed(re)}{'+' if im >= 0 else '-'}{_fixed(abs(im))}i" for re, im in rep["eigenvalues"]
+    )
     lines.append(f"eigenvalues: {eig}")
-    lines.append(f"spectral radius: {rep['spectral_radius']:.10f}")
+    lines.append(f"spectral radius: {_fixed(rep['spectral_radius'], 10)}")
     lines.append(f"class: {rep['class']}")
     per = rep["period"]
     lines.append("period: " + ("none (real eigenvalues)" if math.isnan(per) else f"{per:.4f}"))

@@ -239,11 +239,14 @@ def main(argv: list[str] | None = None) -> int:
             _quiet_stdout()  # what is left in the buffer cannot be written either
         return 2
     except MemoryError as err:
-        detail = f" ({err})" if str(err) else ""
-        print(
-            f"{who}: error: not enough memory for this run{detail}; use smaller sizes",
-            file=sys.stderr,
-        )
+        if getattr(err, "complete_message", False):  # refused before the work, with sizes
+            print(f"{who}: error: {err}", file=sys.stderr)
+        else:
+            detail = f" ({err})" if str(err) else ""
+            print(
+                f"{who}: error: not enough memory for this run{detail}; use smaller sizes",
+                file=sys.stderr,
+            )
         return 2
     except KeyboardInterrupt:
         print(f"{who}: interrupted (finished results are kept)", file=sys.stderr)

@@ -28,6 +28,7 @@ plots and tables; ``trainable`` (how a layer stores each parameter), ``layer_def
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, fields, replace
 from typing import Any, ClassVar
 
@@ -79,9 +80,19 @@ def _as_numpy(value: ParamLike) -> np.ndarray | None:
                 raise ValueError(f"not a real number: {value}")
             return np.asarray(float(value))
         return None
-    if isinstance(value, bool):
+    if isinstance(value, (bool, np.bool_)):
         raise ValueError("a boolean is not a number here")
+    if isinstance(value, numbers.Real) and not isinstance(value, np.generic):
+        return np.asarray(float(value))  # Fraction, Decimal-free rationals, int subclasses
     arr = np.asarray(value)
+    if (
+        arr.dtype == object
+        and arr.size
+        and all(
+            isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) for v in arr.flat
+        )
+    ):
+        return arr.astype(np.float64)  # an array of Fractions
     if (
         arr.dtype == object
         or not np.issubdtype(arr.dtype, np.number)

@@ -50,7 +50,7 @@ from .base import RESETS, SWITCHES, Coefficients, NeuronModel, require_step
 from .derivatives import StepPartials, step_partials
 from .models import ALIF, LIF, TwoCompartment
 from .ops import TORCH_MATH, TORCH_OPS
-from .simulate import LOW_PRECISION, Trace, batch_shape, warn_if_overflow
+from .simulate import LOW_PRECISION, OverflowWatch, Trace, batch_shape, check_layout
 
 __all__ = ["exact_simulate", "exact_spikes", "BACKWARDS"]
 
@@ -88,6 +88,7 @@ class _Plan:
     partials: StepPartials | None = None
     keep_current: bool = False
     coefficient_type: type[Coefficients] | None = None
+    who: str = "exact_spikes"
 
     def coefficients(self, tensors: dict[str, torch.Tensor], like: torch.Tensor) -> Coefficients:
         """The step's coefficient record from the (detached) tensor inputs."""
@@ -563,6 +564,18 @@ def _steps(model: NeuronModel, p: Coefficients, inputs, t0: int, t1: int, state:
     return out
 
 
+def _watch(watch: OverflowWatch, t0: int, out: list[dict], names: tuple[str, ...]) -> None:
+    """Show a run of steps from step ``t0`` to the overflow watch: the last step's states
+    first (non-finite values persist through the affine steps), every step only when one is
+    not finite."""
+    if watch.first is not None or not out:
+        return
+    last = out[-1]
+    if all(bool(torch.isfinite(last[n].sum())) for n in names):
+        return
+    watch.see(t0, {n: torch.stack([o[n] for o in out]) for n in names})
+
+
 def _stack(out: list[dict], name: str, into: torch.Tensor) -> None:
     """Write one quantity of a run of steps into consecutive rows of a buffer (one copy)."""
     torch.stack([o[name] for o in out], out=into)
@@ -596,12 +609,14 @@ class _ExactSequence(torch.autograd.Function):
         ctx.plan, ctx.p, ctx.current_shape = plan, p, current.shape
         ctx.params = {**plan.fixed, **tensors} if plan.partials is not None else None
         ctx.set_materialize_grads(False)
+        watch = OverflowWatch()
         if plan.storage == "checkpoint":
             # the states after steps K-1, 2K-1, ...: the starts of the segments after the first
             marks = {n: current.new_empty((max(T - 1, 0) // K, *shape)) for n in names}
             for t0 in range(0, T, K):
                 t1 = min(T, t0 + K)
                 out = _steps(model, p, inputs, t0, t1, state)
+                _watch(watch, t0, out, names)
                 _stack(out, "S", spikes[t0:t1])
                 state = out[-1]
                 if t1 < T:
@@ -609,6 +624,7 @@ class _ExactSequence(torch.autograd.Function):
                         marks[n][t0 // K].copy_(state[n])
             ctx.save_for_backward(spikes, current, *coefs)
             ctx.kept = marks
+            watch.report(model, plan.who, T)
             return (spikes,)
         # whole tensors for returned states and for the buffer that becomes dL/dI; the others
         # in blocks of rows [t0 - 1, t1) (small allocations that the allocator recycles)
@@ -618,6 +634,7 @@ class _ExactSequence(torch.autograd.Function):
         for t0 in range(0, T, _BLOCK):
             t1 = min(T, t0 + _BLOCK)
             out = _steps(model, p, inputs, t0, t1, state)
+            _watch(watch, t0, out, names)
             _stack(out, "S", spikes[t0:t1])
             for n in names:
                 if n in whole:
@@ -628,6 +645,7 @@ class _ExactSequence(torch.autograd.Function):
                     _stack(out, n, rows[1:])
                     kept[n].append(rows)
             state = out[-1]
+        watch.report(model, plan.who, T)
         if plan.storage == "outputs":
             outs = (spikes, *(kept[n] for n in names))
             ctx.save_for_backward(*outs, current if keep_current else None, *coefs)
@@ -754,6 +772,7 @@ def _apply(
         raise ValueError(
             f"{who}: current must be a torch tensor (T, *batch), got {type(current).__name__}"
         )
+    check_layout(current, who)
     if current.dim() < 1:
         raise ValueError(f"{who}: current must have shape (T, *batch), got a scalar")
     if not current.is_floating_point():
@@ -806,6 +825,7 @@ def _apply(
         partials,
         keep_current,
         coefficient_type,
+        who,
     )
     return _ExactSequence.apply(plan, current, *coefs)
 
@@ -823,9 +843,8 @@ def exact_simulate(model: NeuronModel, current: torch.Tensor, kernel: str = "aut
     adjoint generated from the step), "hand" or "generic".
     """
     outs = _apply(model, current, "outputs", 0, "exact_simulate", kernel)
-    trace = Trace(outs[0], dict(zip(model.state_names, outs[1:], strict=True)), model)
-    warn_if_overflow(trace)
-    return trace
+    # an overflow was reported by the forward (the one warning of every path)
+    return Trace(outs[0], dict(zip(model.state_names, outs[1:], strict=True)), model)
 
 
 def exact_spikes(

@@ -30,7 +30,7 @@ from typing import Any
 
 import torch
 
-from .fused import (
+from .fused_kernels import (
     _DTYPES,
     _coef_tensors,
     _flat_tensor,
@@ -43,6 +43,7 @@ from .fused import (
     _spec,
     _Target,
 )
+from .simulate import first_nonfinite, warn_overflow
 
 __all__ = ["THREADS", "FusedCudaSequence", "cuda_ready"]
 
@@ -120,6 +121,20 @@ class FusedCudaSequence(torch.autograd.Function):
         _launch(fwd, M, current, cur, cs, cv, x0, S0, spikes, keep, x_end, chk)
         if not bool(torch.isfinite(chk).all()):
             raise ValueError(f"{plan.caller}: current contains NaN or infinite values")
+        if not bool(torch.isfinite(x_end).all()):
+            # the states overflowed (inf and NaN persist): the first step from every state
+            names = K.state_names
+            every = keep if tuple(stored) == tuple(names) else None
+            if every is None:
+                every = tuple(torch.empty((T, M), **new) for _ in names)
+                spec = _spec(plan, names, (), "none")
+                again = _kernel("forward", spec, dtype, plan.who, _CUDA)
+                spare = (torch.empty((T, M), **new), torch.empty((n, M), **new))
+                _launch(again, M, current, cur, cs, cv, x0, S0, spare[0], every, spare[1], chk)
+            bad, first = first_nonfinite(dict(zip(names, every, strict=True)))
+            warn_overflow(
+                plan.model, plan.caller, bad or list(names), T - 1 if first is None else first, T
+            )
         ctx.set_materialize_grads(False)
         ctx.plan, ctx.cs, ctx.cv, ctx.current_shape = plan, cs, cv, current.shape
         ctx.x_end = x_end
