@@ -283,6 +283,12 @@ def _read_file(path: Path) -> Any:
         raise ValueError(f"cannot read {path} as a NIR graph: not an HDF5 file ({err})") from None
     _check_node_dict(path, data, "")
     data.pop("type_check", None)
+    if data["type"] != "NIRGraph":  # one node: nothing to type-check
+        try:
+            return nir.dict2NIRNode(copy.deepcopy(data))
+        except Exception as err:  # noqa: BLE001 - the nir package raises many kinds
+            reason = str(err) or type(err).__name__
+            raise ValueError(f"cannot read {path} as a NIR graph: {reason}") from None
     try:
         return nir.dict2NIRNode(copy.deepcopy(dict(data, type_check=True)))  # NIR edits dicts
     except Exception as err:  # noqa: BLE001 - NIR's type check raises several kinds
@@ -303,16 +309,19 @@ def read_graph(source: Any) -> Any:
 
     A graph that fails NIR's type check (for example norse's batched sample input, "type
     mismatch: input.output: [[1 3]] -> 0.input: [[3]]") is read without it, with a warning that
-    names what failed. A path that is not a regular file (a folder, a FIFO, a device, a symbolic
-    link loop) or a damaged file is a ValueError naming the file and what is wrong or missing.
+    names what failed. A single node (not a graph) becomes a graph of that node, named "node".
+    A path that is not a regular file (a folder, a FIFO, a device, a symbolic link loop) or a
+    damaged file is a ValueError naming the file and what is wrong or missing.
     """
     import nir
 
+    if isinstance(source, (str, Path)):
+        source = _read_file(Path(source))
     if isinstance(source, nir.NIRGraph):
         return source
-    if not isinstance(source, (str, Path)):
-        raise ValueError(f"expected a nir.NIRGraph or a NIR file path, got {type(source).__name__}")
-    return _read_file(Path(source))
+    if isinstance(source, nir.NIRNode):  # a file or object holding one node: a graph of it
+        return nir.NIRGraph(nodes={"node": source}, edges=[], type_check=False)
+    raise ValueError(f"expected a nir.NIRGraph or a NIR file path, got {type(source).__name__}")
 
 
 # ----------------------------------------------------------------------------- records

@@ -701,3 +701,12 @@ def test_a_long_report_says_how_long_before_it_starts(monkeypatch):
     )  # fmt: skip
     nir_report(graph, 1.0, "exact", kmax=100, progress=lines.append)
     assert lines[0] == "2 parameter sets (2 of two-state nodes): at most about 20 s"
+
+
+def test_a_file_holding_one_node_is_a_graph_of_that_node(tmp_path):
+    path = tmp_path / "single.nir"
+    nir.write(path, nir.LIF(tau=np.full(2, 5.0), r=np.ones(2), v_leak=np.zeros(2),
+                            v_threshold=np.ones(2)))  # fmt: skip
+    rep = nir_report(path, 1.0, "exact", kmax=100)
+    assert [n["node"] for n in rep["nodes"]] == ["node"]
+    assert rep["nodes"][0]["groups"][0]["jacobian"] == [[pytest.approx(math.exp(-0.2))]]
