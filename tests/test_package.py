@@ -49,3 +49,20 @@ def test_version_on_the_command_line(tmp_path):
     assert done.stdout.strip() == f"lstmlif {lstmlif.__version__}"
     with open(Path(__file__).resolve().parents[1] / "pyproject.toml", "rb") as f:
         assert lstmlif.__version__ == tomllib.load(f)["project"]["version"]
+
+
+def test_metadata_names_authors_keywords_and_the_tested_python():
+    with open(Path(__file__).resolve().parents[1] / "pyproject.toml", "rb") as f:
+        project = tomllib.load(f)["project"]
+    assert project["authors"] and all(a.get("name") for a in project["authors"])
+    assert len(project["keywords"]) >= 5
+    classifiers = project["classifiers"]
+    versions = [c.rsplit(" :: ", 1)[1] for c in classifiers if c.count(".") == 1 and "Python" in c]
+    assert versions, "the Python versions tested"
+    lowest = tuple(map(int, project["requires-python"].removeprefix(">=").split(".")))
+    assert all(tuple(map(int, v.split("."))) >= lowest for v in versions)
+    assert f"{sys.version_info.major}.{sys.version_info.minor}" in versions, (
+        "this Python runs the tests: name it in the classifiers"
+    )
+    # no URL unless a documentation page works offline: the site is built locally
+    assert "urls" not in project
