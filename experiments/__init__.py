@@ -5,9 +5,12 @@
 - ``quadrants``: LSTM-LIF with (beta1, beta2) on a grid in all four quadrants.
 
 ``--tune`` runs the learning-rate x budget grid of recall or digits and picks each model's
-budget on a validation split (``tuning``); ``--workers N`` / ``--scheduler ADDRESS`` run a
+budget on a validation split (``tuning``); ``--protocol strong`` the stronger recall grid
+(``runner.STRONG``: 5 seeds, 6 learning rates, nested budgets, clipping, ALIF's ``tau_a``;
+aborted runs counted, bootstrap intervals); ``--workers N`` / ``--scheduler ADDRESS`` run a
 sweep in parallel (``parallel``); the result files, their schema and their locks are in
-``store``.
+``store``. ``learnability`` runs and reads the pre-registered learnability plan, ``tables``
+generates the README's learning tables from the records.
 
 >>> from lstmlif.experiments import run_experiment
 >>> report = run_experiment("recall", "results", quick=True)
@@ -29,6 +32,7 @@ from .runner import (
     EXPERIMENTS,
     LIMITS,
     SETTINGS,
+    STRONG,
     TUNING,
     SweepReport,
     config_key,
@@ -47,7 +51,7 @@ from .runner import (
 )
 from .store import Damaged, read_record, run_filename, validate_record
 from .tasks import RecallTask, digits_data, digits_permutation, recall_batch
-from .tuning import grid_rows, tuned_rows
+from .tuning import bootstrap_mean, grid_rows, tuned_rows
 
 __all__ = [
     "DigitsNetwork",
@@ -59,6 +63,7 @@ __all__ = [
     "EXPERIMENTS",
     "LIMITS",
     "SETTINGS",
+    "STRONG",
     "TUNING",
     "SweepReport",
     "config_key",
@@ -78,6 +83,7 @@ __all__ = [
     "read_record",
     "run_filename",
     "validate_record",
+    "bootstrap_mean",
     "grid_rows",
     "tuned_rows",
     "RecallTask",
