@@ -258,22 +258,26 @@ def layer_exponents(
         raise ValueError(f"{who}: k must be at most the state dimension {N}, got {k}")
     if burn >= K:
         raise ValueError(f"{who}: burn = {burn} leaves no step of the {K} in the window")
-    AT = A.transpose(-1, -2)
+    A_ = A.unsqueeze(-1)  # (K, B, H, n, n, 1): A^T q as a broadcast sum (n is small)
+
+    def own(i: int, q: torch.Tensor) -> torch.Tensor:
+        return (A_[i] * q.unsqueeze(-2)).sum(dim=-3)
+
     eye = torch.eye(N, k, dtype=A.dtype, device=A.device)
     if W is not None:
         WT = W.T
 
         def apply(i: int, Q: torch.Tensor) -> torch.Tensor:
             q = Q.reshape(B, H, n, k)
-            own = AT[i] @ q
+            mine = own(i, q)
             v = WT @ (dI[i].unsqueeze(-1) * q).sum(dim=-2)
-            return (own + c[i].unsqueeze(-1) * v.unsqueeze(-2)).reshape(B, N, k)
+            return (mine + c[i].unsqueeze(-1) * v.unsqueeze(-2)).reshape(B, N, k)
 
         Q = eye.expand(B, N, k)
     else:
 
         def apply(i: int, Q: torch.Tensor) -> torch.Tensor:
-            return AT[i] @ Q
+            return own(i, Q)
 
         Q = eye.expand(B, H, N, k)
     acc = None
