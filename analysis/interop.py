@@ -182,6 +182,8 @@ def _describe_path(path: Path) -> str | None:
         return f"{path} is not a regular file"
     if st.st_size == 0:
         return f"{path} is empty (0 bytes), not a NIR file"
+    if not os.access(path, os.R_OK):
+        return f"{path}: permission denied (the file is not readable)"
     return None
 
 
@@ -280,7 +282,14 @@ def _read_file(path: Path) -> Any:
                 raise ValueError(f"{path}: no 'node' group (an HDF5 file, but not a NIR graph)")
             data = hdf2dict(f["node"])
     except OSError as err:
-        raise ValueError(f"cannot read {path} as a NIR graph: not an HDF5 file ({err})") from None
+        if "signature" in str(err):  # h5py: "file signature not found"
+            raise ValueError(f"cannot read {path} as a NIR graph: not an HDF5 file") from None
+        if "truncated" in str(err):
+            raise ValueError(
+                f"cannot read {path} as a NIR graph: the file is truncated "
+                f"({path.stat().st_size} bytes; HDF5 says: {err})"
+            ) from None
+        raise ValueError(f"cannot read {path} as a NIR graph: {err}") from None
     _check_node_dict(path, data, "")
     data.pop("type_check", None)
     if data["type"] != "NIRGraph":  # one node: nothing to type-check

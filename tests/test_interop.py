@@ -501,7 +501,12 @@ def test_paths_that_are_not_nir_files(tmp_path, capsys):
     empty.write_bytes(b"")
     text = tmp_path / "notes.nir"
     text.write_text("not a NIR graph")
+    whole = tmp_path / "whole.nir"
+    nir.write(whole, _graph())
+    cut = tmp_path / "cut.nir"
+    cut.write_bytes(whole.read_bytes()[:3000])
     cases = {
+        cut: f"cannot read {cut} as a NIR graph: the file is truncated (3000 bytes; HDF5 says: ",
         tmp_path: f"{tmp_path} is a folder, not a NIR file",
         loop: f"{loop} is a symbolic link loop, not a NIR file",
         fifo: f"{fifo} is a FIFO (named pipe), not a NIR file",
