@@ -22,7 +22,9 @@ The grid's box is found without a trajectory: it starts around the rest state an
 under one step, and widens (a flagged side moves out by three widths) while the stationary
 mass at an edge exceeds ``EDGE_MASS``; a chain
 whose mass still sits at an edge after ``MAX_WIDEN`` widenings has no stationary density the
-grid can hold (*not applicable*). pi is the fixed point of ``p <- p K`` (power iteration).
+grid can hold (*not applicable*). Coarse grids (two states: 40 cells per state, then 80 if
+the mass will not stay inside) shrink the box to the support before the fine grid. pi is the
+fixed point of ``p <- p K`` (power iteration).
 
 From pi: one state, the products commute and the ergodic theorem makes the exponent exactly
 ``lambda_1 = E_{pi x N(mean, std^2)}[log|J(x, I)|]`` (Gauss-Legendre points in each cell,
@@ -96,6 +98,7 @@ __all__ = [
     "MAX_WIDEN",
     "TAIL_MASS",
     "COARSE_PASSES",
+    "COARSE_GRIDS",
     "NotApplicable",
     "StationaryDensity",
     "stationary_density",
@@ -129,6 +132,9 @@ __all__ = [
 EDGE_MASS = 1e-7
 #: Stationary mass left out on each side when the coarse box is shrunk to the support.
 TAIL_MASS = 1e-9
+#: Cells per state of the coarse grids that find a two-state box, tried in turn (a finer one
+#: diffuses less: LSTM-LIF's undamped sub-threshold rotation needs it at weak input).
+COARSE_GRIDS = (40, 80)
 #: At most this many coarse passes shrink the box before the fine grid.
 COARSE_PASSES = 4
 #: How many times the box may be widened before the prediction is "not applicable".
@@ -345,12 +351,15 @@ def stationary_density(
     nodes: int = 64,
     tol: float = 1e-12,
     max_iter: int = 20000,
+    coarse: int | None = None,
 ) -> StationaryDensity:
     """Stationary distribution of a one- or two-state model driven by I ~ N(mean, std^2) i.i.d.,
     from the transfer operator on a grid (see the module docstring); no trajectory, no Jacobian.
 
     grid: cells per state (default 1200 for one state, 100 for two); nodes: input nodes per
-    cell where the update is not affine in I (or has two states). Raises ``NotApplicable``
+    cell where the update is not affine in I (or has two states); coarse: cells per state of
+    the passes that find the box (default 200 for one state; for two, ``COARSE_GRIDS`` in turn
+    until one holds the mass). Raises ``NotApplicable``
     (a ValueError) for std = 0, three or more states, per-neuron parameters, or a state that
     drifts off every box.
     """
@@ -381,7 +390,32 @@ def stationary_density(
             f"the input std {std:g} is below the float64 resolution of a grid for states of "
             f"magnitude {scale:.3g} (input mean {mean:g}): the noise is lost to rounding"
         )
-    coarse = 200 if n == 1 else 40
+    if coarse is not None:
+        return _settled_density(model, mean, std, grid, nodes, tol, max_iter, box, n, coarse)
+    sizes = (200,) if n == 1 else COARSE_GRIDS
+    for i, size in enumerate(sizes):
+        try:
+            return _settled_density(model, mean, std, grid, nodes, tol, max_iter, box, n, size)
+        except NotApplicable as err:
+            if i == len(sizes) - 1 or "power iteration" in str(err):
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _settled_density(
+    model: NeuronModel,
+    mean: float,
+    std: float,
+    grid: int,
+    nodes: int,
+    tol: float,
+    max_iter: int,
+    box: list[tuple[float, float]],
+    n: int,
+    coarse: int,
+) -> StationaryDensity:
+    """``stationary_density`` with one size of the coarse grid that finds the box."""
+    coarse = _positive_int("coarse", coarse, 8)
     widened = 0
 
     def settle(box: list[tuple[float, float]], size: int, tol: float) -> tuple:
@@ -1091,12 +1125,16 @@ def summary_markdown(rows: Sequence[dict[str, Any]]) -> str:
     """``error_summary`` as a Markdown table (relative errors in percent)."""
     from lstmlif.neurons import model_class
 
+    def pc(value: float) -> str:
+        value = 100 * value
+        return f"{value:.0f}%" if value >= 10 else f"{value:.2g}%"
+
     def cells(st: dict[str, float]) -> str:
         if st["n"] == 0:
             return "0 | - | - | - | -"
         return (
-            f"{st['n']} | {100 * st['median']:.2g}% | {100 * st['p90']:.2g}% | "
-            f"{100 * st['max']:.3g}% | {st['within_10']}"
+            f"{st['n']} | {pc(st['median'])} | {pc(st['p90'])} | {pc(st['max'])} | "
+            f"{st['within_10']}"
         )
 
     lines = [

@@ -75,7 +75,7 @@ def plot(rows: list[dict[str, Any]]) -> Figure:
         lo = float(np.nanmin(np.concatenate([meas, pred, ind]))) * 1.4
         grid = -np.logspace(math.log10(-lo), -5, 200)
         ax.fill_between(grid, grid * 1.1, grid * 0.9, color="0.88", lw=0)
-        ax.plot([lo, -1e-5], [lo, -1e-5], ":", color="k", lw=1)
+        ax.plot([lo, 1e-3], [lo, 1e-3], ":", color="k", lw=1)
         for name in models:
             sel = data["model"] == name
             color = model_color(name)
@@ -87,8 +87,8 @@ def plot(rows: list[dict[str, Any]]) -> Figure:
                 ax.scatter(meas[na], np.full(na.sum(), EDGE), s=16, marker="^", color=color)
         for axis in (ax.set_xscale, ax.set_yscale):
             axis("symlog", linthresh=1e-3, linscale=0.5)
-        ax.set_xlim(lo, 0.0)
-        ax.set_ylim(lo, 0.0)
+        ax.set_xlim(lo, 1e-3)
+        ax.set_ylim(lo, 1e-3)
         ax.set_xlabel(r"measured $\lambda_1/\ln 10$ (decades/step)")
         ax.set_ylabel(r"predicted $\hat\lambda_1/\ln 10$ (decades/step)")
         ax.legend(loc="upper left", fontsize=6, ncol=2)
