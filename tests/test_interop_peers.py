@@ -251,3 +251,33 @@ def test_round_trip_through_snntorch_and_norse_importers(tmp_path, caplog):
     back = from_nir(tmp_path / "CubaLIF.nir", library="snntorch")["0"]
     assert simulate(back, x).spikes.sum() > 10
     np.testing.assert_array_equal(simulate(back, x).spikes, simulate(records["CubaLIF"], x).spikes)
+
+
+def test_round_trip_through_spikingjellys_importer(tmp_path):
+    """The same records through spikingjelly's ``import_from_nir`` (dt = 1e-4, float64; its
+    module returns ``(output, state)`` and takes the state back): identical spikes."""
+    _needs("loguru")
+    _needs("spikingjelly.activation_based.neuron")
+    from spikingjelly.activation_based.nir_exchange import import_from_nir
+
+    n, steps, dt = 3, 300, 1e-4
+    records = {
+        "LIF": (NirLIF(tau=1e-3, r=1.0, v_th=1.0, dt=dt, discretization="spikingjelly"), 10.0),
+        "CubaLIF": (
+            NirCubaLIF(tau_syn=5e-4, tau_mem=1e-3, r=10.0, w_in=5.0, v_th=1.0, dt=dt,
+                       discretization="spikingjelly"),
+            0.1,
+        ),
+    }  # fmt: skip
+    for kind, (record, gain) in records.items():
+        path = tmp_path / f"{kind}.nir"
+        export_nir(record, path, size=n)
+        x = gain * _drive(steps, n)
+        ours = simulate(record, x).spikes
+        assert 10 < ours.sum() < 0.5 * ours.size
+        net = import_from_nir(nir.read(path), dt=dt, dtype=torch.float64)
+        state, out = None, []
+        for t in range(steps):
+            z, state = net(torch.tensor(x[t : t + 1], dtype=torch.float64), state)
+            out.append(z.detach().numpy()[0])
+        assert np.array_equal(np.array(out), ours), (kind, np.argwhere(np.array(out) != ours)[:5])
