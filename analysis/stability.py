@@ -48,6 +48,7 @@ __all__ = [
     "exact_jacobian",
     "exact_spectrum",
     "inspect_model",
+    "parse_params",
     "add_arguments",
     "run",
 ]
@@ -806,6 +807,20 @@ def _parse_param(text: str) -> tuple[str, float]:
     return name, number
 
 
+def parse_params(texts: list[str]) -> dict[str, float]:
+    """``--param NAME=VALUE`` options as a dict; a name given twice is refused (ValueError
+    naming it and both values), never silently the last one."""
+    params: dict[str, float] = {}
+    for text in texts:
+        name, value = _parse_param(text)
+        if name in params:
+            raise ValueError(
+                f"--param {name} is given twice ({params[name]:g} and {value:g}); give it once"
+            )
+        params[name] = value
+    return params
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``lstmlif inspect MODEL --param NAME=VALUE ...``."""
     parser.add_argument(
@@ -848,7 +863,7 @@ def run(args: argparse.Namespace) -> int:
     numbers appear in JSON as the strings "inf" / "nan")."""
     if args.model is None:
         raise ValueError("give a registered MODEL, or --nir FILE --dt DT for a NIR graph")
-    params = dict(_parse_param(p) for p in args.param)
+    params = parse_params(args.param)
     if args.kmax < 0:
         raise ValueError(f"--kmax must be >= 0, got {args.kmax}")
     if args.kmax > MAX_KMAX:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -128,7 +129,13 @@ CASES = [
     ("layer-size", lambda: LIFLayer(0), ["size"]),
     ("layer-size-bool", lambda: LIFLayer(True), ["size"]),
     ("layer-alpha", lambda: LIFLayer(4, alpha=1.5), ["'alpha'"]),
-    ("layer-learn-alpha-1", lambda: LIFLayer(4, alpha=1.0, learn_alpha=True), ["alpha"]),
+    (
+        # a trained alpha = sigmoid(raw) never reaches 1: the whole message, not a word of it
+        "layer-learn-alpha-1",
+        lambda: LIFLayer(4, alpha=1.0, learn_alpha=True),
+        "LIFLayer: trainable parameter 'alpha': a value trained as value = sigmoid(raw) must "
+        "lie in (0, 1), got 1.0",
+    ),
     ("layer-tau", lambda: ALIFLayer(4, tau_m=-1.0), ["'tau_m'"]),
     ("layer-vth", lambda: LSTMLIFLayer(4, v_th=0.0), ["'v_th'"]),
     ("layer-convention", lambda: LSTMLIFLayer(4, convention="x"), ["convention"]),
@@ -141,9 +148,13 @@ CASES = [
 
 @pytest.mark.parametrize("call, words", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_bad_input_raises_value_error_naming_it(call, words):
+    """``words``: the words the message must contain, or (a string) the whole message."""
     with pytest.raises(ValueError) as info:
         call()
     message = str(info.value)
+    if isinstance(words, str):
+        assert message == words
+        return
     for word in words:
         assert word in message, f"{word!r} not in {message!r}"
 
@@ -154,3 +165,8 @@ def test_valid_edge_values_are_accepted():
     assert TwoCompartment(beta1=3.0, beta2=-2.0).beta2 == -2.0  # any sign, the quadrant study
     assert LSTMLIF(gamma=0.0).gamma == 0.0  # no dendritic reset
     assert get_model("LSTM-LIF", beta1=0.5).beta1 == 0.5
+    # any numbers.Real is a number (a Fraction is exactly 4/5, stored as the float 0.8)
+    assert get_model("lif", alpha=Fraction(4, 5)).alpha == 0.8
+    np.testing.assert_array_equal(
+        LIF(alpha=np.array([Fraction(1, 2), Fraction(1, 4)])).alpha, [0.5, 0.25]
+    )
