@@ -281,3 +281,27 @@ def test_round_trip_through_spikingjellys_importer(tmp_path):
             z, state = net(torch.tensor(x[t : t + 1], dtype=torch.float64), state)
             out.append(z.detach().numpy()[0])
         assert np.array_equal(np.array(out), ours), (kind, np.argwhere(np.array(out) != ours)[:5])
+
+
+def test_snntorch_rleaky_is_read_as_a_recurrent_network(tmp_path):
+    """snntorch writes RLeaky as a LIF node and a weight on a loop (node names with dots, such
+    as "1.lif"); the loop is found, and as it carries spikes, which the surrogate holds at 0
+    below threshold, the network's spectral radius is the node's own."""
+    snn = _needs("snntorch")
+    from snntorch.export_nir import export_to_nir
+
+    torch.set_default_dtype(torch.float32)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(3, 2),
+        snn.RLeaky(beta=0.9, V=torch.ones(2) * 0.5, all_to_all=False, init_hidden=True,
+                   output=True),
+    )  # fmt: skip
+    path = tmp_path / "rleaky.nir"
+    nir.write(path, export_to_nir(net, torch.zeros(1, 3), ignore_dims=[0]))
+    torch.set_default_dtype(torch.float64)
+    rep = nir_report(path, library="snntorch", kmax=1000)
+    assert rep["nodes"][0]["node"] == "1.lif"
+    net_rep = rep["network"]
+    assert net_rep["nodes_on_cycle"] == ["1.lif", "1.w_rec"]
+    assert net_rep["spectral_radius"] == pytest.approx(0.9, abs=1e-6)
+    assert net_rep["gradient_reach"] == rep["nodes"][0]["groups"][0]["gradient_reach"] == 66
