@@ -258,7 +258,10 @@ def layer_exponents(
         raise ValueError(f"{who}: k must be at most the state dimension {N}, got {k}")
     if burn >= K:
         raise ValueError(f"{who}: burn = {burn} leaves no step of the {K} in the window")
-    A_ = A.unsqueeze(-1)  # (K, B, H, n, n, 1): A^T q as a broadcast sum (n is small)
+    # one unbind per piece (a single backward node each; indexing step by step would make
+    # every step's backward allocate a gradient of the whole window)
+    A_ = A.unsqueeze(-1).unbind(0)  # (B, H, n, n, 1) each: A^T q as a broadcast sum
+    dI_, c_ = dI.unsqueeze(-1).unbind(0), c.unsqueeze(-1).unbind(0)
 
     def own(i: int, q: torch.Tensor) -> torch.Tensor:
         return (A_[i] * q.unsqueeze(-2)).sum(dim=-3)
@@ -270,8 +273,8 @@ def layer_exponents(
         def apply(i: int, Q: torch.Tensor) -> torch.Tensor:
             q = Q.reshape(B, H, n, k)
             mine = own(i, q)
-            v = WT @ (dI[i].unsqueeze(-1) * q).sum(dim=-2)
-            return (mine + c[i].unsqueeze(-1) * v.unsqueeze(-2)).reshape(B, N, k)
+            v = WT @ (dI_[i] * q).sum(dim=-2)
+            return (mine + c_[i] * v.unsqueeze(-2)).reshape(B, N, k)
 
         Q = eye.expand(B, N, k)
     else:
