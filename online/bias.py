@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from lstmlif.neurons import model_class
+from lstmlif.neurons import model_class, model_names
 
 from .core import ReadoutLoss, make_inputs, make_layer
 from .measure import compare
@@ -31,11 +31,13 @@ def load_configs(path: str | Path = CONFIG_FILE) -> dict[str, Any]:
 
 
 def configurations(spec: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """Every configuration of the grid and of the extra grids (no duplicates), in file order."""
+    """Every configuration of the grid and of the extra grids (no duplicates), in file order;
+    ``"models": "registry"`` means every registered model (``model_names()``)."""
     seen = set()
     for grid in (spec["grid"], *spec.get("extra", [])):
+        models = model_names() if grid["models"] == "registry" else grid["models"]
         for model, g, f, T, sur in itertools.product(
-            grid["models"],
+            models,
             grid["recurrent_scale"],
             grid["input_mean_factor"],
             grid["steps"],

@@ -1,7 +1,7 @@
 """The bias study: each configuration of ``bias_configs.json`` measured (``online.bias``) and
 predicted (``online.predict``), and the file's hypotheses evaluated. ``python -m
-lstmlif.online.study OUT.json`` writes the rows and the verdicts (and, as it goes, each row to
-``OUT.json.rows.jsonl``)."""
+lstmlif.online.study OUT.json [CONFIG.json]`` writes the rows and the verdicts (and, as it
+goes, each row to ``OUT.json.rows.jsonl``); CONFIG.json defaults to ``bias_configs.json``."""
 
 from __future__ import annotations
 
@@ -88,8 +88,9 @@ def main(argv: list[str]) -> int:
     from lstmlif.fileio import atomic_write, jsonable
 
     rows = []
+    spec = load_configs(*argv[1:2])
     with open(argv[0] + ".rows.jsonl", "w", encoding="utf-8") as progress:
-        for row in run_study():
+        for row in run_study(spec):
             rows.append(row)
             progress.write(json.dumps(jsonable(row)) + "\n")
             progress.flush()
