@@ -48,7 +48,8 @@ def _key(row: dict[str, Any]) -> tuple:
 
 
 def verdicts(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """H1 (Spearman of seed medians, per rule) and H2 (OSTL's error rising with G)."""
+    """H1 (Spearman of seed medians, per rule) and H2 / H3 (OSTL's error rising with G, for
+    every group of configurations that differ in G alone)."""
     med: dict[tuple, dict[str, float]] = {}
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for row in rows:
@@ -70,7 +71,7 @@ def verdicts(rows: list[dict[str, Any]]) -> dict[str, Any]:
     for key in {k[:1] + k[2:] for k in med if k[-1] == "ostl"}:
         model, f, T, sur, rule = key
         gs = sorted(k[1] for k in med if k[-1] == "ostl" and k[0] == model and k[2:] == key[1:])
-        if len(gs) < 3:
+        if len(gs) < 2:
             continue
         errs = [med[(model, g, f, T, sur, "ostl")]["relative_error"] for g in gs]
         out["H2"][f"{model} f={f}"] = {
