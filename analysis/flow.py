@@ -178,8 +178,9 @@ def jacobians_along(model: NeuronModel, trace: Trace, current: Any) -> np.ndarra
 class TrajectoryFlow:
     """Gradient reach along one batch of trajectories.
 
-    log10_norms: (kmax, *batch), row k-1 = log10 ||d x[T-1] / d x[T-1-k]||; rate: spikes per step
-    per neuron, (*batch); jacobians: (T-1, *batch, n, n); trace: the simulation.
+    log10_norms: ``(kmax, *batch)``, row k-1 = log10 ||d x[T-1] / d x[T-1-k]||; rate: spikes
+    per step per neuron, ``(*batch)``; jacobians: ``(T-1, *batch, n, n)``; trace: the
+    simulation.
     """
 
     log10_norms: np.ndarray

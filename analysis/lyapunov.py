@@ -284,13 +284,13 @@ def step_jacobians(
 class QRResult:
     """Sums of log|diag R_t| of the backward QR recursion.
 
-    log_r: (*batch, k) the sums over the counted steps, column by column (Benettin order,
-    not sorted); steps: how many steps were counted; log_det: (*batch,) the sum of
+    log_r: ``(*batch, k)`` the sums over the counted steps, column by column (Benettin order,
+    not sorted); steps: how many steps were counted; log_det: ``(*batch,)`` the sum of
     log|det J_t| over the same steps (only when every column is tracked, else None);
-    checkpoints: {m: (*batch, k)} the sums after the first m counted steps (backward in time);
-    rank: (*batch,) an upper bound on the rank of the product (the smallest rank bound of a
-    counted step: n less its exactly zero rows or columns, at most n - 1 where det J_t = 0
-    exactly), or None where the steps gave none.
+    checkpoints: ``{m: (*batch, k)}`` the sums after the first m counted steps (backward in
+    time); rank: ``(*batch,)`` an upper bound on the rank of the product (the smallest rank
+    bound of a counted step: n less its exactly zero rows or columns, at most n - 1 where
+    det J_t = 0 exactly), or None where the steps gave none.
     """
 
     log_r: np.ndarray
@@ -301,7 +301,7 @@ class QRResult:
 
     @property
     def exponents(self) -> np.ndarray:
-        """(*batch, k) finite-time exponents sorted largest first (nats per step); those at
+        """``(*batch, k)`` finite-time exponents sorted largest first (nats per step); those at
         positions >= ``rank`` are -inf (the product is exactly singular there; the QR's finite
         value is a rounding residue)."""
         out = -np.sort(-self.log_r / self.steps, axis=-1)
@@ -345,7 +345,7 @@ def backward_qr(
 
     chunks: yields ``(apply, length, logdet)`` or ``(apply, length, logdet, rank)`` from the
     last stretch of steps to the first: ``apply(i, Q)`` = J^T Q for step i of the stretch
-    (i = length-1 down to 0, time order within the stretch), Q of shape (*batch, n, k);
+    (i = length-1 down to 0, time order within the stretch), Q of shape ``(*batch, n, k)``;
     ``logdet`` None or (length, *batch) log|det J|; ``rank`` (length, *batch) an upper bound on
     each step's rank (``step_rank``; the result's ``rank`` is None if a chunk gives none).
     The first ``burn`` steps processed (the latest in time) only align Q; the rest are counted.
@@ -415,12 +415,12 @@ def _dense_chunks(
 class Spectrum:
     """Finite-time Lyapunov spectrum of the backward dynamics along a batch of trajectories.
 
-    exponents: (*batch, k) largest first, nats per step (divide by ln 10 for decades);
-    log_det: (*batch,) time average of log|det J_t| (None unless k = n); steps: counted steps;
-    rate: (*batch,) spikes per step; in_window: (*batch,) fraction of steps with psi != 0;
-    checkpoints: {m: (*batch, k)} the estimates (sorted) over the last m counted steps;
-    rank: (*batch,) the bound on the product's rank (``QRResult.rank``; exponents past it are
-    -inf), None where unknown.
+    exponents: ``(*batch, k)`` largest first, nats per step (divide by ln 10 for decades);
+    log_det: ``(*batch,)`` time average of log|det J_t| (None unless k = n); steps: counted
+    steps; rate: ``(*batch,)`` spikes per step; in_window: ``(*batch,)`` fraction of steps with
+    psi != 0; checkpoints: ``{m: (*batch, k)}`` the estimates (sorted) over the last m counted
+    steps; rank: ``(*batch,)`` the bound on the product's rank (``QRResult.rank``; exponents
+    past it are -inf), None where unknown.
     """
 
     exponents: np.ndarray
@@ -433,7 +433,7 @@ class Spectrum:
 
     @property
     def top(self) -> np.ndarray:
-        """(*batch,) the largest exponent."""
+        """``(*batch,)`` the largest exponent."""
         return self.exponents[..., 0]
 
 
@@ -776,8 +776,8 @@ def network_jacobians(
     stop: int | None = None,
     psi_zero: bool = False,
 ) -> np.ndarray:
-    """Dense Jacobians of the whole layer's state, (stop - start, B, H*n, H*n), index
-    (neuron i, state a) -> i*n + a: ``J[(i,a),(j,b)] = delta_ij A_i[a,b] + dI_i[a] W_ij psi_j
+    """Dense Jacobians of the whole layer's state, ``(stop - start, B, H*n, H*n)``, index
+    (neuron i, state a) -> ``i*n + a``: ``J[(i,a),(j,b)] = delta_ij A_i[a,b] + dI_i[a] W_ij psi_j
     dz_j/dx[b]`` for steps t = start..stop-1 (default 1..T-1). For tests and small layers;
     ``network_spectrum`` applies the same operator without forming it."""
     W = np.asarray(w_rec, dtype=np.float64)
@@ -806,8 +806,8 @@ def network_spectrum(
     """The top ``k`` Lyapunov exponents of a recurrent layer's backward dynamics over steps
     start..stop-1, one spectrum per sequence of the batch: (B, k), largest first.
 
-    J^T Q is applied without forming J: (J^T Q)_(j,b) = sum_a A_j[a,b] Q_(j,a) +
-    c_j[b] sum_i W_ij sum_a dI_i[a] Q_(i,a). ``with_det`` (k = H*n only) also sums
+    J^T Q is applied without forming J: ``(J^T Q)_(j,b) = sum_a A_j[a,b] Q_(j,a) +
+    c_j[b] sum_i W_ij sum_a dI_i[a] Q_(i,a)``. ``with_det`` (``k = H*n`` only) also sums
     log|det J_t| from the dense matrices (the identity check)."""
     W = np.asarray(w_rec, dtype=np.float64)
     T, B, H = trace.spikes.shape

@@ -175,7 +175,7 @@ def transition_jacobians(
 
     x_prev: one array per state (``model.state_names`` order), any common shape ``s`` with
     ``current``; the previous spike is recomputed as ``S = H(z(x_prev))``. Returns
-    (J (*s, n, n), S_prev (*s), psi_prev (*s)): the same partials the measurement uses
+    (J ``(*s, n, n)``, S_prev ``(*s)``, psi_prev ``(*s)``): the same partials the measurement uses
     (``neurons.derivatives``), evaluated at the given points instead of along a trajectory.
     """
     names = model.state_names

@@ -149,7 +149,8 @@ class FastSigmoid(Surrogate):
 
 @dataclass(frozen=True)
 class Sigmoid(Surrogate):
-    """psi(x) = slope * s(slope*x) * (1 - s(slope*x)), s the logistic. Peak slope/4, integral 1."""
+    """``psi(x) = slope * s(slope*x) * (1 - s(slope*x))``, s the logistic. Peak ``slope/4``,
+    integral 1."""
 
     slope: float = 4.0
     name = "sigmoid"
@@ -199,9 +200,10 @@ def _normal_pdf(x, mu, sigma, m):
 
 @dataclass(frozen=True)
 class MultiGaussian(Surrogate):
-    """psi = scale*[(1+h) N(x;0,sigma) - h N(x;sigma,s*sigma) - h N(x;-sigma,s*sigma)].
+    """``psi = scale*[(1+h) N(x;0,sigma) - h N(x;sigma,s*sigma) - h N(x;-sigma,s*sigma)]``.
 
-    Peak scale*[(1+h)/(sigma sqrt(2 pi)) - 2h N(sigma; 0, s sigma)], integral scale*(1 - h).
+    Peak ``scale*[(1+h)/(sigma sqrt(2 pi)) - 2h N(sigma; 0, s sigma)]``, integral
+    ``scale*(1 - h)``.
     """
 
     sigma: float = 0.5
@@ -243,11 +245,12 @@ class MultiGaussian(Surrogate):
 
 @dataclass(frozen=True)
 class DoubleGaussian(Surrogate):
-    """BRF's double Gaussian: psi = scale*[(1+p) N(x;0,sigma1) - 2p N(x;0,sigma2)].
+    """BRF's double Gaussian: ``psi = scale*[(1+p) N(x;0,sigma1) - 2p N(x;0,sigma2)]``.
 
-    N is the normalised Gaussian pdf. Peak scale*[(1+p)/sigma1 - 2p/sigma2]/sqrt(2 pi)
+    N is the normalised Gaussian pdf. Peak ``scale*[(1+p)/sigma1 - 2p/sigma2]/sqrt(2 pi)``
     (0.4388 at the defaults p = 0.15, sigma1 = 0.5, sigma2 = 3, scale = 0.5), integral
-    scale*(1 - p). Primitive scale*[(1+p) Phi(x/sigma1) - 2p Phi(x/sigma2)], Phi the normal cdf.
+    ``scale*(1 - p)``. Primitive ``scale*[(1+p) Phi(x/sigma1) - 2p Phi(x/sigma2)]``, Phi the
+    normal cdf.
     """
 
     p: float = 0.15

@@ -83,8 +83,8 @@ BRF_INIT: dict[str, dict[str, tuple[float, float]]] = {
 def rf_growing_probability(dt: float = 0.01) -> float:
     """P(RF grows below threshold) under ``sample_init`` (one of BRF's three task boxes, a third
     of the draws each): RF grows iff dt omega^2 > c (2 - dt c), c = |b_offset|, i.e. omega >
-    w*(c) = sqrt(c (2 - dt c) / dt). Per box, the integral over c of P(omega > w*(c)) by
-    ``scipy.integrate.quad``, split where w*(c) crosses the box's omega bounds (error below
+    ``w*(c) = sqrt(c (2 - dt c) / dt)``. Per box, the integral over c of ``P(omega > w*(c))``
+    by ``scipy.integrate.quad``, split where ``w*(c)`` crosses the box's omega bounds (error below
     1e-12)."""
     from scipy import integrate
 

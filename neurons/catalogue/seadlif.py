@@ -117,9 +117,10 @@ def _charge(p: SEAdLIFCoefficients, state: dict, current: Any, ops: Ops) -> tupl
 
 
 def se_adlif_step(p: SEAdLIFCoefficients, state: dict, current: Any, ops: Ops) -> tuple[dict, Any]:
-    """u~[t] = alpha u[t-1] + (1-alpha)(I - w[t-1]), S[t] = H(u~[t] - v_th),
-    w[t] = beta w[t-1] + (1-beta) q (a u~[t] (1 - S~[t]) + b S[t]); u[t-1] = u~[t-1](1 - S~[t-1]),
-    S~ the spike as the reset sees it (detached when ``detach_reset``)."""
+    """``u~[t] = alpha u[t-1] + (1-alpha)(I - w[t-1])``, ``S[t] = H(u~[t] - v_th)``,
+    ``w[t] = beta w[t-1] + (1-beta) q (a u~[t] (1 - S~[t]) + b S[t])``;
+    ``u[t-1] = u~[t-1] (1 - S~[t-1])``, S~ the spike as the reset sees it (detached when
+    ``detach_reset``)."""
     _, u_new = _charge(p, state, current, ops)
     S_new = ops.spike(u_new - p.v_th, p.surrogate)
     u_reset = u_new * (1 - reset_spike(p, S_new, ops))
