@@ -117,9 +117,18 @@ _EXACT_OPS = Ops("torch-exact", TORCH_MATH, _exact_spike, lambda x: x.detach(), 
 class LayerRun:
     """A layer's trajectory in torch.
 
-    model: the neuron model with tensor parameters (the run's dtype); states: name -> (T, B, H)
-    the carried (pre-reset) states; spikes: (T, B, H); current: (T, B, H) the total input
-    I[t] = c[t] + S[t-1] W^T each neuron received; w_rec: (H, H) or None (feed-forward).
+    Attributes
+    ----------
+    model : NeuronModel
+        The neuron model with tensor parameters (the run's dtype).
+    states : dict of str to torch.Tensor
+        Name -> (T, B, H) the carried (pre-reset) states.
+    spikes : torch.Tensor
+        (T, B, H).
+    current : torch.Tensor
+        (T, B, H) the total input ``I[t] = c[t] + S[t-1] W^T`` each neuron received.
+    w_rec : torch.Tensor or None
+        (H, H), or None (feed-forward).
     """
 
     model: NeuronModel
@@ -135,11 +144,24 @@ def run_layer(
     w_rec: torch.Tensor | None = None,
     trajectory: str = "surrogate",
 ) -> LayerRun:
-    """Run one layer: ``I[t] = drive[t] + S[t-1] W^T`` (W = ``w_rec``, omitted: feed-forward),
-    then ``model.step``; states start at 0 (the loop of the experiments' recurrent layer).
+    """Run one layer: ``I[t] = drive[t] + S[t-1] W^T``, then ``model.step`` (the loop of the
+    experiments' recurrent layer); states start at 0.
 
-    drive: (T, B, H) float tensor, the feed-forward current (input weights, bias, gain
-    applied); w_rec: (H, H); trajectory: one of ``TRAJECTORIES`` (see the module docstring).
+    Parameters
+    ----------
+    model : NeuronModel
+        Any registered model; its parameters become tensors of ``drive``'s dtype (gradients kept).
+    drive : torch.Tensor
+        (T, B, H), the feed-forward current ``c[t]`` (input weights, bias and gain applied).
+    w_rec : torch.Tensor or None
+        (H, H) recurrent weights ``W``; None: a feed-forward layer.
+    trajectory : str
+        One of ``TRAJECTORIES``: how the run enters the gradient (module docstring).
+
+    Returns
+    -------
+    LayerRun
+        States, spikes and total currents (T, B, H).
     """
     who = "run_layer"
     if trajectory not in TRAJECTORIES:
@@ -192,10 +214,23 @@ def run_layer(
 def jacobian_parts(
     run: LayerRun, start: int | None = None, stop: int | None = None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The pieces of the layer Jacobians of steps t = start..stop-1 (default 1..T-1), from the
-    generated partials, differentiable: ``A`` (K, B, H, n, n) the single-neuron spike-aware
-    Jacobian, ``dI`` (K, B, H, n) = dF/dI and ``c`` (K, B, H, n) = psi(z[t-1]) dz/dx[t-1]
-    (K = stop - start), so that ``J = blockdiag(A) + dI W c^T`` (module docstring)."""
+    """The pieces of the layer Jacobians of steps ``t = start..stop-1``, differentiable.
+
+    ``J_t = blockdiag(A) + dI W c^T`` (module docstring), from the generated partials.
+
+    Parameters
+    ----------
+    run : LayerRun
+        The trajectory (``run_layer``).
+    start, stop : int, optional
+        The window, ``1 <= start < stop <= T`` (default 1 and T).
+
+    Returns
+    -------
+    tuple of torch.Tensor
+        ``A`` (K, B, H, n, n) the single-neuron spike-aware Jacobians, ``dI`` (K, B, H, n)
+        ``= dF/dI`` and ``c`` (K, B, H, n) ``= psi(z[t-1]) dz/dx[t-1]``, K = stop - start.
+    """
     model = run.model
     S, I = run.spikes, run.current
     T = S.shape[0]
@@ -236,15 +271,31 @@ def layer_exponents(
     start: int | None = None,
     stop: int | None = None,
 ) -> torch.Tensor:
-    """The leading ``k`` Lyapunov exponents of the layer's backward dynamics over steps
-    start..stop-1, differentiable (nats per step, largest first).
+    """The leading ``k`` Lyapunov exponents of the layer's backward dynamics, differentiable.
 
-    Recurrent (``run.w_rec`` given): (B, k), k <= H n, one spectrum per sequence; feed-forward:
-    (B, H, k), k <= n, one per sequence and neuron. The backward QR recursion starts at the
-    last step with the first k columns of the identity; the first ``burn`` steps processed only
-    align Q; ``qr_every`` steps are multiplied between QR factorisations. ``J^T Q`` is applied
-    without forming J: ``(J^T Q)_(j,b) = sum_a A_j[a,b] Q_(j,a) + c_j[b] sum_i W_ij sum_a
-    dI_i[a] Q_(i,a)``.
+    The backward QR recursion ``Q_{t-1} R_t = J_t^T Q_t`` over steps start..stop-1 starts at
+    the last step with the first k columns of the identity; ``J^T Q`` is applied without
+    forming J: ``(J^T Q)_(j,b) = sum_a A_j[a,b] Q_(j,a) + c_j[b] sum_i W_ij sum_a dI_i[a]
+    Q_(i,a)``.
+
+    Parameters
+    ----------
+    run : LayerRun
+        The trajectory (``run_layer``).
+    k : int
+        How many exponents: ``k <= H n`` (recurrent) or ``k <= n`` (feed-forward).
+    qr_every : int
+        Steps multiplied between QR factorisations (the same exponents up to rounding).
+    burn : int
+        The first ``burn`` steps processed (the latest in time) only align Q.
+    start, stop : int, optional
+        The window of steps (default 1 and T).
+
+    Returns
+    -------
+    torch.Tensor
+        Nats per step, largest first: (B, k) for a recurrent layer (one spectrum per
+        sequence), (B, H, k) for a feed-forward one (per sequence and neuron).
     """
     who = "layer_exponents"
     k = _int(f"{who}: k", k)
@@ -318,9 +369,32 @@ def exponents(
     warmup: int = 0,
     trajectory: str = "surrogate",
 ) -> torch.Tensor:
-    """``layer_exponents(run_layer(model, drive, w_rec, trajectory), k, qr_every, burn,
+    """The leading ``k`` exponents of a layer run on ``drive``, differentiable.
+
+    ``layer_exponents(run_layer(model, drive, w_rec, trajectory), k, qr_every, burn,
     start=warmup + 1)``: the Jacobians of the first ``warmup`` steps (the transient from rest)
-    are dropped. Shapes as in ``layer_exponents``."""
+    are dropped.
+
+    Parameters
+    ----------
+    model : NeuronModel
+        Any registered model.
+    drive : torch.Tensor
+        (T, B, H) feed-forward current.
+    w_rec : torch.Tensor or None
+        (H, H), or None for a feed-forward layer.
+    k, qr_every, burn : int
+        As in ``layer_exponents``.
+    warmup : int
+        Steps dropped at the start.
+    trajectory : str
+        One of ``TRAJECTORIES``.
+
+    Returns
+    -------
+    torch.Tensor
+        (B, k) recurrent or (B, H, k) feed-forward, nats per step, largest first.
+    """
     warmup = _int("exponents: warmup", warmup, 0)
     run = run_layer(model, drive, w_rec, trajectory)
     return layer_exponents(run, k, qr_every, burn, start=warmup + 1)
@@ -399,10 +473,27 @@ def network_exponents(
     trajectory: str = "surrogate",
     layers: Sequence[int] | None = None,
 ) -> list[torch.Tensor]:
-    """The leading ``k`` exponents of each flossing layer of ``net`` (``flossing_layers``, or
-    those of index ``layers``) on input ``x``, differentiable: one tensor per layer, (B, k)
-    recurrent or (B, H, k) feed-forward. Each layer is rerun on the input it receives in
-    ``net(x)``."""
+    """The leading ``k`` exponents of each flossing layer of ``net`` on input ``x``.
+
+    Each layer (``flossing_layers``) is rerun, differentiably, on the input it receives in
+    ``net(x)`` (``layer_inputs``).
+
+    Parameters
+    ----------
+    net : torch.nn.Module
+        A network of recurrent spiking layers, one such layer, or a neuron layer.
+    x : torch.Tensor
+        (T, B, C) the network's input.
+    k, qr_every, burn, warmup, trajectory
+        As in ``exponents``.
+    layers : sequence of int, optional
+        Indices into ``flossing_layers(net)`` (default: all).
+
+    Returns
+    -------
+    list of torch.Tensor
+        One per layer: (B, k) recurrent or (B, H, k) feed-forward.
+    """
     found = flossing_layers(net)
     if layers is not None:
         bad = [i for i in layers if not (isinstance(i, int) and 0 <= i < len(found))]
@@ -432,10 +523,27 @@ def _targets(target: float | Sequence[float], k: int) -> list[float]:
 
 
 def flossing_loss(spectra: Sequence[torch.Tensor], target: float | Sequence[float]) -> torch.Tensor:
-    """``sum over layers sum_i (mean lambda_i - target_i)^2``: the exponents of each layer
-    (``network_exponents``: (..., k)) averaged over every axis but the last, against one target
-    for all k or one per exponent. Raises ValueError for a non-finite exponent (a step with
-    ``J = 0``, e.g. a hard reset from outside the surrogate window, makes it -inf)."""
+    """The flossing loss ``sum over layers sum_i (mean lambda_i - target_i)^2``.
+
+    Parameters
+    ----------
+    spectra : sequence of torch.Tensor
+        Exponents (..., k) per layer (``network_exponents``), averaged over every axis but
+        the last.
+    target : float or sequence of float
+        One target for all k exponents, or one per exponent.
+
+    Returns
+    -------
+    torch.Tensor
+        A differentiable scalar.
+
+    Raises
+    ------
+    ValueError
+        For a non-finite exponent (a step with ``J = 0``, e.g. a hard reset from outside the
+        surrogate window, makes it -inf) or a wrong number of targets.
+    """
     total = None
     for lam in spectra:
         mean = lam.reshape(-1, lam.shape[-1]).mean(dim=0)
@@ -461,12 +569,31 @@ class FlossingRegularizer:
     ``k`` exponents of each flossing layer (``flossing_loss``), added to the task loss every
     ``every`` updates.
 
-    Use: ``if reg.due(i): loss = loss + reg(net, x)`` before ``loss.backward()`` at update i
-    (0-based; due at 0, every, 2 every...). ``qr_every``, ``burn``, ``warmup``, ``trajectory``
-    and ``layers`` as in ``network_exponents``; ``batch``: estimate on the first ``batch``
-    sequences of x (T, B, C) only (None: all; the cost grows with it); ``last`` holds the
-    batch-mean exponents of the last evaluation (one list per layer) and ``seconds`` the time
-    spent in it.
+    Use ``if reg.due(i): loss = loss + reg(net, x)`` before ``loss.backward()`` at update i
+    (0-based: due at 0, every, 2 every...).
+
+    Parameters
+    ----------
+    k : int
+        How many leading exponents.
+    target : float or sequence of float
+        One target for all, or k targets (nats per step).
+    every : int
+        The term is due every ``every`` updates.
+    weight : float
+        Its weight (>= 0).
+    qr_every, burn, warmup, trajectory, layers
+        As in ``network_exponents``.
+    batch : int, optional
+        Estimate on the first ``batch`` sequences of x (T, B, C) only (None: all; the cost
+        grows with it).
+
+    Attributes
+    ----------
+    last : list of list of float
+        The batch-mean exponents of the last evaluation, one list per layer.
+    seconds : float
+        The time the last evaluation took (its backward not included).
     """
 
     k: int = 1
@@ -546,16 +673,35 @@ def prefloss(
     layers: Sequence[int] | None = None,
     batch: int | None = None,
 ) -> dict[str, Any]:
-    """Pre-flossing: ``updates`` Adam steps (learning rate ``lr``) on the flossing loss alone
-    (``flossing_loss``, weight 1) before training.
+    """Pre-flossing: Adam steps on the flossing loss alone (weight 1) before training.
 
-    inputs: a tensor (T, B, C) used at every update, or ``inputs(i)`` giving the input of
-    update i (or a tuple whose first entry is; the runner's ``batches``); params: what is
-    updated (default: every parameter of the flossing layers: input and recurrent weights and
-    the trained neuron parameters); ``batch``: the first ``batch`` sequences of each input
-    only. Modules with ``clamp_`` are projected after each step.
-    Returns ``before`` and ``after`` (batch-mean exponents per layer, on update 0's input),
-    ``losses`` (one per update) and ``seconds``.
+    Parameters
+    ----------
+    net : torch.nn.Module
+        As in ``network_exponents``.
+    inputs : torch.Tensor or callable
+        A tensor (T, B, C) used at every update, or ``inputs(i)`` giving the input of update i
+        (or a tuple whose first entry is it, as the runner's ``batches``).
+    k, target
+        As in ``flossing_loss``.
+    updates : int
+        Number of Adam steps.
+    lr : float
+        Learning rate.
+    params : sequence of torch.nn.Parameter, optional
+        What is updated (default: every parameter of the flossing layers: input and recurrent
+        weights and the trained neuron parameters).
+    qr_every, burn, warmup, trajectory, layers
+        As in ``network_exponents``.
+    batch : int, optional
+        Estimate on the first ``batch`` sequences of each input only.
+
+    Returns
+    -------
+    dict
+        ``before`` and ``after`` (batch-mean exponents per layer, on update 0's input),
+        ``losses`` (one per update) and ``seconds``. Modules with ``clamp_`` are projected
+        after each step.
     """
     updates = _int("prefloss: updates", updates)
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0 or lr == math.inf:
