@@ -255,12 +255,27 @@ def _connect(client_class: Any, scheduler: str) -> Any:
     return box["client"]
 
 
-def _call(function: Callable[..., Any], scheduler: str) -> Any:
-    """``function()`` (a call to the scheduler) with the network timeout."""
-    try:
-        return function(timeout=SCHEDULER_TIMEOUT_S)
-    except (OSError, TimeoutError) as err:
-        raise _scheduler_error(scheduler, err) from None
+def _call(function: Callable[[], Any], scheduler: str) -> Any:
+    """``function()`` (a call to the scheduler) in a thread of its own, given up after
+    ``SCHEDULER_TIMEOUT_S``: a scheduler that stops answering is an error naming it."""
+    box: dict[str, Any] = {}
+
+    def call() -> None:
+        try:
+            box["value"] = function()
+        except BaseException as err:  # handed to the caller below
+            box["error"] = err
+
+    thread = threading.Thread(target=call, name="lstmlif-dask-call", daemon=True)
+    thread.start()
+    thread.join(SCHEDULER_TIMEOUT_S + 1)
+    if thread.is_alive():
+        raise _scheduler_error(scheduler, TimeoutError("no answer"))
+    if "error" in box:
+        if isinstance(box["error"], (OSError, TimeoutError)):
+            raise _scheduler_error(scheduler, box["error"])
+        raise box["error"]
+    return box["value"]
 
 
 def _close(client: Any) -> None:
