@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lstmlif.analysis.lyapunov import LN10
-from lstmlif.analysis.lyapunov_predict import RESULT_COLUMNS, RESULTS_FILE, read_results
+from lstmlif.analysis.lyapunov_table import RESULT_COLUMNS, RESULTS_FILE, read_results
 
 from .files import save_csv, save_figure, save_npz
 from .style import model_color, model_label, panel_label, plt, style

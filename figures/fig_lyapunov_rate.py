@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from lstmlif.analysis.lyapunov import LN10, lyapunov_spectra
-from lstmlif.analysis.lyapunov_predict import TABLE_SURROGATES
+from lstmlif.analysis.lyapunov_table import TABLE_SURROGATES
 from lstmlif.neurons import model_class, model_names
 
 from .files import save_all

@@ -1,8 +1,8 @@
-"""analysis.lyapunov_predict: the prediction of lambda_1 from the input statistics (never
-simulates; closed forms: LIF below threshold, a linear two-state model; "not applicable" with
-its reason), the independent-steps estimate, the pre-registered configurations (distinct,
-input-dependent, at least 90) and the committed results, and the import direction (the
-measurement never imports the predictor)."""
+"""analysis.lyapunov_predict and analysis.lyapunov_table: the prediction of lambda_1 from
+the input statistics (never simulates; closed forms: LIF below threshold, a linear two-state
+model; "not applicable" with its reason), the independent-steps estimate, the pre-registered
+configurations (distinct, input-dependent, at least 90) and the committed results, and the
+import direction (the measurement never imports the predictor)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import pytest
 
 from lstmlif.analysis import lyapunov as L
 from lstmlif.analysis import lyapunov_predict as P
+from lstmlif.analysis import lyapunov_table as T
 from lstmlif.analysis.stability import subthreshold_jacobian
 from lstmlif.neurons import LIF, LSTMLIF, get_model, model_class, simulate
 
@@ -48,16 +49,22 @@ def test_the_prediction_runs_without_any_simulation(model, monkeypatch):
     assert pred.applicable and math.isfinite(pred.top) and pred.top < 0
 
 
-def test_the_measurement_module_never_imports_the_predictor():
-    tree = ast.parse((ROOT / "analysis" / "lyapunov.py").read_text())
-    names = [
-        node.module if isinstance(node, ast.ImportFrom) else a.name
+def _imports(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text())
+    return [
+        (node.module or "") if isinstance(node, ast.ImportFrom) else a.name
         for node in ast.walk(tree)
         if isinstance(node, (ast.Import, ast.ImportFrom))
         for a in node.names
     ]
-    assert names and not any("lyapunov_predict" in (n or "") for n in names)
-    assert not any("lyapunov_cli" in (n or "") for n in names)
+
+
+def test_imports_run_one_way_measurement_predictor_table():
+    measurement = _imports(ROOT / "analysis" / "lyapunov.py")
+    predictor = _imports(ROOT / "analysis" / "lyapunov_predict.py")
+    assert measurement and not any("lyapunov_" in n for n in measurement)
+    assert "lstmlif.analysis.lyapunov" in predictor
+    assert not any("lyapunov_table" in n or "lyapunov_cli" in n for n in predictor)
 
 
 # ----------------------------------------------------------------------------- closed forms
@@ -159,34 +166,34 @@ def test_independent_steps_is_the_shuffle_of_a_simulation():
 
 
 def test_the_registered_configurations_are_distinct_input_dependent_and_enough():
-    data = P.load_configurations()
+    data = T.load_configurations()
     configs = data["configurations"]
     assert len(configs) >= 90
     assert data["protocol"]["seeds"] == [0, 1, 2, 3, 4]
     keys = set()
     for config in configs:
-        model = P.config_model(config)
-        key = (P.dynamics_fingerprint(model), config["input_mean"], config["input_std"])
+        model = T.config_model(config)
+        key = (T.dynamics_fingerprint(model), config["input_mean"], config["input_std"])
         assert key not in keys, f"duplicate configuration {config['id']}"
         keys.add(key)
-        assert not P._jacobian_constant(model), config["id"]
+        assert not T._jacobian_constant(model), config["id"]
     assert [c["id"] for c in configs] == list(range(len(configs)))
 
 
 def test_fingerprints_find_models_that_are_the_same_under_other_names():
     li, lif = (model_class(n)(**model_class(n).verify_params) for n in ("nir_li", "nir_lif"))
     assert type(li) is not type(lif)
-    assert P.dynamics_fingerprint(li) == P.dynamics_fingerprint(lif)
-    assert P.dynamics_fingerprint(LIF(alpha=0.8)) != P.dynamics_fingerprint(LIF(alpha=0.81))
-    assert P._jacobian_constant(LIF(detach_reset=True))
-    assert not P._jacobian_constant(LIF())
+    assert T.dynamics_fingerprint(li) == T.dynamics_fingerprint(lif)
+    assert T.dynamics_fingerprint(LIF(alpha=0.8)) != T.dynamics_fingerprint(LIF(alpha=0.81))
+    assert T._jacobian_constant(LIF(detach_reset=True))
+    assert not T._jacobian_constant(LIF())
 
 
 def test_the_committed_results_cover_the_registered_configurations():
-    if not P.RESULTS_FILE.is_file():
+    if not T.RESULTS_FILE.is_file():
         pytest.skip("no committed results file")
-    rows = P.read_results()
-    configs = P.load_configurations()["configurations"]
+    rows = T.read_results()
+    configs = T.load_configurations()["configurations"]
     assert [r["id"] for r in rows] == [c["id"] for c in configs]
     for row, config in zip(rows, configs, strict=True):
         assert row["model"] == config["model"] and row["input_std"] == config["input_std"]
@@ -199,7 +206,7 @@ def test_the_committed_results_cover_the_registered_configurations():
         else:
             rel = abs(row["predicted"] - row["measured"]) / abs(row["measured"])
             assert row["rel_error_predicted"] == pytest.approx(rel, rel=1e-9)
-    summary = P.error_summary(rows)
+    summary = T.error_summary(rows)
     assert summary[-1]["model"] == "all" and summary[-1]["rows"] == len(rows)
 
 
@@ -210,13 +217,13 @@ def test_prediction_table_and_summary_on_two_configurations(tmp_path):
         dict(model="lif", params={"alpha": 0.8}, convention="paper", reset="subtract",
              detach_reset=False, surrogate="triangle", input_mean=0.3, input_std=0.0),
     ]  # fmt: skip
-    rows = P.prediction_table(configs, steps=300, seeds=(0, 1), batch=4, samples=300)
+    rows = T.prediction_table(configs, steps=300, seeds=(0, 1), batch=4, samples=300)
     assert rows[0]["predicted"] is not None and rows[1]["predicted"] is None
     assert rows[1]["prediction_reason"].startswith("input std is 0")
-    path = P.write_results(rows, tmp_path / "r.csv")
-    back = P.read_results(path)
+    path = T.write_results(rows, tmp_path / "r.csv")
+    back = T.read_results(path)
     assert back[0]["measured"] == rows[0]["measured"] and back[1]["predicted"] is None
-    summary = {s["model"]: s for s in P.error_summary(back)}
+    summary = {s["model"]: s for s in T.error_summary(back)}
     assert summary["lif"]["predicted"]["n"] == 1 and summary["lif"]["not_applicable"] == 1
     assert summary["lif"]["independent"]["n"] == 2
 
@@ -225,7 +232,7 @@ def test_prediction_figure_reads_the_results(tmp_path):
     from lstmlif.figures import fig_lyapunov_prediction as F
 
     rows = [
-        dict.fromkeys(P.RESULT_COLUMNS, 0.0)
+        dict.fromkeys(T.RESULT_COLUMNS, 0.0)
         | dict(id=i, model=m, states=s, convention="code", reset="subtract",
                detach_reset=False, surrogate="triangle", prediction_method=pm,
                prediction_reason=pr, measured=-0.2 * (i + 1), independent=-0.21 * (i + 1),
@@ -235,7 +242,7 @@ def test_prediction_figure_reads_the_results(tmp_path):
             [("lif", 1, "density-1d", "", -0.2), ("brf", 3, "density", "3 states", None)]
         )
     ]  # fmt: skip
-    path = P.write_results(rows, tmp_path / "r.csv")
+    path = T.write_results(rows, tmp_path / "r.csv")
     result = F.make(tmp_path / "out", path)
     assert all(p.is_file() for p in result["paths"])
     assert len(F.plot(F.compute(path)).axes) == 2
