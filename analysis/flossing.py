@@ -463,6 +463,16 @@ def _layer_run(layer: nn.Module, inp: torch.Tensor, trajectory: str) -> LayerRun
     return run_layer(layer.model(), inp, None, trajectory)
 
 
+def _chosen_layers(net: nn.Module, layers: Sequence[int] | None, who: str) -> list[nn.Module]:
+    found = flossing_layers(net)
+    if layers is None:
+        return found
+    bad = [i for i in layers if not (isinstance(i, int) and 0 <= i < len(found))]
+    if bad or not layers:
+        raise ValueError(f"{who}: layers must be indices in [0, {len(found)}), got {layers!r}")
+    return [found[i] for i in layers]
+
+
 def network_exponents(
     net: nn.Module,
     x: torch.Tensor,
@@ -494,14 +504,7 @@ def network_exponents(
     list of torch.Tensor
         One per layer: (B, k) recurrent or (B, H, k) feed-forward.
     """
-    found = flossing_layers(net)
-    if layers is not None:
-        bad = [i for i in layers if not (isinstance(i, int) and 0 <= i < len(found))]
-        if bad or not layers:
-            raise ValueError(
-                f"network_exponents: layers must be indices in [0, {len(found)}), got {layers!r}"
-            )
-        found = [found[i] for i in layers]
+    found = _chosen_layers(net, layers, "network_exponents")
     warmup = _int("network_exponents: warmup", warmup, 0)
     inputs = layer_inputs(net, x, found)
     return [
@@ -707,9 +710,8 @@ def prefloss(
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0 or lr == math.inf:
         raise ValueError(f"prefloss: lr must be a finite number > 0, got {lr!r}")
     reg = FlossingRegularizer(k, target, 1, 1.0, qr_every, burn, warmup, trajectory, layers, batch)
-    found = flossing_layers(net)
     if params is None:
-        chosen = found if layers is None else [found[i] for i in layers]
+        chosen = _chosen_layers(net, layers, "prefloss")
         params = [p for layer in chosen for p in layer.parameters() if p.requires_grad]
     params = list(params)
     if not params:

@@ -284,6 +284,11 @@ def test_bad_input_is_named():
         F.FlossingRegularizer(k=2, target=[0.0, 1.0, 2.0])
     with pytest.raises(ValueError, match="weight"):
         F.FlossingRegularizer(weight=-1.0)
+    net, x = _recall_net()
+    with pytest.raises(ValueError, match="layers must be indices"):
+        F.prefloss(net, x, layers=[1])
+    with pytest.raises(ValueError, match="lr"):
+        F.prefloss(net, x, lr=0.0)
     with pytest.raises(ValueError, match="no recurrent spiking layer"):
         F.flossing_layers(torch.nn.Linear(2, 2))
     # a hard reset from outside the surrogate window zeroes J: the loss refuses -inf
