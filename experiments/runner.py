@@ -972,6 +972,8 @@ def summary_rows(name: str, records: list[dict[str, Any]]) -> list[dict[str, Any
                 diagnosis=diagnose_failure(r),
                 status=res["status"],
             )
+        if name != "quadrants":
+            row.update(status=res["status"], aborted_at=res.get("aborted_at"))
         row.update(
             final_accuracy=r["final_accuracy"],
             init_accuracy=res["init_accuracy"],

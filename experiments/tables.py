@@ -6,7 +6,8 @@ that the README's block is, character for character, the block generated here fr
 committed records (every number rounded as it is printed).
 
 - ``recall-committed``: the committed budget (200 updates at 1e-2, the cue on the distractor
-  channels): test accuracy, mean ± sd (ddof = 0) over the seeds, per model and delay, and the
+  channels): test accuracy, mean ± sd (ddof = 0) over the seeds, per model and delay (with the
+  number of aborted runs, whose last good accuracy counts, where there are any), and the
   cue gradient at initialisation (log10 ||dL/dI|| over the cue steps, mean over the seeds; a
   seed whose gradient is exactly 0 is counted apart; ``*``: below float32's smallest normal).
 - ``recall-cue-decay``: how fast the cue gradient at initialisation falls with the delay, per
@@ -59,9 +60,13 @@ def _order(model: str) -> int:
     return names.index(model) if model in names else len(names)
 
 
-def _acc(values: list[float]) -> str:
-    x = np.asarray(values, dtype=np.float64)
-    return f"{x.mean():.2f} ± {x.std():.2f}"
+def _acc(runs: list[dict[str, Any]]) -> str:
+    """Final test accuracy over the runs, mean ± sd (ddof = 0), and how many of them aborted
+    (a non-finite or > 1e6 gradient norm stopped them; their last good accuracy counts)."""
+    x = np.asarray([r["final_accuracy"] for r in runs], dtype=np.float64)
+    text = f"{x.mean():.2f} ± {x.std():.2f}"
+    aborted = sum(r["result"]["status"] != "done" for r in runs)
+    return text + (f", {aborted} aborted" if aborted else "")
 
 
 def _lr(value: float) -> str:
@@ -120,7 +125,7 @@ def recall_committed(root: Path) -> str:
         cells, cues = [], []
         for d in RECALL_DELAYS:
             runs = groups.get((m, d), [])
-            cells.append(_acc([r["final_accuracy"] for r in runs]) if runs else "-")
+            cells.append(_acc(runs) if runs else "-")
             norms = [float(r["result"]["init"]["cue_norm"]) for r in runs]
             cues.append(_cue(norms) if runs else "-")
         lines.append(f"| {_label(m)} | {' | '.join(cells)} | {' / '.join(cues)} |")
@@ -186,7 +191,7 @@ def recall_cue_separate(root: Path) -> str:
         cells, cues = [], []
         for d in SEPARATE_DELAYS:
             runs = groups.get((m, d), [])
-            cells.append(_acc([r["final_accuracy"] for r in runs]) if runs else "-")
+            cells.append(_acc(runs) if runs else "-")
             cues.append(
                 _cue([float(r["result"]["init"]["cue_norm"]) for r in runs]) if runs else "-"
             )
