@@ -122,7 +122,8 @@ def report(
         )
     if ind is not None:
         rep["independent_steps"] = ind.as_dict()
-        rep["correlation_gap"] = exps[0] - ind.top
+        finite = math.isfinite(exps[0]) and math.isfinite(ind.top)
+        rep["correlation_gap"] = exps[0] - ind.top if finite else None
     if pred is not None:
         rep["prediction"] = pred.as_dict()
     return rep
@@ -247,13 +248,24 @@ def run(args: argparse.Namespace) -> int:
     if ind is not None and pred is not None:
         lines.append("top exponent lambda_1 side by side (nats per step):")
         lines.append(f"  measured            {_fmt(est.top, float(est.ci95[0]))}")
+        gap = (
+            _fmt(est.top - ind.top)
+            if math.isfinite(est.top) and math.isfinite(ind.top)
+            else "undefined (an exponent is -inf)"
+        )
         lines.append(
             f"  independent steps   {_fmt(ind.top, ind.ci95)}  (simulated, shuffled in time; "
-            f"measured - independent = {_fmt(est.top - ind.top)}: temporal correlations)"
+            f"measured - independent = {gap}: temporal correlations)"
         )
-        if pred.applicable:
+        if pred.applicable and pred.p_zero > 0:
             lines.append(
-                f"  predicted           {_fmt(pred.finite_time(), pred.ci95)}  ({pred.method}, "
+                f"  predicted           {_fmt(pred.top)}  ({pred.method}, from the input "
+                f"statistics, no simulation: J = 0 exactly with probability {pred.p_zero:.3g} "
+                f"per step; a window that meets no such step: {_fmt(pred.top_nonzero)})"
+            )
+        elif pred.applicable:
+            lines.append(
+                f"  predicted           {_fmt(pred.top, pred.ci95)}  ({pred.method}, "
                 "from the input statistics, no simulation)"
             )
         else:

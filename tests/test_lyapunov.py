@@ -392,6 +392,18 @@ def test_cli_reports_minus_inf_past_the_rank_and_an_honest_sum(reset, capsys):
     assert "sum of exponents -inf; mean log|det J_t| -inf" in out
 
 
+def test_cli_lif_hard_reset_zero_products_are_minus_inf_measured_and_predicted(capsys):
+    # a hard reset from above the window (S = 1, psi = 0) makes J = 0 exactly: the measured
+    # and the predicted exponents are -inf, the gap between two -inf is undefined (null)
+    args = ["lyapunov", "lif", "--reset", "zero", "--steps", "300", "--batch", "8", "--json"]
+    assert main(args) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["exponents"] == ["-inf"] and rep["product_rank"] == 0
+    assert rep["correlation_gap"] is None
+    pred = rep["prediction"]
+    assert pred["top"] == "-inf" and 0 < pred["p_zero"] < 0.1 and pred["top_nonzero"] < 0
+
+
 def test_cli_constant_input_is_measured_and_the_density_prediction_is_not_applicable(capsys):
     # std 0: LIF at mean 0.3 settles below threshold (v -> 0.3 / 0.2 = 1.5 > 1: it fires
     # periodically); the measurement needs no density, the prediction says why it cannot
