@@ -502,7 +502,10 @@ def _model_list(models: Any) -> tuple[str, ...]:
         return model_names()
     if isinstance(models, str):
         models = (models,)
-    return tuple(dict.fromkeys(model_class(m).name for m in models))
+    names = tuple(dict.fromkeys(model_class(m).name for m in models))
+    if not names:
+        raise ValueError("models is empty: name at least one model (None: every model)")
+    return names
 
 
 # A model's ``verify_stream`` (the paper's four models: 0 to 3) and the eight classic switch sets

@@ -27,6 +27,7 @@ plots and tables; ``trainable`` (how a layer stores each parameter), ``layer_def
 
 from __future__ import annotations
 
+import decimal
 import math
 import numbers
 from dataclasses import dataclass, fields, replace
@@ -82,8 +83,10 @@ def _as_numpy(value: ParamLike) -> np.ndarray | None:
         return None
     if isinstance(value, (bool, np.bool_)):
         raise ValueError("a boolean is not a number here")
-    if isinstance(value, numbers.Real) and not isinstance(value, np.generic):
-        return np.asarray(float(value))  # Fraction, Decimal-free rationals, int subclasses
+    if isinstance(value, decimal.Decimal) or (
+        isinstance(value, numbers.Real) and not isinstance(value, np.generic)
+    ):
+        return np.asarray(float(value))  # a Fraction, a Decimal, an int subclass
     arr = np.asarray(value)
     if (
         arr.dtype == object

@@ -126,7 +126,8 @@ def _check_current(current: Any) -> None:
 #: step, 13.5 kB a step at one neuron; LIF 6 nodes, 8.7 kB), rounded up.
 NODE_BYTES = 1536
 
-#: Runs shorter than this many steps are not estimated (their graph is small).
+#: Runs shorter than this many steps (and of fewer than 1,000 times as many neuron-steps) are
+#: not estimated: their graph is small.
 ESTIMATE_FROM_STEPS = 20_000
 
 
@@ -163,9 +164,31 @@ def _gib(n: float) -> str:
     return f"{n / 2**30:.3g} GiB"
 
 
+_NODES: dict[tuple, int] = {}
+
+
 def graph_nodes_per_step(model: NeuronModel, dtype: torch.dtype = torch.float64) -> int:
-    """Autograd nodes one time step of ``simulate`` adds to the graph (counted on a run of two
-    steps and one of one, at one neuron)."""
+    """Autograd nodes one time step of ``simulate`` adds to the graph (counted on runs of three
+    and two steps at one neuron; remembered per model class, switches and which parameters
+    are tensors that require grad)."""
+    key = (
+        type(model),
+        dtype,
+        model.convention,
+        model.reset,
+        bool(model.detach_reset),
+        type(model.surrogate).__name__,
+        tuple(
+            (k, isinstance(v, torch.Tensor) and v.requires_grad, np.ndim(_numpy(v)) > 0)
+            for k, v in model.params().items()
+        ),
+    )
+    if key not in _NODES:
+        _NODES[key] = _count_nodes(model, dtype)
+    return _NODES[key]
+
+
+def _count_nodes(model: NeuronModel, dtype: torch.dtype) -> int:
 
     def census(T: int) -> int:
         x = torch.zeros((T, 1), dtype=dtype, requires_grad=True)
@@ -240,9 +263,9 @@ def check_memory(needed: int, what: str, hint: str) -> None:
 
 def _check_graph_memory(model: NeuronModel, current: torch.Tensor, shape: tuple) -> None:
     T = int(current.shape[0])
-    if T < ESTIMATE_FROM_STEPS:
-        return
     neurons = math.prod(shape)
+    if T < ESTIMATE_FROM_STEPS and T * neurons < ESTIMATE_FROM_STEPS * 1000:
+        return
     grad = torch.is_grad_enabled() and (
         current.requires_grad
         or any(isinstance(v, torch.Tensor) and v.requires_grad for v in model.params().values())
@@ -273,9 +296,11 @@ def simulate(model: NeuronModel, current: Any) -> Trace:
     batch in blocks of neurons with the time loop inside each block (same result, faster).
     Raises ``ValueError`` for a scalar, complex or non-finite current and for array parameters
     that do not broadcast against ``current.shape[1:]``. A torch run of at least
-    ``ESTIMATE_FROM_STEPS`` steps estimates its memory before it starts (with a gradient: the
-    autograd graph, steps x nodes per step x (``NODE_BYTES`` + neurons x itemsize)) and raises
-    ``MemoryError`` naming the estimate and the memory available when it would not fit.
+    ``ESTIMATE_FROM_STEPS`` steps (or 1,000 times as many neuron-steps) estimates its memory
+    before it starts (with a gradient: the autograd graph, steps x nodes per step x
+    (``NODE_BYTES`` + neurons x itemsize)) and raises
+    ``MemoryLimitError`` (a MemoryError) naming the estimate and the limit (``memory_limit``)
+    when it would not fit.
     """
     if not isinstance(model, NeuronModel):
         raise ValueError(f"simulate: expected a neuron model, got {type(model).__name__}")
