@@ -122,6 +122,16 @@ def test_bias_configurations_are_the_committed_grid():
     assert len({tuple(sorted(c.items(), key=str)) for c in configs}) == len(configs)
 
 
+def test_registry_configurations_cover_every_registered_model():
+    from lstmlif.neurons import model_names
+    from lstmlif.online.bias import CONFIG_FILE
+
+    spec = load_configs(CONFIG_FILE.with_name("bias_configs_registry.json"))
+    configs = list(configurations(spec))
+    assert {c["model"] for c in configs} == set(model_names())
+    assert len(configs) == 2 * len(model_names())
+
+
 def test_figure_numbers_small():
     from lstmlif.figures import fig_online_bias
 
