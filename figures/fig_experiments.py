@@ -32,7 +32,9 @@ CAPTION = (
     "results/ (or $LSTMLIF_RESULTS); rows appear only for experiments that have results, and "
     "nothing is made when none exist. Top: delayed cue recall (4 classes, chance 0.25, dotted), "
     "one recurrent layer of 64 neurons per model; (a) final test accuracy against the delay D "
-    "(mean over seeds, bars = min to max); (b) log10 of the gradient norm ||dL/dI[t]|| that "
+    "(mean over seeds, bars = min to max; x: some seeds aborted, a non-finite or > 1e6 "
+    "gradient norm stopped them, and their last good accuracy counts); (b) log10 of the "
+    "gradient norm ||dL/dI[t]|| that "
     "reaches the 5 cue steps at initialisation (mean of log10 over the seeds where it is not "
     "exactly zero, bars = min to max; circled: below float32's smallest normal number "
     "1.18e-38, dotted line, so every element is subnormal: that says the float32 gradient "
@@ -133,11 +135,13 @@ def _recall_data(records: list[dict[str, Any]]) -> dict[str, np.ndarray]:
     acc = np.full(shape + (4,), np.nan)
     grad = np.full(shape + (4,), np.nan)
     seeds = np.zeros(shape, dtype=int)
+    aborted = np.zeros(shape, dtype=int)
     subnormal = np.zeros(shape, dtype=bool)
     for i, m in enumerate(models):
         for j, d in enumerate(delays):
             sel = [r for r in rows if r["model"] == m and r["delay"] == d]
             seeds[i, j] = len(sel)
+            aborted[i, j] = sum(r["status"] != "done" for r in sel)
             acc[i, j] = _stats([_num(r["final_accuracy"]) for r in sel])
             grad[i, j] = _stats([_num(r["log10_cue_gradient"]) for r in sel])
             subnormal[i, j] = any(r["cue_gradient_subnormal"] for r in sel)
@@ -166,6 +170,7 @@ def _recall_data(records: list[dict[str, Any]]) -> dict[str, np.ndarray]:
         "recall_log10_cue_gradient": grad,
         "recall_cue_subnormal": subnormal,
         "recall_seeds": seeds,
+        "recall_aborted": aborted,
         "recall_profile_delay": np.array(longest),
         "recall_log10_step_norms": prof_arr,
         "recall_n_params": np.array([n_params[m][0] for m in models]),
@@ -326,6 +331,16 @@ def _plot_recall(axes: list[Any], d: dict[str, np.ndarray], tag: str) -> None:
                 label=label,
             )
         ax_c.plot(d["recall_log10_step_norms"][i], color=color, label=model_label(str(m)))
+        stopped = d["recall_aborted"][i] > 0 if "recall_aborted" in d else np.zeros(0, bool)
+        if stopped.any():
+            ax_a.plot(
+                delays[stopped],
+                d["recall_accuracy"][i, stopped, 0],
+                ls="none",
+                marker="x",
+                ms=8,
+                color=OKABE_ITO["black"],
+            )
         flagged = d["recall_cue_subnormal"][i]
         if flagged.any():
             ax_b.plot(
