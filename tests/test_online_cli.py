@@ -143,3 +143,27 @@ def test_figure_numbers_small():
     assert np.all(np.isfinite(err)) and np.all(err > 1e-6)
     assert np.all(pred > 0)
     assert np.all(data[key.replace("error", "rate")] > 0)
+
+
+def test_cli_float32_rules_against_the_float64_reference(capsys):
+    assert (
+        main(
+            [
+                "online",
+                "lstmlif",
+                "--steps",
+                "100",
+                "--dtype",
+                "float32",
+                "--json",
+                "--rules",
+                "rtrl",
+                "ostl",
+            ]
+        )
+        == 0
+    )
+    out = json.loads(capsys.readouterr().out)
+    run = out["runs"][0]
+    assert run["spikes"] > 0 and out["dtype"] == "float32"
+    assert 1e-12 < run["rules"]["rtrl"]["relative_error"] < 1e-4
