@@ -808,7 +808,8 @@ def network_spectrum(
 
     J^T Q is applied without forming J: ``(J^T Q)_(j,b) = sum_a A_j[a,b] Q_(j,a) +
     c_j[b] sum_i W_ij sum_a dI_i[a] Q_(i,a)``. ``with_det`` (``k = H*n`` only) also sums
-    log|det J_t| from the dense matrices (the identity check)."""
+    log|det J_t| from the dense matrices (the identity check) and bounds the product's rank
+    (``step_rank``: exponents past it are -inf)."""
     W = np.asarray(w_rec, dtype=np.float64)
     T, B, H = trace.spikes.shape
     start, stop = _window(start, stop, T, "network_spectrum")
@@ -825,14 +826,15 @@ def network_spectrum(
         v = WT @ u
         return (own + c[i][..., None] * v[:, :, None, :]).reshape(B, N, -1)
 
-    logdet = None
+    logdet = ranks = None
     if with_det:
         if k != N:
             raise ValueError("network_spectrum: with_det needs every exponent (k = H * n)")
         dense = network_jacobians(trace, W, start, stop, psi_zero)
         logdet = np.linalg.slogdet(dense)[1]
+        ranks = step_rank(dense)
 
-    res = backward_qr(iter([(apply, stop - start, logdet)]), N, (B,), k, burn)
+    res = backward_qr(iter([(apply, stop - start, logdet, ranks)]), N, (B,), k, burn)
     psi = surrogate_slopes(trace.model, trace.states)[start:stop]
     rate = trace.spikes[start:stop].mean(axis=(0, 2))
     return _spectrum(res, rate, (psi != 0).mean(axis=(0, 2)))
