@@ -86,7 +86,12 @@ def _as_numpy(value: ParamLike) -> np.ndarray | None:
     if isinstance(value, decimal.Decimal) or (
         isinstance(value, numbers.Real) and not isinstance(value, np.generic)
     ):
-        return np.asarray(float(value))  # a Fraction, a Decimal, an int subclass
+        try:
+            return np.asarray(float(value))  # a Fraction, a Decimal, an int subclass
+        except OverflowError:
+            raise ValueError(
+                f"got {type(value).__name__} beyond float64's range (|value| > 1.8e308)"
+            ) from None
     arr = np.asarray(value)
     if (
         arr.dtype == object

@@ -263,6 +263,12 @@ def test_fractions_are_real_numbers():
     assert get_model("lstmlif", beta1=Fraction(-1, 2)).beta1 == -0.5
     with pytest.raises(ValueError, match=r"'alpha' must lie in \(0, 1\], got 1.5"):
         get_model("lif", alpha=Fraction(3, 2))
+    with pytest.raises(ValueError) as info:
+        get_model("lif", tau_m=10**400)  # an int float64 cannot hold: not an OverflowError
+    assert str(info.value) == (
+        "LIF: parameter 'tau_m' must be a real number; got int beyond float64's range "
+        "(|value| > 1.8e308)"
+    )
 
 
 # ============================================================== size bounds
