@@ -4,7 +4,11 @@ and the fused kernels, against the memory-traffic floor measured in the same run
     python benchmarks/bench_backward.py [--device cpu|cuda] [--models lstmlif,lif,alif | all]
                                         [--modes autograd,exact,exact-generic,fused]
                                         [--T 784 --B 64 --N 256] [--repeats 5] [--threads 1]
-                                        [--vector]
+                                        [--vector] [--dtype float32|float64]
+
+``--threads 1,2`` times every path at each thread count (``torch.set_num_threads``, which the
+fused kernels follow: they split the lanes across that many threads), alternating within each
+repeat, and prints each path's one-thread time over its time at every other count.
 
 Paths (same parameters, same input, output gradient w):
 
@@ -45,8 +49,6 @@ import os
 import subprocess
 import sys
 import time
-
-os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
 import torch  # noqa: E402
 
@@ -201,13 +203,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--N", type=int, default=256)
     ap.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", default="1", help="thread counts, e.g. 1,2")
     ap.add_argument("--no-memory", action="store_true", help="skip the memory subprocesses")
     ap.add_argument("--vector", action="store_true", help="count SIMD ops in the fused kernels")
     ap.add_argument("--measure", help=argparse.SUPPRESS)
     ap.add_argument("--mode", choices=MODES, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    try:
+        threads = [int(t) for t in str(args.threads).split(",") if t.strip()]
+    except ValueError:
+        raise SystemExit("bench_backward: --threads is a comma list of ints") from None
+    if not threads or min(threads) < 1:
+        raise SystemExit("bench_backward: thread counts must be >= 1")
+    args.threads = str(threads[0])  # the memory subprocesses run at the first count
+    torch.set_num_threads(threads[0])
     if args.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("bench_backward: --device cuda but no CUDA device is available")
     if args.measure:
@@ -226,20 +235,21 @@ def main(argv: list[str] | None = None) -> int:
     unit = args.T * args.B * args.N * torch.tensor([], dtype=dtype).element_size()
     print(
         f"T={args.T} B={args.B} N={args.N} {args.dtype} device={args.device} "
-        f"threads={args.threads} repeats={args.repeats} (best of), load average "
+        f"threads={threads} repeats={args.repeats} (best of), load average "
         f"{os.getloadavg()[0]:.2f}; copy bandwidth {bw / 1e9:.1f} GB/s, one T*B*N array "
         f"{unit / 2**20:.0f} MiB"
     )
     header = (
-        f"{'model':12} {'path':13} {'fwd ms':>8} {'bwd ms':>8} {'wall ms':>8} "
+        f"{'model':12} {'path':13} {'thr':>3} {'fwd ms':>8} {'bwd ms':>8} {'wall ms':>8} "
         f"{'cpu ms':>8} {'x floor':>8} {'peak MiB':>9} {'rate':>6}"
     )
     print(header)
     for model in models:
         units = floor_units(model) if args.device == "cpu" else 0
         floor_s = units * unit / bw if units else float("nan")
-        best = {m: (float("inf"), 0.0, 0.0, 0.0) for m in modes}
-        cpu = {m: float("inf") for m in modes}
+        keys = [(m, t) for m in modes for t in threads]
+        best = {k: (float("inf"), 0.0, 0.0, 0.0) for k in keys}
+        cpu = {k: float("inf") for k in keys}
         runs = {
             m: (_run(m), *_setup(model, args.T, args.B, args.N, args.device, dtype)) for m in modes
         }
@@ -248,11 +258,15 @@ def main(argv: list[str] | None = None) -> int:
             small = x[:2].detach().clone().requires_grad_()
             run(layer, small).backward(w[:2])
         for _ in range(args.repeats):
-            for mode in modes:
-                f, b, c, rate = _step(*runs[mode], args.device)
-                cpu[mode] = min(cpu[mode], c)
-                if f + b < best[mode][0]:
-                    best[mode] = (f + b, f, b, rate)
+            for t in threads:
+                torch.set_num_threads(t)
+                for mode in modes:
+                    f, b, c, rate = _step(*runs[mode], args.device)
+                    k = (mode, t)
+                    cpu[k] = min(cpu[k], c)
+                    if f + b < best[k][0]:
+                        best[k] = (f + b, f, b, rate)
+        torch.set_num_threads(threads[0])
         del runs
         mem = {
             m: None
@@ -260,13 +274,22 @@ def main(argv: list[str] | None = None) -> int:
             else max(_memory_in_subprocess(model, m, args) for _ in range(2))
             for m in modes
         }
-        for mode in modes:
-            total, f, b, rate = best[mode]
-            peak = "-" if mem[mode] is None else f"{mem[mode] / 2**20:9.1f}"
+        for mode, t in keys:
+            total, f, b, rate = best[(mode, t)]
+            peak = "-" if mem[mode] is None or t != threads[0] else f"{mem[mode] / 2**20:9.1f}"
+            c = cpu[(mode, t)]
             print(
-                f"{model:12} {mode:13} {f * 1e3:8.1f} {b * 1e3:8.1f} {total * 1e3:8.1f} "
-                f"{cpu[mode] * 1e3:8.1f} {cpu[mode] / floor_s:8.2f} {peak:>9} {rate:6.3f}"
+                f"{model:12} {mode:13} {t:3d} {f * 1e3:8.1f} {b * 1e3:8.1f} {total * 1e3:8.1f} "
+                f"{c * 1e3:8.1f} {c / floor_s:8.2f} {peak:>9} {rate:6.3f}"
             )
+        for t in threads[1:]:
+            print(
+                f"{model:12} {threads[0]} -> {t} threads, wall: "
+                + ", ".join(f"{m} {best[(m, threads[0])][0] / best[(m, t)][0]:.2f}x" for m in modes)
+            )
+        t0 = threads[0]
+        best = {m: best[(m, t0)] for m in modes}
+        cpu = {m: cpu[(m, t0)] for m in modes}
         parts = [f"floor {floor_s * 1e3:.1f} ms ({units} arrays)"]
         for a, b in (("autograd", "fused"), ("exact", "fused"), ("autograd", "exact")):
             if a in modes and b in modes:

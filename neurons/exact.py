@@ -39,7 +39,10 @@ autograd node (values identical to ``TORCH_OPS``).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,7 +55,7 @@ from .models import ALIF, LIF, TwoCompartment
 from .ops import TORCH_MATH, TORCH_OPS
 from .simulate import LOW_PRECISION, OverflowWatch, Trace, batch_shape, check_layout
 
-__all__ = ["exact_simulate", "exact_spikes", "BACKWARDS"]
+__all__ = ["exact_simulate", "exact_spikes", "one_thread", "BACKWARDS"]
 
 BACKWARDS = ("autograd", "exact", "fused")
 
@@ -581,6 +584,36 @@ def _stack(out: list[dict], name: str, into: torch.Tensor) -> None:
     torch.stack([o[name] for o in out], out=into)
 
 
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """torch's intra-op thread count (``torch.get_num_threads``) set to 1 inside the block and
+    restored after it (a switch costs about a microsecond).
+
+    The exact path's time loops run under it: each step's operations on (B, N) tensors are too
+    small to gain from a second thread, and a parallel region per operation made the loop up
+    to 30x slower on a loaded machine (every region waits for its slowest thread)."""
+    n = torch.get_num_threads()
+    if n == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
+
+
+def _serial(fn: Any) -> Any:
+    """``fn`` run under ``one_thread``."""
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        with one_thread():
+            return fn(*args, **kwargs)
+
+    return run
+
+
 class _ExactSequence(torch.autograd.Function):
     """(current (T, *c), *tensor coefficients) -> (spikes, *pre-reset states) (T, *batch), or
     spikes alone; backward is the adjoint recursion of the model's step. ``plan.storage``:
@@ -592,6 +625,7 @@ class _ExactSequence(torch.autograd.Function):
     """
 
     @staticmethod
+    @_serial
     def forward(ctx, plan: _Plan, current: torch.Tensor, *coefs: torch.Tensor):
         model, shape, K = plan.model, plan.shape, plan.checkpoint
         names = model.state_names
@@ -655,6 +689,7 @@ class _ExactSequence(torch.autograd.Function):
         return (spikes,)
 
     @staticmethod
+    @_serial
     def backward(ctx, go: torch.Tensor | None, *gstates: torch.Tensor | None):
         plan: _Plan = ctx.plan
         p, model, names = ctx.p, plan.model, plan.model.state_names

@@ -7,7 +7,12 @@ file in a cache folder and compiled with numba (``cache=True``: later processes 
 machine code from disk). Both kernels step through time in the outer loop and, at each step,
 walk the batch (flattened to M = B*N lanes) in chunks of ``CHUNK`` lanes: the innermost loop
 has a constant trip count, which LLVM vectorises (``vector_report`` reads the generated
-assembly), and every row of a (T, M) array is read or written in one sweep. The first one or
+assembly), and every row of a (T, M) array is read or written in one sweep. On CPU the lanes
+are split at chunk boundaries into one range per thread (``torch.get_num_threads()``, so
+``torch.set_num_threads`` governs this path as it does torch's; ``lane_threads``), each range
+run by the same compiled kernel on its own thread (the kernels release the GIL): every lane
+takes the same instructions whatever the split, so results are bit-identical for every thread
+count. The first one or
 two steps run a copy of the lane loop that chooses per lane between the segment's initial
 values and values from earlier rows; the others run one without those choices. Exponentials
 are a polynomial that vectorises (``vector_exp``), not libm calls.
@@ -40,6 +45,7 @@ import os
 import sys
 import tempfile
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +56,7 @@ import torch
 
 from .base import NeuronModel
 from .derivatives import CURRENT, PSI_NEW, S_NEW, S_PREV, KernelExpressions
+from .exact import one_thread
 from .mathspace import SYMPY_MATH
 from .ops import Spike, StopGradient
 
@@ -282,15 +289,17 @@ class _Target:
         )
 
     def signature(self, args: list) -> list[str]:
-        """``def kernel(j1, ...)``: a (tuple name, element names) argument is one tuple on
-        CPU and its elements on CUDA; on CUDA the lanes past j1 return at once."""
+        """``def kernel(j0, j1, ...)`` on CPU (lanes j0 <= j < j1, both multiples of CH and
+        unsigned), ``def kernel(j1, ...)`` on CUDA (the lanes past j1 return at once); a
+        (tuple name, element names) argument is one tuple on CPU and its elements on CUDA."""
         flat = []
         for a in args:
             if isinstance(a, tuple):
                 flat += a[1] if self.cuda else [a[0]]
             else:
                 flat.append(a)
-        lines = [f"def kernel({', '.join(['j1', *flat])}):"]
+        lanes = ["j1"] if self.cuda else ["j0", "j1"]
+        lines = [f"def kernel({', '.join([*lanes, *flat])}):"]
         if self.cuda:
             lines += ["    j = cuda.grid(1)", "    if j >= j1:", "        return"]
         return lines
@@ -299,7 +308,7 @@ class _Target:
         """Kernel-level lines run once per lane (initial and final values)."""
         if self.cuda:
             return ["    " + x for x in lines]
-        return ["    for j in range(j1):", *("        " + x for x in lines)] if lines else []
+        return ["    for j in range(j0, j1):", *("        " + x for x in lines)] if lines else []
 
 
 _CPU = _Target("cpu")
@@ -314,6 +323,7 @@ from numba import njit
 
 DT = np.{dtype}
 CH = {chunk}
+CHU = np.uint64({chunk})
 {vexp}
 
 @njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
@@ -457,9 +467,11 @@ def forward_source(spec: _Spec, dtype: str, who: str, target: _Target = _CPU) ->
     """The forward kernel: kernel(j1, cur (L, M), cs, cv, x0 (n, M), S0 (M),
     spikes (L, M) out, keep (tuple of (L, M) out: the stored states), x_end (n, M) out,
     chk (M) out: NaN where an input was NaN or infinite (chk[0] on CPU, chk[j] on CUDA)),
-    over the lanes j < j1. On CPU j1 is a multiple of CH and the lane offset is 0, so that LLVM
-    sees non-negative indices, which numba would otherwise wrap around; on CUDA the tuples
-    cv and keep are passed as their elements."""
+    over the lanes j < j1. On CPU the kernel takes kernel(j0, j1, ...), the lanes j0 <= j < j1,
+    both multiples of CH and passed as ``np.uint64``: unsigned lane indices, which LLVM knows
+    to be non-negative (numba wraps signed ones around, and a wrap-around check per access
+    kept the loop from vectorising: 4-5x slower); on CUDA the tuples cv and keep are passed as
+    their elements."""
     K = spec.K
     n = len(K.state_names)
     lane = target.lane
@@ -546,11 +558,11 @@ def _reads(exprs: Any, sym: sp.Symbol) -> bool:
 
 
 def backward_source(spec: _Spec, dtype: str, who: str, target: _Target = _CPU) -> str:
-    """The backward kernel: kernel(j1, cur (L, M) or dummy, cs, cv, S (L, M), S0 (M),
+    """The backward kernel: kernel([j0,] j1, cur (L, M) or dummy, cs, cv, S (L, M), S0 (M),
     x0 (n, M), keep (tuple of (L, M)), x_end (n, M), gS (L, M) or dummy, gx (tuple of (L, M)),
     carry_x (n, M) in/out, carry_S (M) in/out, gI (L, M) out, acc (len(grads), M) in/out),
-    over the lanes j < j1 (a multiple of CH on CPU; on CUDA the tuples cv, keep and gx are
-    passed as their elements).
+    over the lanes j < j1 (on CPU j0 <= j < j1, unsigned multiples of CH, as the forward; on
+    CUDA the tuples cv, keep and gx are passed as their elements).
 
     ``x0``/``S0``: the states and spike before the segment; ``x_end``: the states at its last
     step. gI may share memory with keep[0] (row r is written after rows r-1, r-2 are read).
@@ -750,8 +762,8 @@ def _peeled(body: list[str], fast: dict[int, str], edge: int, indent: str) -> li
     every other step, so that the loop the time is spent in makes no per-lane choice (LSTM-LIF:
     backward 13.2 -> 9.9 ms, forward 8.6 -> 6.1 ms with S[t-1] recomputed, not carried)."""
     loop = [
-        f"{indent}for c0 in range(0, (j1 // CH) * CH, CH):",
-        f"{indent}    for jj in range(CH):",
+        f"{indent}for c0 in range(j0, j1, CHU):",
+        f"{indent}    for jj in range(CHU):",
     ]
     if not fast:
         return loop + body
@@ -766,15 +778,54 @@ def _peeled(body: list[str], fast: dict[int, str], edge: int, indent: str) -> li
     ]
 
 
+#: Lanes below which a kernel call gives no thread fewer than this many (a call handed to
+#: another thread costs some tens of microseconds).
+MIN_THREAD_LANES = 4096
+
+
+def lane_threads(M: int) -> int:
+    """How many threads a fused CPU kernel call over M = B*N lanes uses: torch's thread count
+    (``torch.get_num_threads()``), at most one per ``MIN_THREAD_LANES`` lanes and one per
+    whole chunk of ``CHUNK`` lanes, at least one."""
+    chunks = M // CHUNK
+    return max(1, min(torch.get_num_threads(), chunks, M // MIN_THREAD_LANES))
+
+
+_WORKERS: list[tuple[int, int, ThreadPoolExecutor]] = []  # (process id, workers, pool)
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """The worker threads (created on first use, again after a fork or for more workers)."""
+    pid = os.getpid()
+    if not _WORKERS or _WORKERS[0][0] != pid or _WORKERS[0][1] < workers:
+        if _WORKERS and _WORKERS[0][0] == pid:
+            _WORKERS[0][2].shutdown(wait=False)
+        _WORKERS[:] = [(pid, workers, ThreadPoolExecutor(workers, "lstmlif-fused"))]
+    return _WORKERS[0][2]
+
+
 def _call(kernel: Any, M: int, *args: Any) -> None:
-    """Run ``kernel(j1, *args)`` over lanes 0..M: the whole chunks in place, the last
-    M % CHUNK lanes through copies padded to one chunk (padding lanes repeat lane 0's
+    """Run ``kernel(j0, j1, *args)`` over lanes 0..M: the whole chunks in place, split at chunk
+    boundaries into ``lane_threads(M)`` ranges run at once (the first on the calling thread);
+    the last M % CHUNK lanes through copies padded to one chunk (padding lanes repeat lane 0's
     coefficients and start from zeros; they are dropped). Every array whose last axis has M
     lanes (also inside tuples) is a lane array; the padded copies are written back in argument
     order, so an output that shares memory with an input (gI and keep[0]) ends as the output."""
     MF = M - M % CHUNK
     if MF:
-        kernel(MF, *args)
+        parts = lane_threads(MF)
+        chunks = MF // CHUNK
+        cut = [np.uint64(CHUNK * (chunks * k // parts)) for k in range(parts + 1)]
+        if parts == 1:
+            kernel(cut[0], cut[1], *args)
+        else:
+            pool = _pool(parts - 1)
+            jobs = [pool.submit(kernel, cut[k], cut[k + 1], *args) for k in range(1, parts)]
+            try:
+                kernel(cut[0], cut[1], *args)
+            finally:
+                for job in jobs:
+                    job.result()
     if MF == M:
         return
     tail: list[tuple[np.ndarray, np.ndarray]] = []
@@ -792,7 +843,7 @@ def _call(kernel: Any, M: int, *args: Any) -> None:
         return p
 
     padded = [pad(a, coef=(k == 2)) for k, a in enumerate(args)]
-    kernel(CHUNK, *padded)
+    kernel(np.uint64(0), np.uint64(CHUNK), *padded)
     for a, p in tail:
         a[..., MF:] = p[..., : M - MF]
 
@@ -1110,13 +1161,16 @@ def _input_grads(ctx: Any, coefs: tuple, grads: tuple, acc: torch.Tensor, gI: to
             g_coefs.append(None)
             continue
         a = acc[grads.index(name)].to(torch.float64).reshape(shape)
-        g = a.sum() if c.numel() == 1 else a.sum_to_size(c.shape)
+        with one_thread():  # the same summation order for every thread count
+            g = a.sum() if c.numel() == 1 else a.sum_to_size(c.shape)
         g_coefs.append(g.reshape(c.shape).to(dtype=c.dtype))
     g_current = None
     if ctx.needs_input_grad[1]:
         T, *rest = ctx.current_shape
         aligned = (T, *([1] * (len(shape) - len(rest))), *rest)
-        g_current = gI.reshape((T, *shape)).sum_to_size(aligned).reshape(ctx.current_shape)
+        with one_thread():
+            g_current = gI.reshape((T, *shape)).sum_to_size(aligned)
+        g_current = g_current.reshape(ctx.current_shape)
     return (None, g_current, *g_coefs)
 
 
