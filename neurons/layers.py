@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from .base import SWITCHES, NeuronModel
-from .exact import BACKWARDS, exact_simulate, exact_spikes
+from .exact import BACKWARDS, exact_simulate, exact_spikes, one_thread
 from .mathspace import NUMPY_MATH, TORCH_MATH
 from .models import ALIF, LIF, LSTMLIF
 from .parameterisations import Form, Identity, Trainable
@@ -47,7 +47,8 @@ class SpikingLayer(nn.Module):
     the spikes only and its backward can run once per forward; ``run`` returns and keeps every
     state); ``backward="fused"`` runs numba kernels generated from the step (``neurons.fused``;
     on CUDA tensors ``neurons.fused_cuda``): the same gradients, faster still, the least
-    memory.
+    memory. Threads (``torch.set_num_threads``): the fused kernels split the lanes B*N across
+    them; the exact path's time loops and the autograd path's forward run on one thread.
     """
 
     def __init__(self, size: int, backward: str = "autograd", **switches: Any) -> None:
@@ -85,7 +86,8 @@ class SpikingLayer(nn.Module):
             from .fused import fused_simulate  # numba is imported on first use only
 
             return fused_simulate(self.model(), x)
-        return simulate(self.model(), x)
+        with one_thread():  # the per-step graph's small ops: one thread is never slower
+            return simulate(self.model(), x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Spikes S (T, B, N) = H(potential - threshold) for input current x (T, B, N)."""
