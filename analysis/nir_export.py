@@ -42,7 +42,7 @@ from lstmlif.neurons.catalogue.nir_models import DISCRETIZATIONS, NirLIF
 from lstmlif.neurons.ops import NUMPY_OPS
 from lstmlif.neurons.simulate import simulate
 
-from .stability import input_vector, subthreshold_jacobian
+from .stability import input_vector, parse_params, subthreshold_jacobian
 
 __all__ = ["model_to_nir_node", "export_nir", "add_arguments", "run"]
 
@@ -338,20 +338,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _parse_param(text: str) -> tuple[str, Any]:
-    """NAME=VALUE with a number, or a word for the switches (reset, discretization)."""
-    if "=" not in text or not text.split("=", 1)[0].strip():
-        raise ValueError(f"--param expects NAME=VALUE, got {text!r}")
-    name, value = (s.strip() for s in text.split("=", 1))
-    if name in ("reset", "discretization", "convention"):
-        return name, value
-    try:
-        number = float(value)
-    except ValueError:
-        raise ValueError(f"--param {name}: {value!r} is not a number") from None
-    if not math.isfinite(number):
-        raise ValueError(f"--param {name}: must be finite, got {value!r}")
-    return name, number
+#: ``--param`` names that take a word, not a number (the models' switches).
+_SWITCHES = ("reset", "discretization", "convention")
+
+
+def _parse_params(texts: list[str]) -> dict[str, Any]:
+    """``--param NAME=VALUE`` options as a dict: a word for the switches (``_SWITCHES``), a
+    finite number otherwise (``stability.parse_params``, which also refuses a name given
+    twice)."""
+    words: dict[str, str] = {}
+    numbers = []
+    for text in texts:
+        name, sep, value = (s.strip() for s in text.partition("="))
+        if sep and name in _SWITCHES:
+            if name in words:
+                raise ValueError(
+                    f"--param {name} is given twice ({words[name]} and {value}); give it once"
+                )
+            words[name] = value
+        else:
+            numbers.append(text)
+    return {**parse_params(numbers), **words}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -360,7 +367,7 @@ def run(args: argparse.Namespace) -> int:
 
     from lstmlif.neurons import model_class
 
-    params = dict(_parse_param(text) for text in args.param)
+    params = _parse_params(args.param)
     if args.size < 1:
         raise ValueError(f"--size must be >= 1, got {args.size}")
     if getattr(model_class(args.model), "nir_type", ""):

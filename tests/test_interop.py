@@ -690,6 +690,17 @@ def test_export_a_network_and_read_it_back(tmp_path, capsys):
         capsys.readouterr().err
         == f"lstmlif export-nir: error: cannot write {tmp_path}: it is a folder\n"
     )
+    # a parameter given twice is refused, as by inspect, a number or a switch
+    for twice in (["tau=20", "tau=30"], ["reset=zero", "reset=subtract"]):
+        name = twice[0].split("=")[0]
+        argv = ["export-nir", "nir_lif", "--out", str(tmp_path / "twice.nir")]
+        assert main([*argv, "--param", twice[0], "--param", twice[1]]) == 2
+        first, second = (t.split("=")[1] for t in twice)
+        assert capsys.readouterr().err == (
+            f"lstmlif export-nir: error: --param {name} is given twice ({first} and {second}); "
+            "give it once\n"
+        )
+        assert not (tmp_path / "twice.nir").exists()
 
 
 def test_a_long_report_says_how_long_before_it_starts(monkeypatch):
