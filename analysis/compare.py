@@ -257,22 +257,27 @@ def analyse(
     kmax: int = 10000,
     norm_draws: int | None = None,
     tick: Callable[[int], Any] | None = None,
+    *,
+    sweep: bool = True,
 ) -> dict[str, np.ndarray]:
     """The sub-threshold statistics of a model whose parameters have the broadcast shape P:
     ``spectral_radius``, ``memory_horizon`` and ``class`` (see ``stability.classify``), each of
-    shape P, and ``log10_sup_norm`` (2-norm, k <= kmax) of the first ``norm_draws`` points of P
-    (flattened; all of them for None), shape (min(norm_draws, size),)."""
-    J = subthreshold_jacobian(model)
-    n = J.shape[-1]
-    flat = J.reshape(-1, n, n)
-    if norm_draws is not None:
-        flat = flat[:norm_draws]
-    return {
+    shape P, and with ``sweep`` ``log10_sup_norm`` (2-norm, k <= kmax) of the first
+    ``norm_draws`` points of P (flattened; all of them for None), shape
+    (min(norm_draws, size),)."""
+    out = {
         "spectral_radius": np.asarray(spectral_radius(model)),
         "memory_horizon": np.asarray(memory_horizon(model)),
-        "log10_sup_norm": log10_sup_norms(flat, kmax, tick),
         "class": np.asarray(classify(model)),
     }
+    if sweep:
+        J = subthreshold_jacobian(model)
+        n = J.shape[-1]
+        flat = J.reshape(-1, n, n)
+        if norm_draws is not None:
+            flat = flat[:norm_draws]
+        out["log10_sup_norm"] = log10_sup_norms(flat, kmax, tick)
+    return out
 
 
 @dataclass(frozen=True)
@@ -295,13 +300,7 @@ class Context:
         """``analyse`` of another model: its spectral radius, memory horizon and class, and with
         ``sweep`` its ``log10_sup_norm`` too (the power sweep over the first ``norm_draws``,
         which ``estimate`` does not count)."""
-        if sweep:
-            return analyse(model, self.kmax, self.norm_draws)
-        return {
-            "spectral_radius": np.asarray(spectral_radius(model)),
-            "memory_horizon": np.asarray(memory_horizon(model)),
-            "class": np.asarray(classify(model)),
-        }
+        return analyse(model, self.kmax, self.norm_draws, sweep=sweep)
 
     def share(
         self,
