@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 
 import pytest
 
@@ -99,7 +100,12 @@ def test_every_help_text_shows_every_default(name):
         value = " ".join(map(str, default)) if isinstance(default, (list, tuple)) else default
         # the option's own entry names the default (written by the module, or appended)
         start = text.index(action.option_strings[-1] + " ", text.index("options:"))
-        following = [text.find(o, start + 1) for o in _other_options(sub, action)]
+        # another option as a whole word ("-h" inside "--hidden" is not the option -h)
+        following = [
+            m.start()
+            for o in _other_options(sub, action)
+            if (m := re.compile(rf"(?<![\w-]){re.escape(o)}(?![\w-])").search(text, start + 1))
+        ]
         end = min([i for i in following if i > start] or [len(text)])
         entry = text[start:end]
         assert "default" in entry, (name, action.option_strings, entry)
