@@ -768,9 +768,18 @@ def network_jacobian(
     g = read_graph(graph)
     models = from_nir(g, dt, discretization, library=library)
     nodes, edges = _flatten(g)
-    cyc = _on_cycles(list(nodes), edges)
-    order = [n for n in models]
-    pos = {n: i for i, n in enumerate(order)}
+    return _network_jacobian(models, nodes, edges, _on_cycles(list(nodes), edges))
+
+
+def _network_jacobian(
+    models: dict[str, NeuronModel],
+    nodes: dict[str, Any],
+    edges: list[tuple[str, str]],
+    cyc: set[str],
+) -> dict[str, Any]:
+    """``network_jacobian`` of the graph's neuron records, its flattened nodes and edges
+    (``_flatten``) and the nodes on a cycle (``_on_cycles``)."""
+    pos = {n: i for i, n in enumerate(models)}
     blocks = []
     start = 0
     A_parts, b_parts, c_parts, widths = [], [], [], {}
@@ -857,14 +866,16 @@ def network_jacobian(
     }
 
 
-def _network_report(g: Any, dt: float, disc: str, preset: Preset | None, kmax: int,
-                    decades: float) -> dict[str, Any] | None:  # fmt: skip
+def _network_report(
+    g: Any, models: dict[str, NeuronModel], kmax: int, decades: float
+) -> dict[str, Any] | None:
+    """The whole network's part of ``nir_report``: None without a cycle."""
     nodes, edges = _flatten(g)
     cyc = _on_cycles(list(nodes), edges)
     if not cyc:
         return None
     try:
-        net = network_jacobian(g, dt, disc, library=preset.library if preset else None)
+        net = _network_jacobian(models, nodes, edges, cyc)
     except ValueError as err:
         return {"nodes_on_cycle": sorted(cyc), "error": str(err)}
     J = net["jacobian"]
@@ -970,7 +981,7 @@ def nir_report(
                 "groups": groups,
             }
         )
-    network = _network_report(g, dt, disc, preset, kmax, decades)
+    network = _network_report(g, models, kmax, decades)
     return {
         "dt": float(dt),
         "discretization": disc,
@@ -1115,15 +1126,7 @@ def _report_lines(path: str, rep: dict[str, Any]) -> list[str]:
             eig = ", ".join(f"{re:.6f}{im:+.6f}i" for re, im in g["eigenvalues"])
             lines.append(f"  eigenvalues: {eig}")
             lines.append(f"  spectral radius: {g['spectral_radius']:.10f} ({g['class']})")
-            mh = g["memory_horizon"]
-            lines.append(
-                "  memory horizon -1/ln rho: " + (f"{mh:.4f} steps" if math.isfinite(mh) else "inf")
-            )
-            bound = f"10^-{_fmt(rep['decades'])}"
-            lines.append(
-                f"  gradient reach (||J^k||_2 <= {bound}): "
-                + _steps(g["gradient_reach"], rep["kmax"])
-            )
+            lines += _horizon_lines(g, rep)
             lines += [f"  {note}" for note in g["scheme_notes"]]
     lines.append("")
     if net is None:
@@ -1138,16 +1141,20 @@ def _report_lines(path: str, rep: dict[str, Any]) -> list[str]:
                 f"at 0 below threshold): spectral radius {net['spectral_radius']:.10f} "
                 f"({net['class']})"
             )
-            mh = net["memory_horizon"]
-            lines.append(
-                "  memory horizon -1/ln rho: " + (f"{mh:.4f} steps" if math.isfinite(mh) else "inf")
-            )
-            lines.append(
-                f"  gradient reach (||J^k||_2 <= 10^-{_fmt(rep['decades'])}): "
-                + _steps(net["gradient_reach"], rep["kmax"])
-                + (f" ({net['reach_note']})" if net.get("reach_note") else "")
-            )
+            lines += _horizon_lines(net, rep)
     return lines
+
+
+def _horizon_lines(part: dict[str, Any], rep: dict[str, Any]) -> list[str]:
+    """The memory horizon and gradient reach lines of a node's group or of the network."""
+    mh = part["memory_horizon"]
+    note = f" ({part['reach_note']})" if part.get("reach_note") else ""
+    return [
+        "  memory horizon -1/ln rho: " + (f"{mh:.4f} steps" if math.isfinite(mh) else "inf"),
+        f"  gradient reach (||J^k||_2 <= 10^-{_fmt(rep['decades'])}): "
+        + _steps(part["gradient_reach"], rep["kmax"])
+        + note,
+    ]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
