@@ -290,10 +290,6 @@ def paper_column_max(beta1: Any, beta2: Any) -> np.ndarray:
     return np.max(paper_column_sums(beta1, beta2), axis=-1)
 
 
-def _column_max(b1: float, b2: float) -> float:
-    return max(float(_f(b1, b2)), 1.0 + b1 + b1 * b2)
-
-
 def column_max_range(quadrant: int) -> tuple[float, float]:
     """(inf, sup) of ``paper_column_max`` over the open unit square of a quadrant. Exact, no grid.
 
@@ -318,7 +314,7 @@ def column_max_range(quadrant: int) -> tuple[float, float]:
             cands.add(root)
 
     def least(b2: float) -> float:  # min over beta1 in the closed edge range
-        vals = [_column_max(0.0, b2), _column_max(e, b2)]
+        vals = [float(paper_column_max(0.0, b2)), float(paper_column_max(e, b2))]
         if abs(b2) < 1.0:
             cross = 2.0 * b2 / (1.0 - b2 * b2)
             if 0.0 <= cross * s1 <= 1.0:
@@ -326,7 +322,7 @@ def column_max_range(quadrant: int) -> tuple[float, float]:
         return min(vals)
 
     lo = min(least(b2) for b2 in cands)
-    hi = max(_column_max(b1, b2) for b1 in (0.0, e) for b2 in cands)
+    hi = max(float(paper_column_max(b1, b2)) for b1 in (0.0, e) for b2 in cands)
     return lo, hi
 
 
