@@ -14,7 +14,7 @@ They generate the pages that must follow the code, so the site can never disagre
   report of the committed snntorch file;
 - the notebook pages: every ``notebooks/NAME.py`` (the source, a jupytext script) is executed
   here top to bottom on a fresh kernel (``execute_notebook``: nbclient, the figures each cell
-  creates counted in the kernel) into ``NAME.ipynb``, which mkdocs-jupyter renders with its
+  is to show counted in the kernel) into ``NAME.ipynb``, which mkdocs-jupyter renders with its
   outputs and which each page offers for download beside the ``.py`` source
   (``LSTMLIF_DOCS_EXECUTE=false``: not executed, for a quick look).
 
@@ -219,17 +219,28 @@ class _Args:
 # ----------------------------------------------------------------------------- notebooks
 
 # Run in the kernel before the notebook's first cell: every later cell run starts a new count
-# (IPython's pre_run_cell event), and ``pyplot.figure`` (which ``subplots`` and every other pyplot
-# constructor call) adds each figure it creates to the count of the cell being run.
+# (IPython's pre_run_cell event); ``pyplot.figure`` (which ``subplots`` and every other pyplot
+# constructor call) notes each figure the cell creates; when the cell's code is done (the
+# post_execute event, before the inline backend's own, which shows the open figures) the count
+# is the number of those figures still open: the figures Jupyter is to show (a figure that a
+# cell saves to a file and closes is not).
 _COUNT_FIGURES = """\
 import matplotlib.pyplot as _lstmlif_plt
 from IPython import get_ipython as _lstmlif_ipython
-_lstmlif_figures = []
-_lstmlif_ipython().events.register("pre_run_cell", lambda info: _lstmlif_figures.append(0))
+_lstmlif_figures, _lstmlif_made = [], []
+def _lstmlif_start(info):
+    _lstmlif_made.clear()
+    _lstmlif_figures.append(0)
+def _lstmlif_end():
+    if _lstmlif_figures:
+        _lstmlif_figures[-1] = sum(_lstmlif_plt.fignum_exists(f.number) for f in _lstmlif_made)
+_lstmlif_ipython().events.register("pre_run_cell", _lstmlif_start)
+_lstmlif_ipython().events.register("post_execute", _lstmlif_end)
 def _lstmlif_counting(make):
     def figure(*args, **kwargs):
-        _lstmlif_figures[-1] += 1
-        return make(*args, **kwargs)
+        fig = make(*args, **kwargs)
+        _lstmlif_made.append(fig)
+        return fig
     return figure
 _lstmlif_plt.figure = _lstmlif_counting(_lstmlif_plt.figure)
 """
@@ -256,9 +267,10 @@ def execute_notebook(path: Path, workdir: Path, timeout: int = 300) -> Any:
     reader gets it); a failing cell raises ``CellExecutionError``.
 
     Returns the executed notebook (``nbformat``, version 4). The figures each code cell creates
-    are counted in the kernel (a wrapper of ``pyplot.figure`` in a cell run before the first
-    and removed afterwards, as is the cell that reports the counts) and stored as the cell's
-    ``metadata["figures_created"]`` where not zero: a test compares them with the images.
+    and leaves open, which Jupyter shows, are counted in the kernel (a wrapper of
+    ``pyplot.figure`` in a cell run before the first and removed afterwards, as is the cell that
+    reports the counts) and stored as the cell's ``metadata["figures_to_show"]`` where not
+    zero: a test compares them with the images.
     """
     import jupytext
     import nbclient
@@ -287,7 +299,7 @@ def execute_notebook(path: Path, workdir: Path, timeout: int = 300) -> Any:
             if o.get("execution_count"):
                 o["execution_count"] -= 1
         if n:
-            cell.metadata["figures_created"] = n
+            cell.metadata["figures_to_show"] = n
     return nb
 
 
@@ -417,6 +429,10 @@ def on_post_build(config: Any) -> None:
     folder = _built.pop("notebooks", None)
     if folder is not None:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def on_build_error(error: Exception) -> None:
+    on_post_build({})
 
 
 def on_post_page(output: str, page: Any, config: Any) -> str:

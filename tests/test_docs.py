@@ -1,11 +1,13 @@
 """The documentation site: every "section N" label the toolkit prints resolves to a heading of
-the docs, and a built site shows its title, a figure and rendered maths in headless Chromium
+the docs; a built site has no broken internal link (``broken_links``: every local href/src and
+every #fragment), shows no Markdown table as text, offers each notebook (executed, with its
+figures) beside its source, and shows its title, a figure and rendered maths in headless Chromium
 without a network.
 
-The build-and-screenshot test needs mkdocs (the ``docs`` extra) and Debian's ``chromium``; it is
-skipped where either is missing. With ``LSTMLIF_SITE=DIR`` it checks a site built before (CI
-builds it with ``make docs``, notebooks executed); without, it builds one here, notebooks not
-executed (``LSTMLIF_DOCS_EXECUTE=false``).
+With ``LSTMLIF_SITE=DIR`` the site tests check a site built before (``make test`` builds it with
+``make docs``, notebooks executed); without, one is built here (mkdocs, the ``docs`` extra),
+notebooks not executed (``LSTMLIF_DOCS_EXECUTE=false``). The screenshot test needs Debian's
+``chromium`` and is skipped without it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ import re
 import shutil
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import pytest
 
@@ -143,8 +147,6 @@ def _chromium() -> str | None:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
-    if _chromium() is None:
-        pytest.skip("no headless Chromium (Debian: apt-get install chromium)")
     given = os.environ.get("LSTMLIF_SITE")
     if given:
         path = Path(given).resolve()
@@ -190,6 +192,8 @@ def _dom(page: Path) -> str:
 
 
 def test_site_title_figure_and_rendered_maths_in_headless_chromium(site, tmp_path):
+    if _chromium() is None:
+        pytest.skip("no headless Chromium (Debian: apt-get install chromium)")
     theory = _dom(site / "theory" / "index.html")
     assert "<title>Theory - lstmlif</title>" in theory
     rendered = theory.count("<mjx-container")
@@ -224,11 +228,113 @@ def test_site_title_figure_and_rendered_maths_in_headless_chromium(site, tmp_pat
         assert spread > 10, "a blank page"
 
 
-def test_notebooks_are_pages_with_their_outputs_when_executed(site):
-    books = sorted((site / "notebooks").glob("*/index.html"))
+def test_notebook_pages_offer_the_notebooks_and_show_their_figures(site):
+    import json
+
+    hooks = _hooks()
+    books = hooks.notebook_sources()
     assert len(books) >= 3
-    text = books[0].read_text(encoding="utf-8")
-    assert "cdnjs" not in text and "Load mathjax" not in text
-    executed = os.environ.get("LSTMLIF_DOCS_EXECUTE", "true").lower() != "false"
-    if os.environ.get("LSTMLIF_SITE") and executed:  # built by make docs: executed
-        assert "jp-OutputArea-output" in text and "<img" in text
+    for book in books:
+        page = site / "notebooks" / book.stem / "index.html"
+        text = page.read_text(encoding="utf-8")
+        assert "cdnjs" not in text and "Load mathjax" not in text
+        assert f'href="{book.stem}.ipynb"' in text and f'href="../{book.stem}.py"' in text
+        executed = json.loads((page.parent / f"{book.stem}.ipynb").read_text(encoding="utf-8"))
+        assert (site / "notebooks" / f"{book.stem}.py").read_text() == book.read_text()
+        code = [c for c in executed["cells"] if c["cell_type"] == "code"]
+        if not any(c.get("execution_count") for c in code):
+            continue  # a quick build (LSTMLIF_DOCS_EXECUTE=false)
+        assert re.search(r'class="[^"]*jp-OutputArea-output', text)
+        assert "executed, with its outputs" in text
+        images = sum(hooks.image_count(c) for c in code)
+        shown = len(re.findall(r"<img[^>]+src=\"data:image/(?:png|svg)", text))
+        assert shown >= images, f"{book.name}: {shown} images on the page, {images} in the notebook"
+
+
+class _Links(HTMLParser):
+    """The ids and the local link targets (href of a, link; src of img, script) of a page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: set[str] = set()
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        a = dict(attrs)
+        if a.get("id"):
+            self.ids.add(a["id"])
+        if tag == "a" and a.get("name"):
+            self.ids.add(a["name"])
+        key = {"a": "href", "link": "href", "img": "src", "script": "src"}.get(tag)
+        if key and a.get(key) is not None:
+            self.links.append(a[key])
+
+
+def broken_links(site: Path) -> list[tuple[str, str]]:
+    """(page, link) for every link of the site's pages to a missing file or to a missing
+    ``#fragment`` of a page; links with a scheme (http:, data:, ...) are not followed. The 404
+    page is left out: its links are absolute by design (it is served for any path)."""
+    parsed: dict[Path, _Links] = {}
+
+    def parse(path: Path) -> _Links:
+        if path not in parsed:
+            parsed[path] = _Links()
+            parsed[path].feed(path.read_text(encoding="utf-8", errors="replace"))
+        return parsed[path]
+
+    broken = []
+    for page in sorted(site.rglob("*.html")):
+        if page == site / "404.html":
+            continue
+        for link in parse(page).links:
+            parts = urlsplit(link)
+            if parts.scheme or link.startswith("//"):
+                continue
+            target = (page.parent / unquote(parts.path)).resolve() if parts.path else page
+            if target.is_dir():
+                target = target / "index.html"
+            if not target.is_file():
+                broken.append((str(page.relative_to(site)), link))
+            elif parts.fragment and target.suffix == ".html":
+                if unquote(parts.fragment) not in parse(target).ids:
+                    broken.append((str(page.relative_to(site)), link))
+    return broken
+
+
+def test_the_site_has_no_broken_link(site):
+    assert len(list(site.rglob("*.html"))) >= 20
+    assert broken_links(site) == []
+
+
+def test_the_link_checker_finds_a_broken_link_and_a_missing_anchor(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "index.html").write_text('<h2 id="here">x</h2><a href="#here">ok</a>')
+    (tmp_path / "index.html").write_text(
+        '<a href="a/">ok</a><a href="a/#here">ok</a><a href="https://x.org/y">not followed</a>'
+        '<a href="1 - S~[t-1]">broken</a><a href="a/#gone">no anchor</a><img src="b.png">'
+    )
+    assert broken_links(tmp_path) == [
+        ("index.html", "1 - S~[t-1]"),
+        ("index.html", "a/#gone"),
+        ("index.html", "b.png"),
+    ]
+
+
+def test_markdown_tables_render_as_tables(site):
+    """No page shows a Markdown table as text (a "|---|" row), the docs' own tables and the
+    notebooks' table outputs (where executed) are HTML tables."""
+    assert "<table" in (site / "catalogue" / "index.html").read_text(encoding="utf-8")
+    code = re.compile(  # code shown as code: highlighted source, its copy-button text
+        r"<(script|pre|code)\b.*?</\1>|<div class=\"clipboard-copy-txt\".*?</div>", re.S
+    )
+    for page in sorted(site.rglob("*.html")):
+        text = code.sub("", page.read_text(encoding="utf-8"))
+        where = page.relative_to(site)
+        assert not re.search(r"\|\s*:?-{3,}:?\s*\|", text), f"{where}: a table as text"
+    books = _hooks().notebook_sources()
+    for book in books:
+        text = (site / "notebooks" / book.stem / "index.html").read_text(encoding="utf-8")
+        first_output = re.search(r'class="[^"]*jp-OutputArea-output', text)
+        if first_output and "display(Markdown(" in book.read_text():
+            outputs = text[first_output.start() :]
+            assert "<table" in outputs, f"{book.name}: its Markdown tables are not tables"

@@ -1,9 +1,10 @@
 """The notebooks (stored as jupytext percent-format scripts) run top to bottom on a fresh kernel
-without error, every cell that creates a figure shows it (an image output), and their stored form
+without error, every cell that draws a figure shows it (an image output), and their stored form
 is stable under a jupytext round trip (clean diffs).
 
 The notebooks are executed by ``docs/hooks.py``'s ``execute_notebook`` (nbclient), which counts
-the figures each cell creates in the kernel. With ``LSTMLIF_SITE=DIR`` (``make test``: the site
+in the kernel the figures each cell creates and leaves open (those Jupyter shows; a figure saved
+to a file and closed is not one). With ``LSTMLIF_SITE=DIR`` (``make test``: the site
 built just before, notebooks executed) the executed notebooks the site offers for download are
 checked, after checking that their code is the current ``.py`` source; otherwise each notebook is
 executed here.
@@ -94,12 +95,12 @@ def test_notebook_executes_on_a_fresh_kernel_and_shows_every_figure(path, tmp_pa
     assert not errors
     assert code and all(c.get("execution_count") for c in code)
     assert [c.execution_count for c in code] == list(range(1, len(code) + 1))
-    drawing = [c for c in code if c.metadata.get("figures_created")]
+    drawing = [c for c in code if c.metadata.get("figures_to_show")]
     if _draws(path.read_text(encoding="utf-8")):
         assert drawing, f"{path.name} draws, but no cell was seen creating a figure"
     blank = [
-        (c.execution_count, c.metadata["figures_created"], hooks.image_count(c))
+        (c.execution_count, c.metadata["figures_to_show"], hooks.image_count(c))
         for c in drawing
-        if hooks.image_count(c) < c.metadata["figures_created"]
+        if hooks.image_count(c) < c.metadata["figures_to_show"]
     ]
-    assert not blank, f"cells (number, figures created, images shown) without images: {blank}"
+    assert not blank, f"cells (number, figures to show, images shown) without images: {blank}"
