@@ -30,7 +30,12 @@ copies of one warm T*B*N tensor into another: 2 * bytes / time), divides the byt
 move, which are: forward, read x and write S and the states the fused storage keeps
 (``neurons.fused.storage_summary``: LSTM-LIF keeps s alone); backward, read dL/dS and those
 states and write dL/dx (plus the current or the spikes when its backward reads them). LSTM-LIF:
-6 x T*B*N numbers. Every path's time is printed as a multiple of that floor.
+6 x T*B*N numbers. The compute floor: the exponentials the fused kernels evaluate per lane and
+step (``neurons.fused.exponentials_per_step``: CLIF 2 forward + 4 backward, BRF 2, SE-adLIF 1,
+LIF and LSTM-LIF none) at the rate of the kernels' own vectorised exponential measured in the
+same run (the compiled loop of ``neurons.fused.vector_exp`` over an array in cache, one
+thread). Every path's CPU time is printed as a multiple of the larger of the two floors; the
+summary line says which.
 
 Peak memory is measured for each (model, path) in a fresh subprocess: on CPU the growth of the
 peak resident set size (``VmHWM`` in ``/proc/self/status``, reset through
@@ -130,6 +135,34 @@ def copy_bandwidth(T: int, B: int, N: int, dtype: torch.dtype, repeats: int) -> 
         dst.copy_(src)
         best = min(best, time.perf_counter() - t0)
     return 2 * src.numel() * src.element_size() / best
+
+
+def exp_rate(dtype: torch.dtype, repeats: int) -> float:
+    """Exponentials per second of the fused kernels' vectorised ``vexp`` on one thread: the
+    compiled loop of ``neurons.fused.vector_exp`` over 2^14 values in [-5, 5] (in cache, into a
+    preallocated output), 256 passes, best of ``repeats``."""
+    from lstmlif.neurons.fused_kernels import _exp_loop
+
+    name = "float32" if dtype == torch.float32 else "float64"
+    a = (torch.rand(1 << 14, dtype=dtype) * 10 - 5).numpy()
+    out = a.copy()
+    loop = _exp_loop(name)
+    loop(a, out)  # compile
+    best = float("inf")
+    for _ in range(max(repeats, 3)):
+        t0 = time.perf_counter()
+        for _ in range(256):
+            loop(a, out)
+        best = min(best, time.perf_counter() - t0)
+    return 256 * a.size / best
+
+
+def exps_per_step(model: str, dtype: torch.dtype) -> float:
+    """Exponentials per lane and step of ``model``'s fused forward + backward."""
+    from lstmlif.neurons.fused import exponentials_per_step, kernel_sources
+
+    src = kernel_sources(_layer(model, 1).to(dtype=dtype).model(), dtype)
+    return sum(exponentials_per_step(s) for s in src.values())
 
 
 def floor_units(model: str) -> int:
@@ -232,12 +265,13 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         raise SystemExit(f"bench_backward: unknown mode(s) {unknown}; choose from {list(MODES)}")
     bw = copy_bandwidth(args.T, args.B, args.N, dtype, args.repeats)
+    erate = exp_rate(dtype, args.repeats) if args.device == "cpu" else float("nan")
     unit = args.T * args.B * args.N * torch.tensor([], dtype=dtype).element_size()
     print(
         f"T={args.T} B={args.B} N={args.N} {args.dtype} device={args.device} "
         f"threads={threads} repeats={args.repeats} (best of), load average "
         f"{os.getloadavg()[0]:.2f}; copy bandwidth {bw / 1e9:.1f} GB/s, one T*B*N array "
-        f"{unit / 2**20:.0f} MiB"
+        f"{unit / 2**20:.0f} MiB; exponentials {erate / 1e9:.2f}e9/s"
     )
     header = (
         f"{'model':12} {'path':13} {'thr':>3} {'fwd ms':>8} {'bwd ms':>8} {'wall ms':>8} "
@@ -246,7 +280,10 @@ def main(argv: list[str] | None = None) -> int:
     print(header)
     for model in models:
         units = floor_units(model) if args.device == "cpu" else 0
-        floor_s = units * unit / bw if units else float("nan")
+        mem_s = units * unit / bw if units else float("nan")
+        n_exp = exps_per_step(model, dtype) if args.device == "cpu" else 0.0
+        cmp_s = args.T * args.B * args.N * n_exp / erate if n_exp else 0.0
+        floor_s = max(mem_s, cmp_s)
         keys = [(m, t) for m in modes for t in threads]
         best = {k: (float("inf"), 0.0, 0.0, 0.0) for k in keys}
         cpu = {k: float("inf") for k in keys}
@@ -290,7 +327,12 @@ def main(argv: list[str] | None = None) -> int:
         t0 = threads[0]
         best = {m: best[(m, t0)] for m in modes}
         cpu = {m: cpu[(m, t0)] for m in modes}
-        parts = [f"floor {floor_s * 1e3:.1f} ms ({units} arrays)"]
+        bound = "compute" if cmp_s > mem_s else "memory"
+        parts = [
+            f"floor {floor_s * 1e3:.1f} ms, {bound}-bound (memory {mem_s * 1e3:.1f} ms: "
+            f"{units} arrays {units * unit / 2**20:.0f} MiB; compute {cmp_s * 1e3:.1f} ms: "
+            f"{n_exp:g} exp per lane-step)"
+        ]
         for a, b in (("autograd", "fused"), ("exact", "fused"), ("autograd", "exact")):
             if a in modes and b in modes:
                 parts.append(

@@ -94,6 +94,8 @@ __all__ = [
     "storage_summary",
     "vector_exp",
     "vector_report",
+    "kernel_sources",
+    "exponentials_per_step",
 ]
 
 
@@ -447,6 +449,28 @@ def fused_simulate(model: NeuronModel, current: torch.Tensor) -> Trace:
 
 
 # ----------------------------------------------------------------------------- vectorisation
+
+
+def kernel_sources(model: NeuronModel, dtype: torch.dtype = torch.float32) -> dict[str, str]:
+    """The generated sources of the kernels ``fused_spikes`` runs for ``model`` as given (its
+    tensor parameters that require grad get gradients): kind ("forward", "backward") ->
+    source. Runs a forward and backward of two steps of one lane to build them."""
+    x = torch.full((2, 1), 0.5, dtype=dtype, requires_grad=True)
+    _BUILT.clear()
+    fused_spikes(model, x).sum().backward()
+    return {
+        kind: (forward_source if kind == "forward" else backward_source)(spec, dt, "inspection")
+        for kind, spec, dt, _ in _BUILT
+    }
+
+
+def exponentials_per_step(source: str) -> float:
+    """Exponentials a generated CPU kernel evaluates per lane and time step: the ``vexp`` calls
+    in its lane loop (the loop is printed twice when the first steps are peeled; the copies
+    are averaged)."""
+    body = source.split("def kernel(", 1)[-1]
+    copies = max(1, body.count("for jj in range(CHU):"))
+    return body.count("vexp(") / copies
 
 
 def vector_report(model: NeuronModel, dtype: torch.dtype = torch.float32) -> dict[str, Any]:

@@ -120,3 +120,23 @@ def test_lane_threads_bounds(monkeypatch) -> None:
         assert fk.lane_threads(100 * CHUNK) == 1
     finally:
         torch.set_num_threads(n)
+
+
+def test_exponentials_per_step() -> None:
+    """The compute floor's count (benchmarks/bench_backward.py): vexp calls in the lane loop,
+    averaged over its peeled copies; LIF's step has no exponential (alpha is given)."""
+    from lstmlif.neurons.fused import exponentials_per_step, kernel_sources
+
+    src = (
+        "def vexp(x):\n    return x\n\ndef kernel(j0, j1, a):\n"
+        "    for r in range(3):\n"
+        "        if r >= 1:\n"
+        "            for jj in range(CHU):\n                y = vexp(a) * vexp(a)\n"
+        "        else:\n"
+        "            for jj in range(CHU):\n                y = vexp(a) * vexp(a)\n"
+    )
+    assert exponentials_per_step(src) == 2.0
+    lif = _layer("lif", torch.float32).model()
+    sources = kernel_sources(lif)
+    assert set(sources) == {"forward", "backward"}
+    assert all(exponentials_per_step(s) == 0.0 for s in sources.values())
