@@ -84,6 +84,29 @@ def _int(name: str, value: Any, lo: int = 1) -> int:
     return value
 
 
+def _finite(name: str, value: Any, lo: float = 0.0, strict: bool = False) -> float:
+    """``value`` as a float when it is a finite real number ``> lo`` (``strict``) or ``>= lo``;
+    else a ValueError naming ``name``."""
+    ok = (
+        not isinstance(value, bool)
+        and isinstance(value, (int, float))
+        and math.isfinite(value)
+        and (value > lo if strict else value >= lo)
+    )
+    if not ok:
+        raise ValueError(
+            f"{name} must be a finite number {'>' if strict else '>='} {lo:g}, got {value!r}"
+        )
+    return float(value)
+
+
+def _trajectory(who: str, trajectory: Any) -> str:
+    """``trajectory`` when it is one of ``TRAJECTORIES``; else a ValueError naming it."""
+    if trajectory not in TRAJECTORIES:
+        raise ValueError(f"{who}: unknown trajectory {trajectory!r}; choose one of {TRAJECTORIES}")
+    return trajectory
+
+
 def _tensor_model(model: NeuronModel, like: torch.Tensor, who: str) -> NeuronModel:
     """``model`` with every parameter a tensor of ``like``'s dtype and device (gradients kept)."""
     if not isinstance(model, NeuronModel):
@@ -164,8 +187,7 @@ def run_layer(
         States, spikes and total currents (T, B, H).
     """
     who = "run_layer"
-    if trajectory not in TRAJECTORIES:
-        raise ValueError(f"{who}: unknown trajectory {trajectory!r}; choose one of {TRAJECTORIES}")
+    _trajectory(who, trajectory)
     if not isinstance(drive, torch.Tensor) or drive.dim() != 3 or not drive.is_floating_point():
         shape = tuple(drive.shape) if isinstance(drive, torch.Tensor) else type(drive).__name__
         raise ValueError(f"{who}: drive must be a float tensor of shape (T, B, H), got {shape}")
@@ -622,13 +644,8 @@ class FlossingRegularizer:
         if self.batch is not None:
             _int(f"{who}: batch", self.batch)
         _targets(self.target, self.k)
-        w = self.weight
-        if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
-            raise ValueError(f"{who}: weight must be a finite number >= 0, got {w!r}")
-        if self.trajectory not in TRAJECTORIES:
-            raise ValueError(
-                f"{who}: unknown trajectory {self.trajectory!r}; choose one of {TRAJECTORIES}"
-            )
+        _finite(f"{who}: weight", self.weight)
+        _trajectory(who, self.trajectory)
 
     def due(self, update: int) -> bool:
         """Whether update ``update`` (0-based) carries the flossing term."""
@@ -707,8 +724,7 @@ def prefloss(
         after each step.
     """
     updates = _int("prefloss: updates", updates)
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0 or lr == math.inf:
-        raise ValueError(f"prefloss: lr must be a finite number > 0, got {lr!r}")
+    _finite("prefloss: lr", lr, strict=True)
     reg = FlossingRegularizer(k, target, 1, 1.0, qr_every, burn, warmup, trajectory, layers, batch)
     if params is None:
         chosen = _chosen_layers(net, layers, "prefloss")

@@ -298,3 +298,24 @@ def test_bad_input_is_named():
     assert torch.isneginf(lam).all()
     with pytest.raises(ValueError, match="non-finite exponent"):
         F.flossing_loss([lam], 0.0)
+
+
+def test_weight_lr_and_trajectory_refusals_say_what_is_wrong():
+    """The exact messages of the number and trajectory checks the regulariser and prefloss
+    share with run_layer (NaN, inf and booleans are not finite numbers)."""
+    for w in (-1.0, float("nan"), math.inf, True):
+        with pytest.raises(ValueError) as err:
+            F.FlossingRegularizer(weight=w)
+        want = f"FlossingRegularizer: weight must be a finite number >= 0, got {w!r}"
+        assert str(err.value) == want
+    with pytest.raises(ValueError) as err:
+        F.FlossingRegularizer(trajectory="smooth")
+    assert str(err.value) == (
+        "FlossingRegularizer: unknown trajectory 'smooth'; choose one of "
+        "('surrogate', 'exact', 'detached')"
+    )
+    net, x = _recall_net()
+    for lr in (0, -1e-3, float("nan"), math.inf, False):
+        with pytest.raises(ValueError) as err:
+            F.prefloss(net, x, lr=lr)
+        assert str(err.value) == f"prefloss: lr must be a finite number > 0, got {lr!r}"
