@@ -130,9 +130,9 @@ def report(
 
 
 def _model(args: argparse.Namespace) -> Any:
-    from lstmlif.analysis.stability import _parse_param
+    from lstmlif.analysis.stability import parse_params
 
-    params = dict(_parse_param(p) for p in args.param)
+    params = parse_params(args.param)
     cls = model_class(args.model)
     switches: dict[str, Any] = {}
     if args.detach_reset is not None:

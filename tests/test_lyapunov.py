@@ -473,6 +473,17 @@ def test_get_model_errors_name_the_parameter(capsys):
     assert get_model("lif").alpha == 0.8
 
 
+def test_cli_refuses_a_repeated_parameter(capsys):
+    """``--param alpha=0.5 --param alpha=0.6`` is refused, as by ``lstmlif inspect``, and
+    never silently the last value (nothing is measured)."""
+    assert main(["lyapunov", "lif", "--param", "alpha=0.5", "--param", "alpha=0.6"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == (
+        "lstmlif lyapunov: error: --param alpha is given twice (0.5 and 0.6); give it once\n"
+    )
+    assert captured.out == ""
+
+
 # ----------------------------------------------------------------------------- figures
 
 
