@@ -5,11 +5,11 @@ snntorch, norse, spikingjelly, Lava, Rockpool and Sinabs exchange networks as NI
 graph (LIF, CubaLIF, LI, CubaLI, IF and I; nested subgraphs included) into a registered model
 record of ``lstmlif.neurons.catalogue.nir_models`` with the node's parameters, one array entry
 per neuron. ``nir_report`` then gives, for each node and each distinct parameter set in it, the
-sub-threshold one-step Jacobian J, its eigenvalues and spectral radius, the class (decaying,
-marginal, ...), the memory horizon -1/ln rho(J) and the gradient reach: the number of steps k
-after which ||J^k||_2 has fallen below 10^-decades (3 decades by default). A graph with cycles
-is also analysed as a network (``network_jacobian``): the block Jacobian of the whole linear
-recurrence, spikes held at 0 by the surrogate below threshold.
+sub-threshold one-step Jacobian `J`, its eigenvalues and spectral radius, the class (decaying,
+marginal, ...), the memory horizon `-1/ln rho(J)` and the gradient reach: the number of steps
+`k` after which `||J^k||_2` has fallen below `10^-decades` (3 decades by default). A graph
+with cycles is also analysed as a network (``network_jacobian``): the block Jacobian of the
+whole linear recurrence, spikes held at 0 by the surrogate below threshold.
 
 NIR stores continuous-time constants; ``discretization`` names the discrete update ("exact",
 "euler", or a library's own: "snntorch", "norse", "spikingjelly"; see ``nir_models``), and
@@ -139,9 +139,16 @@ PRESETS: dict[str, Preset] = {
 
 
 def nir_model_classes() -> dict[str, type[NeuronModel]]:
-    """NIR node type name ("LIF", "CubaLIF", ..., "I") -> the registered model class (read from
-    the registry: every model of group "nir" names its node type in ``nir_type``, and the
-    type of itself without threshold in ``nir_integrator_type`` where it has one)."""
+    """The registered model class of each NIR node type.
+
+    Read from the registry: every model of group "nir" names its node type in ``nir_type``,
+    and the type of itself without threshold in ``nir_integrator_type`` where it has one.
+
+    Returns
+    -------
+    dict of str to type
+        NIR node type name (``"LIF"``, ``"CubaLIF"``, ..., ``"I"``) -> model class.
+    """
     out = {}
     for name in model_names(NIR_GROUP):
         cls = model_class(name)
@@ -316,11 +323,26 @@ def _read_file(path: Path) -> Any:
 def read_graph(source: Any) -> Any:
     """A ``nir.NIRGraph`` as it is, or the graph read from a NIR file (HDF5).
 
-    A graph that fails NIR's type check (for example norse's batched sample input, "type
-    mismatch: input.output: [[1 3]] -> 0.input: [[3]]") is read without it, with a warning that
-    names what failed. A single node (not a graph) becomes a graph of that node, named "node".
-    A path that is not a regular file (a folder, a FIFO, a device, a symbolic link loop) or a
-    damaged file is a ValueError naming the file and what is wrong or missing.
+    A graph that fails NIR's type check (for example norse's batched sample input,
+    ``type mismatch: input.output: [[1 3]] -> 0.input: [[3]]``) is read without it, with a
+    warning that names what failed. A single node (not a graph) becomes a graph of that node,
+    named ``"node"``.
+
+    Parameters
+    ----------
+    source : nir.NIRGraph, nir.NIRNode, str or Path
+        A graph, a single node, or the path of a NIR file.
+
+    Returns
+    -------
+    nir.NIRGraph
+        The graph.
+
+    Raises
+    ------
+    ValueError
+        Naming the file and what is wrong or missing: a path that is not a regular file (a
+        folder, a FIFO, a device, a symbolic link loop) or a damaged file.
     """
     import nir
 
@@ -461,15 +483,31 @@ def from_nir(
     *,
     library: str | None = None,
 ) -> dict[str, NeuronModel]:
-    """Every LIF, CubaLIF, LI, CubaLI, IF and I node of ``graph`` (a ``nir.NIRGraph`` or a NIR
-    file) as a model record, by node name (subgraph nodes as "outer.inner"), in the order
-    signals flow along the edges (nodes on a recurrent loop after the others, in stored order).
+    """Every neuron node of a NIR graph as a model record.
 
-    Parameters keep the node's shape (one entry per neuron); ``dt`` is the simulation step in
-    the unit of the node's time constants; ``discretization`` is one of ``DISCRETIZATIONS``
-    (default "exact"). ``library`` ("snntorch", "norse", "spikingjelly") reads the file as that
-    library meant it (``PRESETS``: its update, its dt unless ``dt`` is given, and its
-    time-constant convention). Other nodes (Input, Affine, Linear, Output, ...) are skipped.
+    Every LIF, CubaLIF, LI, CubaLI, IF and I node becomes a record of
+    ``lstmlif.neurons.catalogue.nir_models`` whose parameters keep the node's shape (one entry
+    per neuron). Other nodes (Input, Affine, Linear, Output, ...) are skipped.
+
+    Parameters
+    ----------
+    graph : nir.NIRGraph, str or Path
+        The graph, or a NIR file (``read_graph``).
+    dt : float, optional
+        The simulation step, in the unit of the nodes' time constants; needed unless
+        ``library`` gives it.
+    discretization : str, optional
+        One of ``DISCRETIZATIONS`` (default ``"exact"``).
+    library : str, optional
+        ``"snntorch"``, ``"norse"`` or ``"spikingjelly"``: read the file as that library meant
+        it (``PRESETS``: its update, its dt unless ``dt`` is given, and its time-constant
+        convention).
+
+    Returns
+    -------
+    dict of str to NeuronModel
+        Node name (subgraph nodes as ``"outer.inner"``) -> record, in the order signals flow
+        along the edges (nodes on a recurrent loop after the others, in stored order).
     """
     dt, discretization, preset = _resolve(dt, discretization, library)
     classes = nir_model_classes()
@@ -485,8 +523,25 @@ def from_nir(
 
 
 def gradient_reach(J: Any, kmax: int = 10000, decades: float = 3.0) -> float:
-    """The smallest k in 1..kmax with ||J^k||_2 <= 10^-decades (log space, exact for any kmax);
-    inf when the norm stays above that for every k <= kmax (marginal or growing maps)."""
+    """The gradient reach of a map: the smallest `k` in `1..kmax` with `||J^k||_2 <= 10^-decades`.
+
+    Computed in log space (``stability.log10_power_norms``), exact for any ``kmax``.
+
+    Parameters
+    ----------
+    J : array_like
+        (n, n), one map.
+    kmax : int
+        The largest power looked at.
+    decades : float
+        The bound, `10^-decades` (> 0).
+
+    Returns
+    -------
+    float
+        Steps; `inf` when the norm stays above the bound for every `k <= kmax` (marginal or
+        growing maps).
+    """
     _check_decades(decades)
     logs = log10_power_norms(J, kmax, ord=2)
     below = np.flatnonzero(logs[1:] <= -decades)
@@ -572,9 +627,24 @@ def _parameter_sets(model: NeuronModel) -> tuple[int, list[tuple[dict[str, float
 
 
 def scheme_notes(model: NeuronModel, params: dict[str, float]) -> list[str]:
-    """Where an Euler-type step is not stable although the ODE decays: dt/tau > 2 (|a| > 1,
-    the step grows) or 1 < dt/tau <= 2 (a < 0, the step alternates in sign); one sentence each,
-    naming the scheme. Empty for the exact scheme (a = exp(-dt/tau) is always in (0, 1))."""
+    """Where an Euler-type step is not stable although the ODE decays.
+
+    With the step's decay `a = 1 - dt/tau`: `dt/tau > 2` gives `|a| > 1` (the step grows),
+    `1 < dt/tau <= 2` gives `a < 0` (the step alternates in sign). The exact scheme has none
+    (`a = exp(-dt/tau)` is always in (0, 1)).
+
+    Parameters
+    ----------
+    model : NeuronModel
+        A record of group "nir" (its ``discretization`` and ``dt`` are read).
+    params : dict of str to float
+        One parameter set of it (its time constants ``tau``, ``tau_syn``, ``tau_mem``).
+
+    Returns
+    -------
+    list of str
+        One sentence per time constant concerned, naming the scheme.
+    """
     disc = model.discretization
     if disc not in EULER_DECAY_SCHEMES:
         return []
@@ -754,16 +824,31 @@ def network_jacobian(
 ) -> dict[str, Any]:
     """The block Jacobian of a NIR graph's whole linear recurrence, below threshold.
 
-    Every neuron node n is x_n[t] = A_n x_n[t-1] + b_n I_n[t] (its per-neuron sub-threshold
-    Jacobian and input vector); its output is its spikes (LIF, CubaLIF, IF: held at 0 by the
-    surrogate below threshold) or its potential v (LI, CubaLI, I). A node's input is the sum of
-    the outputs that reach it through Affine, Linear, Scale, Input and Output nodes; a coupling
-    from a node to one at or before it in the flow order (a loop's back edge) arrives one step
-    later. With K_same and K_back those couplings, ``J = (1 - K_same)^-1 (A + K_back)``.
+    Every neuron node `n` is `x_n[t] = A_n x_n[t-1] + b_n I_n[t]` (its per-neuron
+    sub-threshold Jacobian and input vector); its output is its spikes (LIF, CubaLIF, IF: held
+    at 0 by the surrogate below threshold) or its potential `v` (LI, CubaLI, I). A node's input
+    is the sum of the outputs that reach it through Affine, Linear, Scale, Input and Output
+    nodes; a coupling from a node to one at or before it in the flow order (a loop's back
+    edge) arrives one step later. With `K_same` and `K_back` those couplings,
+    `J = (1 - K_same)^-1 (A + K_back)`.
 
-    Returns ``{"jacobian" (D, D), "blocks": [(node, start, stop)], "on_cycle": [node names]}``
-    over the neuron nodes; a ValueError when a loop passes through a node the linear analysis
-    does not cover, or when D is above ``MAX_NETWORK_STATES``.
+    Parameters
+    ----------
+    graph, dt, discretization, library
+        As in ``from_nir``.
+
+    Returns
+    -------
+    dict
+        ``"jacobian"`` (D, D) over the states of the neuron nodes; ``"blocks"``, one
+        ``(node, start, stop)`` per neuron node (its rows); ``"on_cycle"``, the neuron nodes on
+        a cycle; ``"nodes_on_cycle"``, every node on a cycle (weight nodes too), sorted.
+
+    Raises
+    ------
+    ValueError
+        When a loop passes through a node the linear analysis does not cover, or when D is
+        above ``MAX_NETWORK_STATES``.
     """
     g = read_graph(graph)
     models = from_nir(g, dt, discretization, library=library)
@@ -897,8 +982,8 @@ def _network_report(
     else:
         out["gradient_reach"] = None
         out["reach_note"] = (
-            f"not computed: {D} states (the reach takes kmax products of D x D matrices; "
-            f"computed up to {MAX_REACH_STATES} states)"
+            f"{D} states: the reach takes kmax products of D x D matrices and is computed up "
+            f"to {MAX_REACH_STATES} states"
         )
     return out
 
@@ -915,15 +1000,33 @@ def nir_report(
 ) -> dict[str, Any]:
     """The gradient analysis of every neuron node of a NIR graph (JSON-ready).
 
-    Returns ``{"dt", "discretization", "library", "kmax", "decades", "nodes": [...],
-    "other_nodes", "network", "warnings"}``; each node: name, NIR type, registered model,
-    neurons, and ``groups``, one per distinct parameter set: neurons, params, state names,
-    jacobian, eigenvalues ([re, im]), spectral radius, class, period, memory horizon (steps),
-    gradient reach (steps) and scheme notes. ``network`` is None for a graph without cycles;
-    otherwise the nodes on a cycle and the spectral radius, class, memory horizon and reach of
-    the whole network's block Jacobian (``network_jacobian``). The work (parameter sets x kmax)
-    is bounded by ``MAX_REPORT_WORK``; ``progress`` receives a line every few seconds of a long
-    report.
+    Parameters
+    ----------
+    graph, dt, discretization, library
+        As in ``from_nir``.
+    kmax : int
+        The largest power of `J` the gradient reach looks at.
+    decades : float
+        The reach's bound, `||J^k||_2 <= 10^-decades`.
+    progress : callable, optional
+        Receives a line every few seconds of a long report.
+
+    Returns
+    -------
+    dict
+        ``{"dt", "discretization", "library", "kmax", "decades", "nodes", "other_nodes",
+        "network", "warnings"}``. Each entry of ``nodes``: name, NIR type, registered model,
+        neurons, and ``groups``, one per distinct parameter set: neurons, params, state names,
+        jacobian, eigenvalues (``[re, im]``), spectral radius, class, period, memory horizon
+        (steps), gradient reach (steps) and scheme notes. ``network`` is None for a graph
+        without cycles; otherwise the nodes on a cycle and the spectral radius, class, memory
+        horizon and reach of the whole network's block Jacobian (``network_jacobian``).
+
+    Raises
+    ------
+    ValueError
+        When the work (distinct parameter sets of two-state nodes x ``kmax``) is above
+        ``MAX_REPORT_WORK``; for bad arguments or a damaged file.
     """
     _check_decades(decades)
     if isinstance(kmax, bool) or not isinstance(kmax, (int, np.integer)) or kmax < 1:

@@ -403,6 +403,22 @@ def test_a_loop_is_analysed_as_a_network(capsys, tmp_path):
     assert "spectral radius 0.9951229" in out and "1413 steps" in out
 
 
+def test_a_network_above_the_reach_limit_says_why_once(monkeypatch, capsys):
+    import lstmlif.analysis.interop as interop
+
+    monkeypatch.setattr(interop, "MAX_REACH_STATES", 0)  # as if the loop's one state were many
+    rep = nir_report(_loop(), 1.0, "exact", kmax=100)
+    net = rep["network"]
+    assert net["gradient_reach"] is None
+    assert net["spectral_radius"] == pytest.approx(math.exp(-1 / 20) * 0.1 + 0.9, rel=1e-14)
+    note = (
+        "1 states: the reach takes kmax products of D x D matrices and is computed up to 0 states"
+    )
+    assert net["reach_note"] == note
+    lines = interop._report_lines("loop.nir", rep)
+    assert lines[-1] == f"  gradient reach (||J^k||_2 <= 10^-3): not computed ({note})"
+
+
 def test_the_network_jacobian_by_hand():
     """LI(2) -> Affine W1 -> CubaLI(2) -> Affine W2 -> back to LI: J = (1 - K_same)^-1 (A +
     K_back), written out by hand for one step of the coupled linear maps."""
