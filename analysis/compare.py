@@ -9,10 +9,10 @@ Jacobian at rest taken from the step function):
   estimate from the N draws with its 95% Wilson interval, and beside it the population value
   where the class states one (``NeuronModel.init_population``: a closed form or a numerical
   integral over the initialisation distribution) or where every draw is the same setting;
-- the memory horizon -1/ln rho(J) (steps; inf where rho >= 1) over the N draws: median, min
-  and max;
-- log10 sup_{k <= kmax} ||J^k||_2 (the transient amplification; for a growing map it grows with
-  kmax) over the first ``norm_draws`` of them: median, min and max;
+- the memory horizon `-1/ln rho(J)` (steps; inf where `rho >= 1`) over the N draws: median,
+  min and max;
+- `log10 sup_(k <= kmax) ||J^k||_2` (the transient amplification; for a growing map it grows
+  with kmax) over the first ``norm_draws`` of them: median, min and max;
 - each claim the class declares (``NeuronModel.paper_claims``) with the verdict its ``judge``
   reaches on these draws ("holds", "fails", "partly" or "not testable"): each paper's own
   claims, and apart from them the toolkit's own statements tested at the draws (a source that
@@ -22,10 +22,10 @@ Each model gets its own random stream (seed, position in the registry), so the d
 do not depend on which other models are compared.
 
 Cost. The eigenvalue statistics are vectorised over the draws (about 2-3 us per draw for the
-two-state models). The power sweep is the expensive part: at most kmax steps of M = J M over
-the distinct Jacobians among the first ``norm_draws`` draws; a draw leaves the sweep as soon as
-||J^k||_F <= 1, because then no later power exceeds the maximum found so far
-(||J^(qk + r)|| <= ||J^k||^q ||J^r||). ``estimate`` bounds time and memory before the work
+two-state models). The power sweep is the expensive part: at most kmax steps of `M = J M`
+over the distinct Jacobians among the first ``norm_draws`` draws; a draw leaves the sweep as
+soon as `||J^k||_F <= 1`, because then no later power exceeds the maximum found so far
+(`||J^(qk + r)|| <= ||J^k||^q ||J^r||`). ``estimate`` bounds time and memory before the work
 starts (no early exit assumed); a run above ``MAX_SECONDS`` or ``MAX_BYTES`` is refused, and a
 run estimated above ``PROGRESS_SECONDS`` shows a progress bar.
 """
@@ -98,8 +98,23 @@ Z95 = 1.959963984540054
 
 
 def wilson_interval(k: int, n: int, z: float = Z95) -> tuple[float, float]:
-    """Wilson score interval of a binomial proportion k / n (95% for the default z):
-    ``(p + z^2/2n -+ z sqrt(p (1 - p)/n + z^2/4n^2)) / (1 + z^2/n)`` with p = k / n."""
+    """Wilson score interval of a binomial proportion `k / n`.
+
+    `(p + z^2/2n -+ z sqrt(p (1 - p)/n + z^2/4n^2)) / (1 + z^2/n)` with `p = k / n`; the ends
+    are exactly 0 at `k = 0` and 1 at `k = n`.
+
+    Parameters
+    ----------
+    k, n : int
+        Successes and trials, `0 <= k <= n`, `n >= 1`.
+    z : float
+        The normal quantile (default: 95% two-sided).
+
+    Returns
+    -------
+    tuple of float
+        (low, high).
+    """
     if n < 1 or not 0 <= k <= n:
         raise ValueError(f"wilson_interval: need 0 <= k <= n, n >= 1; got k={k}, n={n}")
     p = k / n
@@ -180,13 +195,27 @@ def _norm2(M: np.ndarray) -> np.ndarray:
 def log10_sup_norms(
     J: np.ndarray, kmax: int, tick: Callable[[int], Any] | None = None
 ) -> np.ndarray:
-    """log10 max_{0 <= k <= kmax} ||J^k||_2 for a stack J of shape (m, n, n); shape (m,).
+    """`log10 max_(0 <= k <= kmax) ||J^k||_2` of each matrix of a stack.
 
     Exact up to rounding, and usually far cheaper than kmax products: repeated matrices are
     swept once; the 2-norm is computed only where the Frobenius norm (an upper bound) could
-    raise the running maximum; a matrix leaves the sweep once ||J^k||_F <= 1, since then
-    ||J^(qk + r)|| <= ||J^r|| for every later power. M = J^k / c_k is renormalised every step
-    (log10 c_k accumulated), so nothing over- or underflows. ``tick(steps)`` reports progress.
+    raise the running maximum; a matrix leaves the sweep once `||J^k||_F <= 1`, since then
+    `||J^(qk + r)|| <= ||J^r||` for every later power. `M = J^k / c_k` is renormalised every
+    step (`log10 c_k` accumulated), so nothing over- or underflows.
+
+    Parameters
+    ----------
+    J : numpy.ndarray
+        (m, n, n), the stack.
+    kmax : int
+        The largest power.
+    tick : callable, optional
+        ``tick(steps)`` reports progress.
+
+    Returns
+    -------
+    numpy.ndarray
+        (m,).
     """
     J = np.asarray(J, dtype=np.float64)
     m, n = J.shape[0], J.shape[-1]

@@ -7,8 +7,8 @@ Linear. ``model_to_nir_node`` writes one model record as such a node:
   ``nir_if``) as their own node type, their parameters as they are (per neuron);
 - any other registered model whose sub-threshold update has one state and whose simulation is
   reproduced, spike for spike, by NIR's LIF discretised with the chosen scheme: as a LIF node
-  with tau = -dt / ln(a) (exact) or dt / (1 - a) (Euler-type schemes) and r from the input
-  gain;
+  with `tau = -dt / ln(a)` (exact) or `tau = dt / (1 - a)` (Euler-type schemes) and `r` from
+  the input gain;
 - every other model is refused, with the reason (for example LSTM-LIF: its two compartments
   feed each other, and NIR's two-state node, CubaLIF, has a current that feeds the membrane one
   way only).
@@ -169,9 +169,28 @@ def model_to_nir_node(
 ) -> Any:
     """One model record (or registered name) as a NIR neuron node of ``size`` neurons.
 
-    ``scheme`` and ``dt``: how a one-state model outside the "nir" group is read as NIR's LIF
-    (default: exact, dt = 1); the "nir" models carry their own. A model NIR cannot express is a
-    ValueError that says why.
+    Parameters
+    ----------
+    model : NeuronModel or str
+        A record or a registered name.
+    size : int
+        Neurons; every parameter is given one entry per neuron.
+    scheme : str, optional
+        How a one-state model outside the "nir" group is read as NIR's LIF: one of
+        ``DISCRETIZATIONS`` (default ``"exact"``); the "nir" models carry their own.
+    dt : float, optional
+        The time step of that reading (default 1).
+
+    Returns
+    -------
+    nir.NIRNode
+        A LIF, CubaLIF, LI, CubaLI, IF or I node.
+
+    Raises
+    ------
+    ValueError
+        For a model NIR cannot express, saying why (for example LSTM-LIF: its two compartments
+        feed each other), and for a model that subtracts the threshold.
     """
     if isinstance(model, str):
         model = get_model(model)
@@ -214,10 +233,30 @@ def export_nir(
 ) -> Any:
     """A ``nir.NIRGraph`` of Input -> items -> Output, written to ``path`` if given.
 
-    ``network``: one item or a sequence of items; an item is a model record or registered name
-    (``size`` neurons), a ``(model, size)`` pair, a ``ModelLayer`` (its current parameters and
-    size) or a ``torch.nn.Linear`` (an Affine node, or Linear without bias). Widths must chain.
-    The graph's metadata records ``discretization`` and ``dt`` of the neuron models.
+    Parameters
+    ----------
+    network : item or sequence of items
+        An item is a model record or registered name (``size`` neurons), a ``(model, size)``
+        pair, a ``ModelLayer`` (its current parameters and size) or a ``torch.nn.Linear`` (an
+        Affine node, or Linear without bias). Widths must chain.
+    path : str or Path, optional
+        The file to write, through a temporary file renamed into place (never half-written).
+    size : int, optional
+        Neurons of a bare model item (default: the width of the item before it).
+    scheme, dt : optional
+        As in ``model_to_nir_node``.
+
+    Returns
+    -------
+    nir.NIRGraph
+        Its metadata records ``discretization`` and ``dt`` of the neuron models where they
+        share one.
+
+    Raises
+    ------
+    ValueError
+        For an item NIR cannot express, widths that do not chain, nothing to export, or a path
+        that cannot be written (a folder in the way, an unwritable folder).
     """
     import nir
 

@@ -272,8 +272,11 @@ class NirLIF(_NirModel):
 @register
 @dataclass(frozen=True, eq=False, kw_only=True)
 class NirCubaLIF(_NirModel):
-    """NIR's CubaLIF: i[t] = a_s i[t-1] + (1 - a_s) w_in I[t], v[t] = a_m v[t-1] +
-    (1 - a_m)(v_leak + r i[t]) below threshold; spike H(v - v_th); reset of v only."""
+    """NIR's CubaLIF: below threshold `i[t] = a_s i[t-1] + g_s I[t]` and
+    `v[t] = a_m v[t-1] + c_vi i[t-1] + g_vI I[t] + (1 - a_m) v_leak`, the coefficients those of
+    its ``discretization`` (``cuba_coefficients``; the default, exact, is the matrix
+    exponential; snntorch's update is `v[t] = a_m v[t-1] + (1 - a_m)(v_leak + r i[t])`, the
+    new current); spike `H(v - v_th)`; reset of `v` only."""
 
     tau_syn: ParamLike = 5.0
     tau_mem: ParamLike = 10.0
@@ -414,11 +417,12 @@ class NirLI(NirLIF):
 @register
 @dataclass(frozen=True, eq=False, kw_only=True)
 class NirCubaLI(NirCubaLIF):
-    """NIR's CubaLI: i[t] = a_s i[t-1] + (1 - a_s) w_in I[t], v[t] = a_m v[t-1] +
-    (1 - a_m)(v_leak + r i[t]).
+    """NIR's CubaLI: NIR's CubaLIF's update (the same coefficients per ``discretization``)
+    without a threshold.
 
-    No threshold by default (v_th = None, what ``from_nir`` builds: it never spikes); a number
-    v_th makes it spike and reset like NIR's CubaLIF, as the verification parameters do."""
+    No threshold by default (``v_th = None``, what ``from_nir`` builds: it never spikes); a
+    number ``v_th`` makes it spike and reset like NIR's CubaLIF, as the verification parameters
+    do."""
 
     v_th: ParamLike = None
 
