@@ -385,13 +385,17 @@ def _sweep_cost(n: int) -> float:
     return SWEEP_DRAW_STEP_S[3] * (n / 3) ** 2
 
 
-def _distinct(name: str, seed: int, m: int) -> int:
-    """Distinct parameter settings among m draws (what the sweep runs once each)."""
-    model = _draws(name, m, seed)
+def _settings(model: NeuronModel, m: int) -> int:
+    """Distinct parameter settings among a model's m draws (parameters of shape () or (m,))."""
     cols = [np.broadcast_to(np.asarray(v, dtype=float), (m,)) for v in model.params().values()]
     if not cols:
         return 1
     return len(_unique_rows(np.stack(cols, axis=1))[0])
+
+
+def _distinct(name: str, seed: int, m: int) -> int:
+    """Distinct parameter settings among m draws (what the sweep runs once each)."""
+    return _settings(_draws(name, m, seed), m)
 
 
 def _bytes(draws: int, n: int) -> int:
@@ -457,16 +461,6 @@ def _draws(name: str, draws: int, seed: int) -> NeuronModel:
     return model
 
 
-def _point_mass(model: NeuronModel) -> bool:
-    """Every draw is the same setting (the class fixes its parameters): a share of the draws is
-    then the population value itself."""
-    for v in model.params().values():
-        a = np.asarray(v, dtype=float)
-        if a.size > 1 and not np.all(a == a.ravel()[0]):
-            return False
-    return True
-
-
 TOOLKIT_SOURCE = "this toolkit"
 """The source prefix of a ``PaperClaim`` that states the toolkit's own derivation (tested at the
 draws), printed apart from the papers' own claims."""
@@ -520,7 +514,8 @@ def compare_model(
     stats = analyse(model, kmax, norm_draws, _tick)
     grows = np.broadcast_to(stats["class"] == "growing", (draws,))
     population = dict(cls.init_population())
-    if "growing" not in population and _point_mass(model):
+    if "growing" not in population and _settings(model, draws) == 1:
+        # every draw is the same setting (the class fixes it): the share is the population's
         population["growing"] = (float(grows[0]), "every draw is the same setting")
     ctx = Context(cls.name, model, stats, kmax, norm_draws, population)
     claims = []
