@@ -88,10 +88,13 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 class Parser(argparse.ArgumentParser):
     """``argparse.ArgumentParser`` that reads any number token (``-1e3``, ``-.5``, ``-inf``) as a
-    value, not as an option, and shows defaults in help; subparsers inherit both."""
+    value, not as an option, shows defaults in help, and takes options only by their whole
+    name (``allow_abbrev=False``: ``--only x`` is refused, not read as ``--only-disagreements``);
+    subparsers inherit all three (they are built with this class, without its arguments)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", HelpFormatter)
+        kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
         self._negative_number_matcher = NUMBER
 

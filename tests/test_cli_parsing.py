@@ -125,3 +125,36 @@ def test_help_shows_an_appended_default():
     assert "(default: 10000)" in " ".join(text.split())
     text = " ".join(_subparser("verify").format_help().split())
     assert "default: float64" in text and "(default: 1.0)" in text
+
+
+@pytest.mark.parametrize(
+    "argv, rest",
+    [
+        # argparse's prefix matching read these as --only-disagreements plus a stray "x" and as
+        # --seeds 1
+        (["paper", "--only", "x"], "--only x"),
+        (["lyapunov", "lif", "--seed", "1"], "--seed 1"),
+        (["inspect", "lif", "--js"], "--js"),
+    ],
+)
+def test_an_option_is_taken_only_by_its_whole_name(argv, rest, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.endswith(f"lstmlif: error: unrecognized arguments: {rest}\n")
+
+
+def _all_parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    found = [parser]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                found += _all_parsers(child)
+    return found
+
+
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_every_subcommand_refuses_abbreviated_options(name):
+    parsers = _all_parsers(build_parser(name))
+    assert len(parsers) >= 1 + len(COMMANDS)  # the top parser and every subcommand
+    assert [p.prog for p in parsers if p.allow_abbrev] == []
