@@ -284,21 +284,45 @@ def f_range_unit_square(quadrant: int) -> tuple[float, float]:
 
 
 def paper_column_max(beta1: Any, beta2: Any) -> np.ndarray:
-    """Eq. 15 as the paper defines it, the larger of P's two signed column sums:
-    max(b1 b2^2 + b1 b2 + 2 b2 + 1, 1 + b1 + b1 b2), broadcast. Its printed formula (``paper_f``)
-    is the first column, which is the larger one on the whole second quadrant."""
+    """Eq. 15 as the paper defines it, the larger of `P`'s two signed column sums.
+
+    `max(b1 b2^2 + b1 b2 + 2 b2 + 1, 1 + b1 + b1 b2)`, broadcast. Its printed formula
+    (``paper_f``) is the first column, which is the larger one on the whole second quadrant.
+
+    Parameters
+    ----------
+    beta1, beta2 : array_like
+        Finite reals, broadcast together to shape P.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape P.
+    """
     return np.max(paper_column_sums(beta1, beta2), axis=-1)
 
 
 def column_max_range(quadrant: int) -> tuple[float, float]:
     """(inf, sup) of ``paper_column_max`` over the open unit square of a quadrant. Exact, no grid.
 
-    Both column sums are linear in beta1, so for fixed beta2 their maximum is convex in beta1:
-    its least value is at beta1 = 0, at beta1 = +-1, or where the columns cross,
-    beta1 = 2 beta2 / (1 - beta2^2), with the value (1 + beta2)/(1 - beta2), monotone in beta2.
-    The candidates in beta2 are the ends, the first column's vertex on the beta1 = +-1 edge and
-    the crossings on it (roots of beta1 beta2^2 + 2 beta2 - beta1 = 0); the greatest value is at
-    a corner or at that vertex. The extremes lie on the square's boundary: not attained."""
+    Both column sums are linear in `beta1`, so for fixed `beta2` their maximum is convex in
+    `beta1`: its least value is at `beta1 = 0`, at `beta1 = +-1`, or where the columns cross,
+    `beta1 = 2 beta2 / (1 - beta2^2)`, with the value `(1 + beta2)/(1 - beta2)`, monotone in
+    `beta2`. The candidates in `beta2` are the ends, the first column's vertex on the
+    `beta1 = +-1` edge and the crossings on it (roots of `beta1 beta2^2 + 2 beta2 - beta1 = 0`);
+    the greatest value is at a corner or at that vertex. The extremes lie on the square's
+    boundary: not attained.
+
+    Parameters
+    ----------
+    quadrant : int
+        1, 2, 3 or 4 (the signs of `beta1`, `beta2`: `++`, `-+`, `--`, `+-`).
+
+    Returns
+    -------
+    tuple of float
+        (inf, sup).
+    """
     if quadrant not in QUADRANT_VERDICTS:
         raise ValueError(f"quadrant must be 1, 2, 3 or 4, got {quadrant!r}")
     s1, s2, _ = QUADRANT_VERDICTS[quadrant]
