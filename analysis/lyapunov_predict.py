@@ -58,10 +58,11 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sps
-from scipy import special, stats
+from scipy import special
 
 from lstmlif.analysis.lyapunov import (
     _check_states,
+    _ci,
     _currents,
     _dense_chunks,
     _finite,
@@ -484,6 +485,45 @@ def _log_det(J: np.ndarray) -> np.ndarray:
     return np.linalg.slogdet(J)[1]
 
 
+def _product_top(
+    model: NeuronModel, x_prev: list[np.ndarray], current: np.ndarray
+) -> dict[str, float]:
+    """The top exponent of ``chains`` products of Jacobians at independent draws.
+
+    Parameters
+    ----------
+    model : NeuronModel
+        The neuron (one variant: surrogate and ``detach_reset`` as given).
+    x_prev : list of ndarray
+        One ``(steps, chains)`` array per state: the state before each step.
+    current : ndarray
+        ``(steps, chains)``: the input of each step.
+
+    Returns
+    -------
+    dict
+        ``top`` (mean over chains of each product's top exponent, backward QR) and ``ci95``
+        (its 95% Student-t half-width; NaN where a chain's exponent is not finite), ``frozen``
+        (`E[log rho(J)]`), ``lower_bound`` (`E[log|det J|] / n`), ``rate`` and ``in_window``
+        (spikes per step and the share of steps with `psi != 0`) over the draws: the fields
+        ``Prediction`` and ``IndependentSteps`` share.
+    """
+    steps, chains = current.shape
+    n = len(x_prev)
+    J, s_prev, psi_prev = transition_jacobians(model, x_prev, current)
+    res = backward_qr(_dense_chunks(J, steps, False), n, (chains,), 1, min(100, steps // 4))
+    tops = res.exponents[:, 0]
+    top, half = _ci(tops)
+    return {
+        "top": float(top),
+        "ci95": float(half) if np.all(np.isfinite(tops)) else math.nan,
+        "frozen": float(_log_rho(J).mean()),
+        "lower_bound": float(_log_det(J).mean() / n),
+        "rate": float(s_prev.mean()),
+        "in_window": float((psi_prev != 0).mean()),
+    }
+
+
 def _predict_1d(
     models: Sequence[NeuronModel], dens: StationaryDensity, mean: float, std: float, nodes: int
 ) -> list[Prediction]:
@@ -535,28 +575,8 @@ def _predict_2d(
     current = rng.normal(mean, std, size=(draws, chains))
     out = []
     for m in models:
-        J, s_prev, psi_prev = transition_jacobians(m, [X[..., a] for a in range(n)], current)
-        res = backward_qr(_dense_chunks(J, draws, False), n, (chains,), 1, min(100, draws // 4))
-        tops = res.exponents[:, 0]
-        if np.all(np.isfinite(tops)):
-            top = float(tops.mean())
-            half = float(stats.t.ppf(0.975, chains - 1) * tops.std(ddof=1) / math.sqrt(chains))
-        else:
-            top, half = float(tops.mean()), math.nan
-        out.append(
-            Prediction(
-                True,
-                "density-2d",
-                top,
-                ci95=half,
-                frozen=float(_log_rho(J).mean()),
-                lower_bound=float(_log_det(J).mean() / n),
-                rate=float(s_prev.mean()),
-                in_window=float((psi_prev != 0).mean()),
-                p_zero=0.0,
-                top_nonzero=top,
-            )
-        )
+        est = _product_top(m, [X[..., a] for a in range(n)], current)
+        out.append(Prediction(True, "density-2d", **est, p_zero=0.0, top_nonzero=est["top"]))
     return out
 
 
@@ -657,7 +677,6 @@ def independent_steps_many(
     variants = _same_forward(models, who)
     model = variants[0]
     mean, std = _input_stats(model, input_mean, input_std)
-    n = len(model.state_names)
     samples = _positive_int("samples", samples, 8)
     chains = _positive_int("chains", chains, 2)
     warm = 200
@@ -670,26 +689,10 @@ def independent_steps_many(
     pick = rng.integers(0, samples * chains, size=(samples, chains))
     x_prev = [flat[nm][pick] for nm in model.state_names]
     currents = rng.normal(mean, std, size=(samples, chains))
-    out = []
-    for m in variants:
-        J, s_prev, psi_prev = transition_jacobians(m, x_prev, currents)
-        res = backward_qr(_dense_chunks(J, samples, False), n, (chains,), 1, min(100, samples // 4))
-        tops = res.exponents[:, 0]
-        with np.errstate(invalid="ignore"):
-            half = float(stats.t.ppf(0.975, chains - 1) * tops.std(ddof=1) / math.sqrt(chains))
-        out.append(
-            IndependentSteps(
-                top=float(tops.mean()),
-                ci95=half if np.all(np.isfinite(tops)) else math.nan,
-                frozen=float(_log_rho(J).mean()),
-                lower_bound=float(_log_det(J).mean() / n),
-                rate=float(s_prev.mean()),
-                in_window=float((psi_prev != 0).mean()),
-                samples=samples,
-                chains=chains,
-            )
-        )
-    return out
+    return [
+        IndependentSteps(**_product_top(m, x_prev, currents), samples=samples, chains=chains)
+        for m in variants
+    ]
 
 
 def independent_steps(
