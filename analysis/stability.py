@@ -231,7 +231,11 @@ def spectral_radius(model: NeuronModel) -> np.ndarray:
 def period(model: NeuronModel) -> np.ndarray:
     """Oscillation period 2 pi / theta in steps, theta = |arg lambda|, where J has a complex
     pair; NaN where all eigenvalues are real (and for one-dimensional models). Shape P."""
-    lam = eigenvalues(model)
+    return _period_of(eigenvalues(model))
+
+
+def _period_of(lam: np.ndarray) -> np.ndarray:
+    """``period`` from eigenvalues ``lam`` of shape (*P, n)."""
     theta = np.max(np.abs(np.angle(lam)) * (lam.imag != 0), axis=-1)
     with np.errstate(divide="ignore"):
         return np.where(theta > 0, 2 * np.pi / np.where(theta > 0, theta, 1.0), np.nan)
@@ -333,7 +337,13 @@ def classify(model: NeuronModel) -> np.ndarray:
 def memory_horizon(model: NeuronModel) -> np.ndarray:
     """-1 / ln rho(J) in steps (the e-folding time of the slowest mode) where
     rho < 1 - ``MARGINAL_TOL``; inf otherwise (marginal or growing). Shape P."""
-    rho = spectral_radius(model)
+    return _horizon_of(spectral_radius(model))
+
+
+def _horizon_of(rho: Any) -> np.ndarray:
+    """``memory_horizon`` from the spectral radius ``rho`` (any shape; 0 where rho = 0: a
+    nilpotent J forgets at once)."""
+    rho = np.asarray(rho, dtype=np.float64)
     decays = rho < 1.0 - MARGINAL_TOL
     with np.errstate(divide="ignore"):
         return np.where(decays, -1.0 / np.log(np.where(decays, rho, 0.5)), np.inf)
@@ -732,7 +742,6 @@ def inspect_model(model: NeuronModel, kmax: int = 10000) -> dict[str, Any]:
     lam = exact["eigenvalues"] if exact is not None else _eigs(J)
     n = J.shape[-1]
     rho = float(np.max(np.abs(lam)))
-    theta = float(np.max(np.abs(np.angle(lam)) * (lam.imag != 0)))
     report: dict[str, Any] = {
         "model": type(m).__name__,
         "convention": m.convention,
@@ -742,15 +751,13 @@ def inspect_model(model: NeuronModel, kmax: int = 10000) -> dict[str, Any]:
         "jacobian": J.tolist(),
         "eigenvalues": [[float(z.real), float(z.imag)] for z in lam],
         "spectral_radius": rho,
-        "period": 2 * math.pi / theta if theta > 0 else math.nan,
+        "period": float(_period_of(lam)),
         "log10_sup_norm_1": float(log10_sup_power_norm(m, ord=1, kmax=kmax)),
         "log10_sup_norm_2": float(log10_sup_power_norm(m, ord=2, kmax=kmax)),
         "kmax": kmax,
-        "memory_horizon": -1.0 / math.log(rho) if 0 < rho < 1.0 - MARGINAL_TOL else math.inf,
+        "memory_horizon": float(_horizon_of(rho)),
         "exact": exact is not None,
     }
-    if rho == 0:
-        report["memory_horizon"] = 0.0  # J nilpotent below threshold: forgotten at once
     with np.errstate(over="ignore"):
         for o in (1, 2):
             report[f"sup_norm_{o}"] = float(np.power(10.0, report[f"log10_sup_norm_{o}"]))
