@@ -28,7 +28,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from lstmlif.fileio import atomic_open
+from lstmlif.fileio import atomic_open, oserror_naming
 
 __all__ = [
     "atomic_open",
@@ -63,7 +63,7 @@ def _writing(path: Path, mode: str = "wb") -> Iterator[IO[Any]]:
             yield fh
     except OSError as err:
         if err.filename in (str(path), None):
-            raise OSError(err.errno, err.strerror or str(err), str(_target(path))) from None
+            raise oserror_naming(err, _target(path)) from None
         raise
 
 
@@ -185,7 +185,7 @@ def publish_set(out_dir: Path, name: str, staged: Sequence[Path]) -> list[Path]:
         try:
             os.replace(p, target)
         except OSError as err:
-            raise OSError(err.errno, err.strerror or str(err), str(target)) from None
+            raise oserror_naming(err, target) from None
         final.append(target)
     for old in earlier:
         path = out_dir / old

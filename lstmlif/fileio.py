@@ -22,7 +22,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_open", "atomic_write", "check_writable", "describe_oserror", "jsonable"]
+__all__ = [
+    "atomic_open",
+    "atomic_write",
+    "check_writable",
+    "describe_oserror",
+    "jsonable",
+    "oserror_naming",
+]
 
 
 def check_writable(folder: str | Path, what: str) -> Path:
@@ -78,7 +85,7 @@ def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as err:
-        raise _naming(err, path) from None
+        raise oserror_naming(err, path) from None
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
             yield fh
@@ -89,16 +96,16 @@ def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
     except OSError as err:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        raise (err if err.filename and err.filename != tmp else _naming(err, path)) from None
+        raise (err if err.filename and err.filename != tmp else oserror_naming(err, path)) from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
 
 
-def _naming(err: OSError, path: Path) -> OSError:
+def oserror_naming(err: OSError, path: str | Path) -> OSError:
     """``err`` as an OSError of the same kind (the errno picks the subclass) naming ``path``,
-    the target, not a temporary."""
+    the target, not a temporary or staging file."""
     return OSError(err.errno, err.strerror or str(err) or type(err).__name__, str(path))
 
 
