@@ -203,7 +203,7 @@ def _oserror_line(err: OSError) -> str:
 
     stream = getattr(err, "lstmlif_stream", None)
     if stream and not err.filename:
-        return f"{stream}: {err.strerror or err}"
+        return f"{stream}: {describe_oserror(err)}"
     return describe_oserror(err)
 
 

@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 import torch
 
+from lstmlif import cli
 from lstmlif.cli import BROKEN_PIPE_STATUS, main
 from lstmlif.fileio import atomic_open, check_writable
 from lstmlif.neurons import (
@@ -464,10 +465,23 @@ def test_a_full_disk_names_the_file_not_the_temporary(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+def _stdout_error(*args: object) -> OSError:
+    """An OSError raised while writing the standard output (as ``main`` marks it)."""
+    err = OSError(*args)
+    err.lstmlif_stream = "standard output"
+    return err
+
+
 @pytest.mark.parametrize(
     "exc,line",
     [
         (OSError(errno.ENOSPC, "No space left on device"), "error: No space left on device"),
+        (
+            _stdout_error(errno.ENOSPC, "No space left on device"),
+            "error: standard output: No space left on device",
+        ),
+        # no reason at all: the error's kind, not an empty line end
+        (_stdout_error(), "error: standard output: OSError"),
         (
             OSError(errno.ENOSPC, "No space left on device", "/d/x.png"),
             "error: /d/x.png: No space left on device",
@@ -486,6 +500,7 @@ def test_oserror_lines_have_one_colon_each(monkeypatch, capsys, exc, line):
         raise exc
 
     monkeypatch.setattr(stability, "run", explode)
+    monkeypatch.setattr(cli, "_quiet_stdout", lambda: None)  # keep pytest's own output
     assert main(["inspect", "lif"]) == 2
     assert capsys.readouterr().err == f"lstmlif inspect: {line}\n"
 
