@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
             g = grads_of([linear.weight, linear.bias])
             ref_g, ref_count = refs[_reference(name)]
             err = max(rel_err(a, b) for a, b in zip(g, ref_g, strict=True))
-            count = float(spikes.sum())
+            count = float(spikes.detach().sum())
             ok = (
                 err <= args.rtol
                 and count > 0
