@@ -310,6 +310,9 @@ def test_graph_estimate_counts_the_nodes_of_one_step():
         return len(seen)
 
     assert graph_nodes_per_step(LSTMLIF()) == census(5) - census(4)
+    # counted by hand from LIF's step (paper convention, subtract reset): r = v_th S (mul),
+    # alpha v (mul), - r (sub), + I (add), v - v_th (sub) and the spike: 6 nodes
+    assert graph_nodes_per_step(LIF()) == 6
 
 
 def test_memory_limit_setting_is_checked(monkeypatch):
