@@ -134,12 +134,29 @@ def _forward(model: NeuronModel, X: np.ndarray, current: np.ndarray) -> np.ndarr
 def transition_jacobians(
     model: NeuronModel, x_prev: Sequence[np.ndarray], current: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The spike-aware Jacobian ``J = dx[t]/dx[t-1]`` of one step taken from given states.
+    """The spike-aware Jacobian `J = dx[t]/dx[t-1]` of one step taken from given states.
 
-    x_prev: one array per state (``model.state_names`` order), any common shape ``s`` with
-    ``current``; the previous spike is recomputed as ``S = H(z(x_prev))``. Returns
-    (J ``(*s, n, n)``, S_prev ``(*s)``, psi_prev ``(*s)``): the same partials the measurement uses
-    (``neurons.derivatives``), evaluated at the given points instead of along a trajectory.
+    The same partials the measurement uses (``neurons.derivatives``), evaluated at the given
+    points instead of along a trajectory.
+
+    Parameters
+    ----------
+    model : NeuronModel
+        The neuron.
+    x_prev : sequence of ndarray
+        One array per state (``model.state_names`` order), any common shape ``s`` with
+        ``current``; the previous spike is recomputed as `S = H(z(x_prev))`.
+    current : ndarray
+        The input of the step, broadcasting with ``s``.
+
+    Returns
+    -------
+    J : ndarray
+        ``(*s, n, n)``, row `i` = `d x_i[t]`, column `j` = `d x_j[t-1]`.
+    s_prev : ndarray
+        ``(*s)``: the previous spike.
+    psi_prev : ndarray
+        ``(*s)``: its surrogate derivative.
     """
     names = model.state_names
     D = step_partials(model)
@@ -316,15 +333,36 @@ def stationary_density(
     max_iter: int = 20000,
     coarse: int | None = None,
 ) -> StationaryDensity:
-    """Stationary distribution of a one- or two-state model driven by I ~ N(mean, std^2) i.i.d.,
-    from the transfer operator on a grid (see the module docstring); no trajectory, no Jacobian.
+    """Stationary distribution of a one- or two-state model driven by `I ~ N(mean, std^2)`
+    i.i.d., from the transfer operator on a grid (see the module docstring); no trajectory, no
+    Jacobian.
 
-    grid: cells per state (default 1200 for one state, 100 for two); nodes: input nodes per
-    cell where the update is not affine in I (or has two states); coarse: cells per state of
-    the passes that find the box (default 200 for one state; for two, ``COARSE_GRIDS`` in turn
-    until one holds the mass). Raises ``NotApplicable``
-    (a ValueError) for std = 0, three or more states, per-neuron parameters, or a state that
-    drifts off every box.
+    Parameters
+    ----------
+    model : NeuronModel
+        A one- or two-state model with scalar parameters.
+    input_mean, input_std : float
+        The input's mean and standard deviation (`std > 0`).
+    grid : int, optional
+        Cells per state (default 1200 for one state, 100 for two).
+    nodes : int
+        Input nodes per cell where the update is not affine in `I` (or has two states).
+    tol, max_iter : float, int
+        The power iteration's tolerance and its most iterations.
+    coarse : int, optional
+        Cells per state of the passes that find the box (default 200 for one state; for two,
+        ``COARSE_GRIDS`` in turn until one holds the mass).
+
+    Returns
+    -------
+    StationaryDensity
+        The cell edges, centres ``(M, n)`` and probabilities ``(M,)``.
+
+    Raises
+    ------
+    NotApplicable
+        (a ValueError) for `std = 0`, three or more states, per-neuron parameters, or a state
+        that drifts off every box.
     """
     model = _numpy_model(model, "stationary_density")
     n = len(model.state_names)
@@ -618,14 +656,30 @@ def predict_top(
     seed: int = 20_000,
 ) -> Prediction:
     """Predict the top Lyapunov exponent of ``model``'s backward dynamics under
-    I ~ N(input_mean, input_std^2) i.i.d. (default: the class's ``input_stats``) from the
-    stationary density of the state (``stationary_density``), with no simulation in time.
+    `I ~ N(input_mean, input_std^2)` i.i.d. from the stationary density of the state
+    (``stationary_density``), with no simulation in time.
 
-    One state: E_pi[log|J|] by quadrature (``nodes`` Gauss-Hermite nodes, at most 48, and 4
+    One state: `E_pi[log|J|]` by quadrature (``nodes`` Gauss-Hermite nodes, at most 48, and 4
     Gauss-Legendre points per cell). Two states: the top exponent of ``chains`` products of
-    ``draws`` Jacobians drawn i.i.d. from pi x N(mean, std^2) (seed ``seed``), mean and 95%
-    interval over chains. Returns a ``Prediction``; ``applicable`` False with the reason where
-    the method cannot take the model or input (never raises for that).
+    ``draws`` Jacobians drawn i.i.d. from `pi x N(mean, std^2)`, mean and 95% interval over
+    chains.
+
+    Parameters
+    ----------
+    model : NeuronModel
+        The neuron.
+    input_mean, input_std : float, optional
+        The input statistics (default: the class's ``input_stats``).
+    grid, nodes : int
+        Cells per state (``stationary_density``) and input quadrature nodes.
+    draws, chains, seed : int
+        Two states: the product's length, how many products, and the random seed.
+
+    Returns
+    -------
+    Prediction
+        ``applicable`` False with the reason where the method cannot take the model or input
+        (never raises for that).
     """
     return predict_tops([model], input_mean, input_std, grid, nodes, draws, chains, seed)[0]
 
@@ -703,9 +757,26 @@ def independent_steps(
     chains: int = 8,
     seed: int = 10_000,
 ) -> IndependentSteps:
-    """The independent-steps estimate of the top exponent: *simulate* ``chains`` neurons for
-    ``samples`` steps (after 200 of transient; seed ``seed``), draw their states at random, pair
-    each with a fresh input and take the top exponent of the product of those independent
-    Jacobians (backward QR). The measurement minus this is the effect of temporal correlations
-    between steps; it is a diagnostic, not a prediction (it needs the simulation)."""
+    """The independent-steps estimate of the top exponent (a diagnostic, not a prediction: it
+    needs the simulation).
+
+    Simulates ``chains`` neurons for ``samples`` steps (after 200 of transient), draws their
+    states at random, pairs each with a fresh input and takes the top exponent of the product
+    of those independent Jacobians (backward QR). The measurement minus this is the effect of
+    temporal correlations between steps.
+
+    Parameters
+    ----------
+    model : NeuronModel
+        The neuron.
+    input_mean, input_std : float, optional
+        The input statistics (default: the class's ``input_stats``).
+    samples, chains, seed : int
+        The product's length, how many products, and the random seed.
+
+    Returns
+    -------
+    IndependentSteps
+        The estimate with its 95% interval over chains.
+    """
     return independent_steps_many([model], input_mean, input_std, samples, chains, seed)[0]
