@@ -220,20 +220,22 @@ class _Args:
 
 # Run in the kernel before the notebook's first cell: every later cell run starts a new count
 # (IPython's pre_run_cell event); ``pyplot.figure`` (which ``subplots`` and every other pyplot
-# constructor call) notes each figure the cell creates; when the cell's code is done (the
-# post_execute event, before the inline backend's own, which shows the open figures) the count
-# is the number of those figures still open: the figures Jupyter is to show (a figure that a
-# cell saves to a file and closes is not).
+# constructor call) notes each figure the cell creates. The count is the number of those
+# figures the cell shows with ``pyplot.show`` plus those still open when its code is done (the
+# post_execute event, before the inline backend's own, which shows the open figures): the
+# figures Jupyter is to show (a figure that a cell saves to a file and closes is not one).
 _COUNT_FIGURES = """\
 import matplotlib.pyplot as _lstmlif_plt
 from IPython import get_ipython as _lstmlif_ipython
 _lstmlif_figures, _lstmlif_made = [], []
+def _lstmlif_open():
+    return [f for f in _lstmlif_made if _lstmlif_plt.fignum_exists(f.number)]
 def _lstmlif_start(info):
     _lstmlif_made.clear()
     _lstmlif_figures.append(0)
 def _lstmlif_end():
     if _lstmlif_figures:
-        _lstmlif_figures[-1] = sum(_lstmlif_plt.fignum_exists(f.number) for f in _lstmlif_made)
+        _lstmlif_figures[-1] += len(_lstmlif_open())
 _lstmlif_ipython().events.register("pre_run_cell", _lstmlif_start)
 _lstmlif_ipython().events.register("post_execute", _lstmlif_end)
 def _lstmlif_counting(make):
@@ -242,7 +244,15 @@ def _lstmlif_counting(make):
         _lstmlif_made.append(fig)
         return fig
     return figure
+def _lstmlif_showing(show):
+    def shown(*args, **kwargs):
+        opened = _lstmlif_open()
+        _lstmlif_figures[-1] += len(opened)
+        _lstmlif_made[:] = [f for f in _lstmlif_made if f not in opened]
+        return show(*args, **kwargs)
+    return shown
 _lstmlif_plt.figure = _lstmlif_counting(_lstmlif_plt.figure)
+_lstmlif_plt.show = _lstmlif_showing(_lstmlif_plt.show)
 """
 _REPORT_FIGURES = "import json as _lstmlif_json; print(_lstmlif_json.dumps(_lstmlif_figures))"
 
