@@ -179,7 +179,7 @@ def graph_nodes_per_step(model: NeuronModel, dtype: torch.dtype = torch.float64)
         bool(model.detach_reset),
         type(model.surrogate).__name__,
         tuple(
-            (k, isinstance(v, torch.Tensor) and v.requires_grad, np.ndim(_numpy(v)) > 0)
+            (k, isinstance(v, torch.Tensor) and v.requires_grad, np.ndim(v) > 0)
             for k, v in model.params().items()
         ),
     )
@@ -210,8 +210,25 @@ def _count_nodes(model: NeuronModel, dtype: torch.dtype) -> int:
 
 
 def autograd_bytes(model: NeuronModel, steps: int, neurons: int, dtype: torch.dtype) -> int:
-    """Estimated bytes of the autograd graph of ``simulate`` over ``steps`` x ``neurons``:
-    steps x nodes per step x (``NODE_BYTES`` + neurons x itemsize)."""
+    """Estimated bytes of the autograd graph of ``simulate`` over ``steps`` x ``neurons``.
+
+    `steps * nodes * (NODE_BYTES + neurons * itemsize)`, with `nodes` from
+    ``graph_nodes_per_step``.
+
+    Parameters
+    ----------
+    model : NeuronModel
+        The neuron (its class, switches and which parameters require grad set `nodes`).
+    steps, neurons : int
+        The run's length and its number of neurons (the product of the batch shape).
+    dtype : torch.dtype
+        The current's dtype (its item size).
+
+    Returns
+    -------
+    int
+        Bytes (an estimate, not a measurement).
+    """
     size = torch.empty((), dtype=dtype).element_size()
     return int(steps * graph_nodes_per_step(model, dtype) * (NODE_BYTES + neurons * size))
 
