@@ -384,15 +384,19 @@ def backward_qr(
     return QRResult(acc, counted, det_acc, saved, rank_min)
 
 
-def step_rank(jacobians: np.ndarray) -> np.ndarray:
+def step_rank(jacobians: np.ndarray, sign: np.ndarray | None = None) -> np.ndarray:
     """An upper bound on the rank of each J (..., n, n), exact where it is below n: n less the
     larger of its numbers of exactly zero rows and columns, and at most n - 1 where det J = 0
-    exactly (an exactly zero pivot of the LU factorisation)."""
+    exactly (an exactly zero pivot of the LU factorisation). ``sign``: the sign part of
+    ``np.linalg.slogdet(J)`` where the caller has it already (so J is factorised once)."""
     J = np.asarray(jacobians, dtype=np.float64)
     n = J.shape[-1]
     zero = J == 0
     deficit = np.maximum(zero.all(axis=-1).sum(axis=-1), zero.all(axis=-2).sum(axis=-1))
-    singular = np.linalg.slogdet(J)[0] == 0 if n > 1 else zero[..., 0, 0]
+    if n > 1:
+        singular = (np.linalg.slogdet(J)[0] if sign is None else np.asarray(sign)) == 0
+    else:
+        singular = zero[..., 0, 0]
     return n - np.maximum(deficit, singular.astype(np.int64))
 
 
@@ -404,8 +408,8 @@ def _dense_chunks(
         lo = max(0, hi - chunk)
         J = jacobians[lo:hi]
         JT = np.swapaxes(J, -1, -2)
-        logdet = np.linalg.slogdet(J)[1] if with_det else None
-        yield (lambda i, Q, JT=JT: JT[i] @ Q), hi - lo, logdet, step_rank(J)
+        sign, logdet = np.linalg.slogdet(J) if with_det else (None, None)
+        yield (lambda i, Q, JT=JT: JT[i] @ Q), hi - lo, logdet, step_rank(J, sign)
 
 
 # ----------------------------------------------------------------------------- single neurons
@@ -831,8 +835,8 @@ def network_spectrum(
         if k != N:
             raise ValueError("network_spectrum: with_det needs every exponent (k = H * n)")
         dense = network_jacobians(trace, W, start, stop, psi_zero)
-        logdet = np.linalg.slogdet(dense)[1]
-        ranks = step_rank(dense)
+        sign, logdet = np.linalg.slogdet(dense)
+        ranks = step_rank(dense, sign)
 
     res = backward_qr(iter([(apply, stop - start, logdet, ranks)]), N, (B,), k, burn)
     psi = surrogate_slopes(trace.model, trace.states)[start:stop]
