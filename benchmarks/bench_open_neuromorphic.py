@@ -16,8 +16,10 @@ to compute the same neuron (``_common.our_switches``: snntorch's LIF is ours wit
 detached reset and the arctan surrogate, spikingjelly's is ours with ``convention="code"``,
 norse's ours with reset to zero, reset not detached and the SuperSpike surrogate): norm-wise
 relative difference of (dL/dW, dL/db), and the spike counts; a difference above ``--rtol``
-(1e-4) is printed as a MISMATCH. The toolkit's exact and fused paths are compared with its
-autograd path likewise.
+(1e-4) is printed as a MISMATCH. Where the float32 difference is larger and the spike trains
+differ (a peer whose update is written in another order can move a spike whose potential
+lands within rounding of the threshold), the check is redone in float64 and says so. The
+toolkit's exact and fused paths are compared with its autograd path likewise.
 
 Timing: for each size, ``--repeats`` rounds; in each round every thread count in ``--threads``
 (``torch.set_num_threads``, which the fused kernels also follow) and, within it, every
@@ -76,6 +78,19 @@ def _loss_fn(linear: torch.nn.Linear, neuron, x: torch.Tensor):
     return run
 
 
+def _float64_error(name: str, neuron, ref_linear: torch.nn.Linear, x: torch.Tensor, n: int):
+    """The gradient check of ``name`` redone in float64 (weights and input cast): a peer whose
+    update is written in another order (norse: v + 0.1 (10 I - v) against 0.9 v + I) can move
+    a spike in float32 where the potential lands within rounding of the threshold."""
+    grads = []
+    for fn in (our_lif(n, "autograd", _reference(name)), neuron):
+        linear = torch.nn.Linear(n, n).double()
+        linear.load_state_dict(ref_linear.state_dict())
+        _loss_fn(linear, fn, x.double())()
+        grads.append(grads_of([linear.weight, linear.bias]))
+    return max(rel_err(a, b) for a, b in zip(grads[1], grads[0], strict=True))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--sizes", default="512,2048,4096")
@@ -118,26 +133,32 @@ def main(argv: list[str] | None = None) -> int:
             runs[name] = (linear, _loss_fn(linear, neuron, x))
         torch.set_num_threads(max(threads))
         # gradients against the toolkit's autograd layer computing the same neuron
-        refs: dict[str, tuple[list[torch.Tensor], float]] = {}
+        refs: dict[str, tuple[list[torch.Tensor], torch.Tensor]] = {}
         for peer in {_reference(k) for k in runs}:
             linear = torch.nn.Linear(n, n)
             linear.load_state_dict(ref_linear.state_dict())
             spikes = _loss_fn(linear, our_lif(n, "autograd", peer), x)()
-            refs[peer] = (grads_of([linear.weight, linear.bias]), float(spikes.detach().sum()))
+            refs[peer] = (grads_of([linear.weight, linear.bias]), spikes.detach())
         checks = {}
+        name_note: dict[str, str] = {}
         for name, (linear, run) in runs.items():
-            spikes = run()
+            spikes = run().detach()
             g = grads_of([linear.weight, linear.bias])
-            ref_g, ref_count = refs[_reference(name)]
+            ref_g, ref_spikes = refs[_reference(name)]
             err = max(rel_err(a, b) for a, b in zip(g, ref_g, strict=True))
-            count = float(spikes.detach().sum())
+            flips = int((spikes != ref_spikes).sum())
+            if err > args.rtol and flips and dtype == torch.float32:
+                # the peer's update rounds differently and moved a spike: check in float64
+                err = _float64_error(name, contestants[name], ref_linear, x, n)
+                name_note[name] = f"f64, {flips} flips"
+            count = float(spikes.sum()) - float(ref_spikes.sum())
             ok = (
                 err <= args.rtol
-                and count > 0
+                and float(spikes.sum()) > 0
                 and all(bool(torch.isfinite(t).all()) and float(t.abs().max()) > 0 for t in g)
             )
             mismatches += not ok
-            checks[name] = (err, count - ref_count, float(spikes.mean()), ok)
+            checks[name] = (err, count, float(spikes.mean()), ok)
         best = {(k, t): [float("inf"), float("inf")] for k in runs for t in threads}
         for _ in range(args.repeats):
             for t in threads:
@@ -165,7 +186,8 @@ def main(argv: list[str] | None = None) -> int:
                 row += f" | {wall * 1e3:10.1f} {cpu * 1e3:7.1f} {rel:6.2f}x"
             if len(threads) > 1:
                 row += f" | {best[(name, threads[0])][0] / best[(name, threads[-1])][0]:6.2f}x"
-            print(row + ("" if ok else "  MISMATCH"))
+            note = f"  (grad rel in {name_note[name]})" if name in name_note else ""
+            print(row + ("" if ok else "  MISMATCH") + note)
     print(
         "\n(rate: spikes per lane-step; grad rel: norm-wise relative difference of dL/dW, dL/db "
         "against the toolkit's autograd layer computing the same neuron; spikes: spike count "
