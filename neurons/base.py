@@ -69,6 +69,23 @@ ParamLike = Any  # float | np.ndarray | torch.Tensor | sympy.Expr
 # ----------------------------------------------------------------------------- validation
 
 
+def _real_scalar(value: Any) -> bool:
+    """A real number other than a boolean: int, float, Fraction, Decimal or a NumPy scalar."""
+    return isinstance(value, (numbers.Real, decimal.Decimal)) and not isinstance(
+        value, (bool, np.bool_)
+    )
+
+
+def _float64(value: Any, what: str) -> np.ndarray:
+    """``value`` (a scalar or an object array of real numbers) as float64; a ValueError naming
+    ``what`` where a number is beyond float64's range (an int or a Fraction; a Decimal rounds
+    to inf, refused later as not finite)."""
+    try:
+        return np.asarray(value).astype(np.float64)
+    except OverflowError:
+        raise ValueError(f"got {what} beyond float64's range (|value| > 1.8e308)") from None
+
+
 def _as_numpy(value: ParamLike) -> np.ndarray | None:
     """A float64 NumPy copy of a numeric parameter, or None for a symbolic one."""
     if isinstance(value, torch.Tensor):
@@ -86,21 +103,10 @@ def _as_numpy(value: ParamLike) -> np.ndarray | None:
     if isinstance(value, decimal.Decimal) or (
         isinstance(value, numbers.Real) and not isinstance(value, np.generic)
     ):
-        try:
-            return np.asarray(float(value))  # a Fraction, a Decimal, an int subclass
-        except OverflowError:
-            raise ValueError(
-                f"got {type(value).__name__} beyond float64's range (|value| > 1.8e308)"
-            ) from None
+        return _float64(value, type(value).__name__)  # a Fraction, a Decimal, an int subclass
     arr = np.asarray(value)
-    if (
-        arr.dtype == object
-        and arr.size
-        and all(
-            isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) for v in arr.flat
-        )
-    ):
-        return arr.astype(np.float64)  # an array of Fractions
+    if arr.dtype == object and arr.size and all(_real_scalar(v) for v in arr.flat):
+        return _float64(arr, "an array element")  # an array of Fractions or Decimals
     if (
         arr.dtype == object
         or not np.issubdtype(arr.dtype, np.number)

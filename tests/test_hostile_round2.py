@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 import warnings
+from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 
@@ -265,6 +266,16 @@ def test_fractions_are_real_numbers():
     assert str(info.value) == (
         "LIF: parameter 'tau_m' must be a real number; got int beyond float64's range "
         "(|value| > 1.8e308)"
+    )
+    # per-neuron values as object arrays: Decimals like Fractions (a scalar Decimal was
+    # accepted, an array of them refused), and an element beyond float64 a ValueError too
+    halves = np.array([Fraction(1, 2), Decimal("0.25")], dtype=object)
+    assert get_model("lif", alpha=halves).alpha.tolist() == [0.5, 0.25]
+    with pytest.raises(ValueError) as info:
+        get_model("lif", tau_m=np.array([Fraction(10**400), 1], dtype=object))
+    assert str(info.value) == (
+        "LIF: parameter 'tau_m' must be a real number; got an array element beyond float64's "
+        "range (|value| > 1.8e308)"
     )
 
 
