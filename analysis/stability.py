@@ -564,13 +564,24 @@ EXACT_OPS = dataclasses.replace(
 
 
 def exact_jacobian(model: NeuronModel) -> list[list[Fraction]] | None:
-    """The sub-threshold J of a scalar-parameter model in exact rational arithmetic: the
-    step runs on ``Fraction`` copies of its float64 coefficients, so an entry such as
-    ``1 + beta1 beta2`` keeps its 1 beside ``beta1 beta2 = 5e199``. None where that is not
-    possible (array parameters, a step that uses exp or sigmoid of a state, or a map that
-    is not affine along a state axis below threshold).
+    """The sub-threshold J of a scalar-parameter model in exact rational arithmetic.
 
-    Returns the n x n entries, row i = d x_i[t], column j = d x_j[t-1] (``state_names``)."""
+    The step runs on ``Fraction`` copies of its float64 coefficients, so an entry such as
+    `1 + beta1 beta2` keeps its 1 beside `beta1 beta2 = 5e199`.
+
+    Parameters
+    ----------
+    model : NeuronModel
+        A model with scalar parameters (tensors are read detached).
+
+    Returns
+    -------
+    list of list of Fraction or None
+        The `n x n` entries, row `i` = `d x_i[t]`, column `j` = `d x_j[t-1]` (``state_names``
+        order); None where exact arithmetic is not possible (array parameters, a step that
+        uses exp or sigmoid of a state, or a map that is not affine along a state axis below
+        threshold).
+    """
     m = _numeric_model(model)
     if _param_shape(m) != ():
         return None
@@ -685,14 +696,26 @@ def _exact_roots(coeffs: list[Fraction]) -> np.ndarray | None:
 
 
 def exact_spectrum(model: NeuronModel) -> dict[str, Any] | None:
-    """det J, tr J, the characteristic polynomial and the eigenvalues of a scalar-parameter
-    model's sub-threshold J from ``exact_jacobian`` (det and trace exact, then rounded once;
-    eigenvalues to float64 precision even where they span 400 orders of magnitude). For
-    LSTM-LIF at beta1 = 1e200, beta2 = 0.5: det J = 1 exactly, eigenvalues 5e199 and 2e-200.
-    None where the exact Jacobian is not available (``exact_jacobian``).
+    """`det J`, `tr J` and the eigenvalues of a scalar-parameter model's sub-threshold J from
+    ``exact_jacobian``.
 
-    Returns {"jacobian": float64 (n, n), "det", "trace": floats, "det_exact",
-    "trace_exact": Fractions, "eigenvalues": complex (n,), by decreasing modulus}."""
+    The determinant and trace are exact, then rounded once; the eigenvalues are the roots of
+    the exact characteristic polynomial to float64 precision, even where they span 400 orders
+    of magnitude. For LSTM-LIF at `beta1 = 1e200`, `beta2 = 0.5`: `det J = 1` exactly,
+    eigenvalues `5e199` and `2e-200`.
+
+    Parameters
+    ----------
+    model : NeuronModel
+        A model with scalar parameters.
+
+    Returns
+    -------
+    dict or None
+        ``jacobian`` (float64 ``(n, n)``), ``det`` and ``trace`` (floats), ``det_exact`` and
+        ``trace_exact`` (Fractions), ``eigenvalues`` (complex ``(n,)``, by decreasing
+        modulus); None where the exact Jacobian is not available (``exact_jacobian``).
+    """
     J = exact_jacobian(model)
     if J is None:
         return None
