@@ -12,7 +12,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SITE ?= site
 TORCH ?= torch==2.13.0
-PEERS ?= snntorch==1.0.0 norse==1.1.0 spikingjelly==2.0.0
+PEERS ?= snntorch==1.0.0 norse==1.1.0 spikingjelly==2.0.0 nirtorch==2.6 loguru==0.8.0
 STAMP := $(VENV)/.installed-test-cluster-docs-peers
 
 .PHONY: install install-docs figures test lint docs clean

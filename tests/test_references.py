@@ -18,9 +18,8 @@ OUTSIDE = re.compile(
     r"|\bshared/(?:sp" r"ec|no" r"tes)\b"  # its folders
     rf"|\b(?:{_NAMES})(?:'s)? sections?\b|\b(?:{_NAMES})'s\b"  # "<NAME> section 3", "<NAME>'s"
 )  # fmt: skip
-# README.md still has two citations of that kind, to be replaced with the docs pages; then
-# this set becomes empty.
-EXCLUDED = {"README.md"}
+# Files exempt from the check: none (the README cites the docs pages too).
+EXCLUDED: set[str] = set()
 
 
 def _tracked_text_files() -> list[Path]:
