@@ -168,9 +168,23 @@ _NODES: dict[tuple, int] = {}
 
 
 def graph_nodes_per_step(model: NeuronModel, dtype: torch.dtype = torch.float64) -> int:
-    """Autograd nodes one time step of ``simulate`` adds to the graph (counted on runs of three
-    and two steps at one neuron; remembered per model class, switches and which parameters
-    are tensors that require grad)."""
+    """Autograd nodes one time step of ``simulate`` adds to the graph.
+
+    Counted on runs of three and two steps at one neuron (the difference); remembered per
+    model class, switches and which parameters are tensors that require grad.
+
+    Parameters
+    ----------
+    model : NeuronModel
+        The neuron.
+    dtype : torch.dtype
+        The current's dtype.
+
+    Returns
+    -------
+    int
+        Nodes per step, at least 1 (LIF 6, LSTM-LIF 11 at their defaults).
+    """
     key = (
         type(model),
         dtype,
@@ -239,8 +253,21 @@ MEMORY_SHARE = 0.75
 
 
 def memory_limit() -> tuple[int, str]:
-    """(bytes, how it was set): ``LSTMLIF_MEMORY_LIMIT`` if set (e.g. "8G"), else
-    ``MEMORY_SHARE`` of ``available_memory()``. A ValueError names a malformed setting."""
+    """The memory one run may plan to use.
+
+    Returns
+    -------
+    limit : int
+        Bytes: ``LSTMLIF_MEMORY_LIMIT`` if set (bytes, or with K, M, G, T, e.g. ``8G``), else
+        ``MEMORY_SHARE`` of ``available_memory()``.
+    how : str
+        How it was set, for messages.
+
+    Raises
+    ------
+    ValueError
+        Naming a malformed or non-positive ``LSTMLIF_MEMORY_LIMIT``.
+    """
     text = os.environ.get("LSTMLIF_MEMORY_LIMIT", "").strip()
     if text:
         units = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
@@ -268,8 +295,23 @@ class MemoryLimitError(MemoryError):
 
 
 def check_memory(needed: int, what: str, hint: str) -> None:
-    """A ``MemoryLimitError`` (a MemoryError) naming ``what``, the estimate and the limit
-    (``memory_limit``) when the estimate is above it: called before the work starts."""
+    """Refuse a run whose estimated memory is above ``memory_limit``; call it before the work.
+
+    Parameters
+    ----------
+    needed : int
+        The estimate in bytes.
+    what : str
+        What needs it, the start of the message (e.g. ``verify: one case of ...``).
+    hint : str
+        What to do instead, the end of the message.
+
+    Raises
+    ------
+    MemoryLimitError
+        (a MemoryError) naming ``what``, the estimate and the limit, when ``needed`` is above
+        the limit.
+    """
     limit, how = memory_limit()
     if needed > limit:
         raise MemoryLimitError(
