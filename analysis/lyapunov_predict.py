@@ -468,14 +468,33 @@ def _settled_density(
 class Prediction:
     """The predicted top exponent (nats per step) from the input statistics and parameters.
 
-    applicable: False where the method cannot take the model or input (then ``top`` is NaN and
-    ``reason`` says why); method: "density-1d" (E_pi[log|J|], exact for an ergodic one-state
-    neuron) or "density-2d" (i.i.d. product of Jacobians drawn from pi); top: the prediction;
-    ci95: the half-width of its Monte Carlo interval over chains (0 for the quadrature);
-    frozen: E[log rho(J)]; lower_bound: (1/n) E[log|det J|] (lambda_1 >= it); rate, in_window:
-    spikes per step and the fraction of steps with psi != 0 under pi; p_zero: the probability
-    per step that J = 0 exactly (one state), which makes the asymptotic exponent -inf;
-    top_nonzero: E[log|J| | J != 0], what a window of T << 1 / p_zero steps measures.
+    Attributes
+    ----------
+    applicable : bool
+        False where the method cannot take the model or input (then ``top`` is NaN and
+        ``reason`` says why).
+    method : str
+        ``"density-1d"`` (`E_pi[log|J|]`, exact for an ergodic one-state neuron) or
+        ``"density-2d"`` (i.i.d. product of Jacobians drawn from `pi`).
+    top : float
+        The prediction.
+    reason : str
+        Why it is not applicable (empty where it is).
+    ci95 : float
+        The half-width of its Monte Carlo interval over chains (0 for the quadrature).
+    frozen : float
+        `E[log rho(J)]`.
+    lower_bound : float
+        `(1/n) E[log|det J|]` (`lambda_1 >= lower_bound`).
+    rate : float
+        Spikes per step under `pi`.
+    in_window : float
+        The fraction of steps with `psi != 0` under `pi`.
+    p_zero : float
+        The probability per step that `J = 0` exactly (one state), which makes the asymptotic
+        exponent -inf.
+    top_nonzero : float
+        `E[log|J| given J != 0]`, what a window of `T << 1 / p_zero` steps measures.
     """
 
     applicable: bool
@@ -691,10 +710,25 @@ def predict_top(
 class IndependentSteps:
     """The independent-steps estimate (a simulation, shuffled in time; not a prediction).
 
-    top: the top exponent of the product of Jacobians at states drawn at random from a simulated
-    trajectory, each with a fresh input (mean over chains); ci95: half-width of the 95% interval
-    over chains; frozen: E[log rho(J)]; lower_bound: (1/n) E[log|det J|]; rate, in_window: of
-    the drawn states; samples, chains: the product's length and how many.
+    Attributes
+    ----------
+    top : float
+        The top exponent of the product of Jacobians at states drawn at random from a
+        simulated trajectory, each with a fresh input (mean over chains).
+    ci95 : float
+        Half-width of the 95% Student-t interval over chains.
+    frozen : float
+        `E[log rho(J)]`.
+    lower_bound : float
+        `(1/n) E[log|det J|]`.
+    rate : float
+        Spikes per step of the drawn states.
+    in_window : float
+        The fraction of the drawn states with `psi != 0`.
+    samples : int
+        The product's length.
+    chains : int
+        How many products.
     """
 
     top: float
