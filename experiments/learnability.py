@@ -431,9 +431,40 @@ def _fmt_delay(d: Any) -> str:
     return "none" if d is None or d == 0 else f"{d:g}"
 
 
-def markdown(rows: list[dict[str, Any]], plan: dict[str, Any]) -> str:
-    """The learnability table as Markdown."""
-    lines = [
+def stages_run(plan: dict[str, Any], records: list[dict[str, Any]]) -> list[str]:
+    """The names of the plan's stages that have at least one finished run of their own (a
+    config of no earlier stage: stage E repeats stage A's runs for the models without
+    ``tau_a``)."""
+    done = {json.dumps(r["config"], sort_keys=True) for r in records}
+    seen: set[str] = set()
+    out = []
+    for stage in plan["stages"]:
+        own = set()
+        for model in plan["models"]:
+            for delay in plan["delays"]:
+                for c in stage_configs(plan, stage, model, delay):
+                    own.add(json.dumps(c, sort_keys=True))
+        if (own - seen) & done:
+            out.append(stage["name"])
+        seen |= own
+    return out
+
+
+def markdown(
+    rows: list[dict[str, Any]], plan: dict[str, Any], stages: list[str] | None = None
+) -> str:
+    """The learnability table as Markdown, headed by the stages it draws on when given."""
+    lines = []
+    if stages is not None:
+        names = [s["name"] for s in plan["stages"]]
+        missing = [n for n in names if n not in stages]
+        lines += [
+            f"Stages with runs: {', '.join(stages) or 'none'} (of {', '.join(names)}); not yet "
+            f"run: {', '.join(missing) or 'none'}. A final answer below is final for the stages "
+            "that ran: the plan's later stages add grid points to the choice on validation.",
+            "",
+        ]
+    lines += [
         "| model | lambda_1 D* (95% CI) | predicted (lambda) | predicted (window) | largest delay "
         "learned (95% CI) | delays tested | hits (lambda / window) |",
         "|---|---|---|---|---|---|---|",
@@ -482,7 +513,7 @@ def main(argv: list[str] | None = None) -> int:
             path = Path(args.out) / "learnability" / "predictors.json"
             predictors = json.loads(path.read_text()) if path.is_file() else None
             rows = learnability_rows(plan, records_in(args.out), predictors, stages)
-            print(markdown(rows, plan))
+            print(markdown(rows, plan, stages_run(plan, records_in(args.out))))
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

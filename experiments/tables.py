@@ -233,8 +233,9 @@ def learnability(root: Path) -> str:
     plan = plan_module.load_plan(root / "learnability" / "plan.json")
     path = root / "learnability" / "predictors.json"
     predictors = json.loads(path.read_text()) if path.is_file() else None
-    rows = plan_module.learnability_rows(plan, plan_module.records_in(root), predictors)
-    return plan_module.markdown(rows, plan) + "\n"
+    records = plan_module.records_in(root)
+    rows = plan_module.learnability_rows(plan, records, predictors)
+    return plan_module.markdown(rows, plan, plan_module.stages_run(plan, records)) + "\n"
 
 
 TABLES: dict[str, Callable[[Path], str]] = {

@@ -12,7 +12,13 @@ from torch import nn
 
 from lstmlif.cli import main as cli_main
 from lstmlif.experiments import make_configs, run_filename
-from lstmlif.experiments.learnability import learnability_rows, observed, stage_configs
+from lstmlif.experiments.learnability import (
+    learnability_rows,
+    markdown,
+    observed,
+    stage_configs,
+    stages_run,
+)
 from lstmlif.experiments.training import HUGE_GRADIENT, train_steps
 from lstmlif.experiments.tuning import aborted_by, bootstrap_mean, grid_rows, tuned_rows
 
@@ -231,6 +237,14 @@ def test_learnability_reads_the_largest_delay_and_its_interval():
     assert row["d_star_lambda"] == pytest.approx(30.0)
     assert row["pred_lambda"] == 25 and row["pred_window"] == 25
     assert row["hit_lambda"] and row["hit_window"]
+    # Stages: A ran; a stage repeating A's grid point for a model without tau_a has no run
+    # of its own, and a stage with another learning rate has none either.
+    more = dict(PLAN, stages=[*PLAN["stages"], {**stage, "name": "E", "tau_a": [200.0]}])
+    more["stages"].append({**stage, "name": "B", "lrs": [0.003]})
+    assert stages_run(more, records) == ["A"]
+    text = markdown(learnability_rows(more, records, predictors), more, ["A"])
+    assert text.startswith("Stages with runs: A (of A, E, B); not yet run: E, B.")
+    assert "| lif | 30 (30-30) | 25 | 25 | 25 (10-25) | 10, 25, 50 | hit / hit |" in text
     # A prediction of 50 misses.
     predictors["models"]["lif"]["lambda_1"] = {str(s): lam / 3 for s in PLAN["seeds"]}
     row = learnability_rows(PLAN, records, predictors)[0]
