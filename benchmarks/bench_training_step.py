@@ -28,7 +28,10 @@ LSTM-LIF neuron: its rows are timed against the peers' LIF networks.
 Before timing, every network's gradients (all weights and biases, before Adam) are compared
 with the toolkit's autograd LIF network computing the same neuron (``_common.our_switches``;
 the toolkit's LSTM-LIF paths with its LSTM-LIF autograd network): norm-wise relative
-difference, largest over the parameters, and a MISMATCH above ``--rtol`` (1e-4). Timing:
+difference, largest over the parameters, and a MISMATCH above ``--rtol`` (1e-4); where the
+float32 difference is larger (a peer's update written in another order moves a spike whose
+potential lands within rounding of the threshold) the check is redone in float64 and the
+table says so. Timing:
 ``--repeats`` rounds, in each every thread count and within it every network in turn, from
 the same initial weights (reloaded before each step, outside the timing); best wall and CPU
 time per (network, threads); ratios within the run: each time over the fastest peer's at the
@@ -137,7 +140,7 @@ class Net(nn.Module):
         for k, lin in enumerate(self.linears[:-1]):
             current = lin(h)  # one (T*B, C) x (C, H) product
             if self.rec is None or k == 0:
-                h = self.seq[k](current)
+                h = self.seq[k](current).to(current.dtype)  # snntorch's spikes are float32
                 continue
             init, step = self.cells[k]
             w_rec = self.rec[k - 1]
@@ -146,6 +149,7 @@ class Net(nn.Module):
             out = []
             for i_t in current.unbind(0):
                 S, state = step(i_t + w_rec(S), state)
+                S = S.to(i_t.dtype)
                 out.append(S)
             h = torch.stack(out)
         return self.linears[-1](h).mean(0)
@@ -207,6 +211,19 @@ def _gradients(net: Net, init: dict, x, y) -> tuple[list[torch.Tensor], float]:
     loss = nn.functional.cross_entropy(net(x), y)
     loss.backward()
     return grads_of(list(net.parameters())), float(loss.detach())
+
+
+def _float64_error(name: str, model: str, sizes, rec: bool, inits: dict, x, y) -> float:
+    """The gradient check of network ``name`` redone in float64 (fresh networks, the same
+    initial weights cast)."""
+    grads = []
+    for who, net in (
+        ("ours autograd", _reference_net(name, model, sizes, rec)),
+        (name, _build(name, model, sizes, rec)),
+    ):
+        init = {k: v.double() for k, v in inits[(model, who)].items()}
+        grads.append(_gradients(net.double(), init, x.double(), y)[0])
+    return max(rel_err(a, b) for a, b in zip(grads[1], grads[0], strict=True))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -275,11 +292,17 @@ def main(argv: list[str] | None = None) -> int:
                     }
         torch.set_num_threads(max(threads))
         checks = {}
+        f64: set[tuple[str, str]] = set()
         for (model, name), net in nets.items():
             ref = _reference_net(name, model, sizes, rec)
             ref_g, ref_loss = _gradients(ref, inits[(model, "ours autograd")], x, y)
             g, loss = _gradients(net, inits[(model, name)], x, y)
             err = max(rel_err(a, b) for a, b in zip(g, ref_g, strict=True))
+            if err > args.rtol and x.dtype == torch.float32:
+                # an update written in another order can move a spike in float32 (a potential
+                # within rounding of the threshold) and the gradient with it: check in float64
+                err = _float64_error(name, model, sizes, rec, inits, x, y)
+                f64.add((model, name))
             ok = err <= args.rtol and all(bool(torch.isfinite(t).all()) for t in g)
             ok = ok and sum(float(t.abs().sum()) for t in g) > 0
             mismatches += not ok
@@ -297,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{variant}: load average {os.getloadavg()[0]:.2f}")
         head = f"{'model':8} {'network':14} {'grad rel':>9}"
         for t in threads:
-            head += f" | {t}T wall ms {'cpu ms':>7} {'peer/us':>8}"
+            head += f" | {t}T wall ms {'cpu ms':>7} {'peer/us':>8} {'cpu':>6}"
         if len(threads) > 1:
             head += f" | {threads[0]}T/{threads[-1]}T"
         print(head)
@@ -306,17 +329,20 @@ def main(argv: list[str] | None = None) -> int:
             row = f"{model:8} {name:14} {err:9.1e}"
             for t in threads:
                 wall, cpu = best[((model, name), t)]
-                peers = [best[(("lif", p), t)][0] for p in PEERS if (("lif", p), t) in best]
-                fastest = min(peers) if peers else float("nan")
-                row += f" | {wall * 1e3:10.1f} {cpu * 1e3:7.1f} {fastest / wall:7.2f}x"
+                peers = [best[(("lif", p), t)] for p in PEERS if (("lif", p), t) in best]
+                fw = min(b[0] for b in peers) if peers else float("nan")
+                fc = min(b[1] for b in peers) if peers else float("nan")
+                row += f" | {wall * 1e3:10.1f} {cpu * 1e3:7.1f} {fw / wall:7.2f}x {fc / cpu:5.2f}x"
             if len(threads) > 1:
                 one, two = best[((model, name), threads[0])], best[((model, name), threads[-1])]
                 row += f" | {one[0] / two[0]:6.2f}x"
-            print(row + ("" if ok else "  MISMATCH"))
+            note = "  (grad rel in float64)" if (model, name) in f64 else ""
+            print(row + ("" if ok else "  MISMATCH") + note)
     print(
         "\n(grad rel: largest norm-wise relative difference of a parameter's gradient against "
         "the toolkit's autograd network computing the same neuron; peer/us: the fastest peer's "
-        "LIF network's wall time over this network's at the same thread count)"
+        "LIF network's wall time over this network's at the same thread count, then the same "
+        "for CPU time)"
     )
     if mismatches:
         print(f"bench_training_step: {mismatches} gradient check(s) failed")
