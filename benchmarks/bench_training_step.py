@@ -23,7 +23,10 @@ cross-entropy against fixed random labels; then ``torch.optim.Adam(lr=1e-3).step
 
 The toolkit's LIF computes snntorch's neuron (leak 0.9, subtractive detached reset, arctan
 surrogate); LSTM-LIF runs with the layer's defaults (its two logits trained). No peer has an
-LSTM-LIF neuron: its rows are timed against the peers' LIF networks.
+LSTM-LIF neuron: its rows are timed against the peers' LIF networks. ``matmuls only`` (``ff``):
+the same Linear layers and Adam with every neuron replaced by the identity, the part of the
+step all contestants share; the fastest peer's time over it bounds how much faster any neuron
+can make the step.
 
 Before timing, every network's gradients (all weights and biases, before Adam) are compared
 with the toolkit's autograd LIF network computing the same neuron (``_common.our_switches``;
@@ -213,6 +216,10 @@ def _gradients(net: Net, init: dict, x, y) -> tuple[list[torch.Tensor], float]:
     return grads_of(list(net.parameters())), float(loss.detach())
 
 
+def _identity(current: torch.Tensor) -> torch.Tensor:
+    return current
+
+
 def _float64_error(name: str, model: str, sizes, rec: bool, inits: dict, x, y) -> float:
     """The gradient check of network ``name`` redone in float64 (fresh networks, the same
     initial weights cast)."""
@@ -307,6 +314,13 @@ def main(argv: list[str] | None = None) -> int:
             ok = ok and sum(float(t.abs().sum()) for t in g) > 0
             mismatches += not ok
             checks[(model, name)] = (err, ok)
+        if not rec:  # the part every contestant shares: the Linear products and Adam
+            ident = Net(sizes, [], seq=[_identity] * (len(sizes) - 2))
+            own = ident.state_dict()
+            base = inits[(models[0], "ours autograd")]
+            nets[("-", "matmuls only")] = ident
+            inits[("-", "matmuls only")] = {k: base[k].clone() for k in own}
+            checks[("-", "matmuls only")] = (float("nan"), True)
         steps = {k: _step_fn(net, inits[k], x, y) for k, net in nets.items()}
         best = {(k, t): [float("inf"), float("inf")] for k in nets for t in threads}
         for _ in range(args.repeats):
