@@ -413,6 +413,7 @@ def learnability_rows(
         row["censored"] = o["censored"]
         row["finished"] = o["finished"]
         row["per_delay"] = o.get("per_delay", [])
+        row["aborted"] = sum(p["runs_aborted"] for p in row["per_delay"])
         if o["finished"]:
             for name in ("lambda", "window"):
                 p = row.get(f"pred_{name}", "absent")
@@ -466,8 +467,8 @@ def markdown(
         ]
     lines += [
         "| model | lambda_1 D* (95% CI) | predicted (lambda) | predicted (window) | largest delay "
-        "learned (95% CI) | delays tested | hits (lambda / window) |",
-        "|---|---|---|---|---|---|---|",
+        "learned (95% CI) | delays tested | aborted runs | hits (lambda / window) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         if "d_star_lambda" in r:
@@ -489,7 +490,10 @@ def markdown(
                 "hit" if r.get(f"hit_{n}") else "miss" if f"hit_{n}" in r else "pending"
                 for n in ("lambda", "window")
             )
-        lines.append(f"| {r['model']} | {dstar} | {pl} | {pw} | {largest} | {tested} | {hits} |")
+        aborted = r.get("aborted", 0) if r["tested"] else "-"
+        lines.append(
+            f"| {r['model']} | {dstar} | {pl} | {pw} | {largest} | {tested} | {aborted} | {hits} |"
+        )
     return "\n".join(lines)
 
 

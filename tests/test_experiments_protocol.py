@@ -244,7 +244,7 @@ def test_learnability_reads_the_largest_delay_and_its_interval():
     assert stages_run(more, records) == ["A"]
     text = markdown(learnability_rows(more, records, predictors), more, ["A"])
     assert text.startswith("Stages with runs: A (of A, E, B); not yet run: E, B.")
-    assert "| lif | 30 (30-30) | 25 | 25 | 25 (10-25) | 10, 25, 50 | hit / hit |" in text
+    assert "| lif | 30 (30-30) | 25 | 25 | 25 (10-25) | 10, 25, 50 | 0 | hit / hit |" in text
     # A prediction of 50 misses.
     predictors["models"]["lif"]["lambda_1"] = {str(s): lam / 3 for s in PLAN["seeds"]}
     row = learnability_rows(PLAN, records, predictors)[0]
