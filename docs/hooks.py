@@ -197,13 +197,13 @@ def paper_table() -> str:
 
 
 def nir_report(path: Path) -> str:
-    """``lstmlif inspect --nir FILE --dt 1e-4 --discretization euler`` as printed."""
+    """``lstmlif inspect --nir FILE --as snntorch`` as printed."""
     from lstmlif.analysis.interop import run_nir
 
     buf = io.StringIO()
     args = _Args(
-        json=False, model=None, nir=str(path), dt=1e-4, discretization="euler", kmax=10000,
-        reach_decades=3.0, library=None,
+        json=False, model=None, nir=str(path), dt=None, discretization=None, kmax=10000,
+        reach_decades=3.0, library="snntorch",
     )  # fmt: skip
     with redirect_stdout(buf):
         run_nir(args)

@@ -236,8 +236,10 @@ def make_inputs(layer: OnlineLayer, steps: int, batch: int = 1, seed: int = 0) -
 
 @dataclass(frozen=True, eq=False)
 class LinearLoss:
-    """L = sum_t g_S[t] . S[t] + sum_t sum_a g_x[a][t] . x_a[t] with fixed weights:
-    grad_spikes (T, B, H), grad_states {state: (T, B, H)} (missing states: zero)."""
+    """A loss linear in the layer's outputs, with fixed weights.
+
+    `L = sum_t g_S[t] . S[t] + sum_t sum_a g_x[a][t] . x_a[t]`: `grad_spikes` (T, B, H),
+    `grad_states` `{state: (T, B, H)}` (missing states: zero)."""
 
     grad_spikes: np.ndarray
     grad_states: dict[str, np.ndarray] = field(default_factory=dict)

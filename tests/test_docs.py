@@ -26,7 +26,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-PACKAGE_DIRS = ("lstmlif", "neurons", "analysis", "experiments", "figures")
+PACKAGE_DIRS = ("lstmlif", "neurons", "analysis", "experiments", "figures", "online")
 
 
 def _hooks():
