@@ -60,6 +60,7 @@ __all__ = [
     "observed",
     "learnability_rows",
     "network_exponent_of",
+    "untrained_exponent",
     "records_in",
     "markdown",
 ]
@@ -215,6 +216,16 @@ def network_exponent_of(
     seed = config["seed"]
     x_cal, _ = recall_batch(run_task, 64, (seed, 1))
     calibrate_input_gain(net, x_cal, config["target_rate"])
+    return untrained_exponent(net, run_task, seed, window, warmup, burn, batch, k)
+
+
+def untrained_exponent(
+    net: Any, run_task: Any, seed: int, window: int, warmup: int, burn: int, batch: int, k: int
+) -> tuple[np.ndarray, float]:
+    """Top Lyapunov exponent (nats per step) of a recall network as built (its input gain
+    set), per sequence (batch,), and the spike rate: driven by ``window`` steps of distractor
+    input after the cue and ``warmup`` steps (``burn`` alignment steps), the batch drawn with
+    the run's ``seed``; float64 NumPy."""
     task = dataclasses.replace(run_task, delay=window + warmup)
     x, _ = recall_batch(task, batch, (seed, 7))
     layer = net.hidden

@@ -6,7 +6,6 @@ gives the rate at which a gradient decays going back in time."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
@@ -17,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from lstmlif.analysis.lyapunov import LN10, learnable_delay, network_spectrum, simulate_recurrent
+from lstmlif.analysis.lyapunov import LN10, learnable_delay
+from lstmlif.experiments.learnability import untrained_exponent
 from lstmlif.experiments.networks import RecallNetwork
 from lstmlif.experiments.runner import (
     FAILURE_MARGIN,
@@ -27,7 +27,7 @@ from lstmlif.experiments.runner import (
     load_results,
     recall_network,
 )
-from lstmlif.experiments.tasks import RecallTask, recall_batch
+from lstmlif.experiments.tasks import RecallTask
 from lstmlif.neurons import model_class
 
 from .files import save_all, save_csv
@@ -114,19 +114,8 @@ def network_exponent(
     steps of distractor input (after the cue and ``WARMUP`` steps; ``BURN`` alignment steps),
     one per sequence (batch,), and the spike rate there. Float64 NumPy throughout."""
     net, run_task = rebuild_network(record)
-    c = record["config"]
-    task = dataclasses.replace(run_task, delay=window + WARMUP)
-    x, _ = recall_batch(task, batch, (c["seed"], 7))
-    layer = net.hidden
-    with torch.no_grad():
-        w_in = layer.w_in.weight.double().numpy()
-        b_in = layer.w_in.bias.double().numpy()
-        W = layer.w_rec.weight.double().numpy()
-    drive = (x.double().numpy() @ w_in.T + b_in) * layer.input_gain
-    trace = simulate_recurrent(layer.neuron.model(), drive, W)
-    start = task.cue_steps + WARMUP
-    sp = network_spectrum(trace, W, start, start + window, k=k, burn=BURN)
-    return sp.top, float(sp.rate.mean())
+    seed = record["config"]["seed"]
+    return untrained_exponent(net, run_task, seed, window, WARMUP, BURN, batch, k)
 
 
 def measured_decay(record: dict[str, Any]) -> float:
