@@ -79,6 +79,9 @@ def _check(args: argparse.Namespace) -> None:
             raise ValueError(f"online: --{name.replace('_', '-')} must be finite and >= 0")
     if args.input_mean is not None and not np.isfinite(args.input_mean):
         raise ValueError("online: --input-mean must be finite")
+    bad = [s for s in args.seeds if not 0 <= s <= 2**32 - 1]
+    if bad:
+        raise ValueError(f"online: --seeds must lie in [0, 2^32 - 1], got {bad[0]}")
     unknown = [r for r in args.rules if r not in RULE_NAMES]
     if unknown:
         raise ValueError(f"online: unknown rule(s) {unknown}; choose from {list(RULE_NAMES)}")

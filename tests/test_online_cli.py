@@ -90,6 +90,7 @@ def test_cli_without_recurrence_makes_ostl_exact(capsys):
         (["online", "lif", "--hidden", "2", "--steps", "5000000", "--rules", "ostl"], "BPTT"),
         (["online", "lif", "--recurrent-scale", "-1"], "--recurrent-scale"),
         (["online", "lif", "--input-mean", "nan"], "--input-mean"),
+        (["online", "lif", "--seeds", "-1"], "--seeds must lie in [0, 2^32 - 1], got -1"),
         (["online", "lif", "--rules", "eprop_random", "--loss", "linear"], "readout"),
     ],
 )
