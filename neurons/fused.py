@@ -4,29 +4,8 @@
 Function; the kernels' sources and the parts shared with the CUDA path live in
 ``neurons.fused_kernels`` (which imports neither this module nor ``neurons.fused_cuda``).
 
-
-``backward="fused"`` of the layers. For any registered model, the step's expressions
-(``neurons.derivatives.kernel_expressions``: the new state as the step writes it, and the
-evaluated partial derivatives) are printed as Python source with in-place updates, written to a
-file in a cache folder and compiled with numba (``cache=True``: later processes load the
-machine code from disk). Both kernels step through time in the outer loop and, at each step,
-walk the batch (flattened to M = B*N lanes) in chunks of ``CHUNK`` lanes: the innermost loop
-has a constant trip count, which LLVM vectorises (``vector_report`` reads the generated
-assembly), and every row of a (T, M) array is read or written in one sweep. The first one or
-two steps run a copy of the lane loop that chooses per lane between the segment's initial
-values and values from earlier rows; the others run one without those choices. Exponentials
-are a polynomial that vectorises (``vector_exp``), not libm calls.
-
-Forward: x[t] = F(x[t-1], S[t-1], I[t]), S[t] = H(z), printed from the step's expression tree as
-written (not re-ordered by SymPy), every constant cast to the kernel's dtype, so float32 runs
-round like the torch forward. Backward, t = T-1..0, per lane (the adjoint of docs/theory.md):
-
-    Sbar = dL/dS[t] + cS,  lam = dL/dx[t] + cx + zx psi(z[t]) Sbar,
-    dL/dI[t] = dI . lam,  acc_c += dc . lam + zc psi Sbar,  cx = dx^T lam,  cS = dS . lam,
-
-with the partials evaluated at (x[t-1], S[t-1], I[t], S[t], psi[t]). The coefficient record's
-tensors (alpha = exp(-dt/tau_m)...) are the autograd inputs; their per-lane accumulators are
-summed in float64 and autograd chains them on to the raw parameters (logits, log tau).
+How the kernels are generated, their loop order, the lane split across threads and the
+forward and backward maths are described there.
 
 Storage (what the forward keeps for backward):
 
