@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lstmlif.neurons import model_class
+from lstmlif.neurons import model_class, model_names
 from lstmlif.online.bias import build, measure
 from lstmlif.online.predict import predicted_bias
 
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 NAME = "online_bias"
 ORDER = 60
-MODELS = ("lif", "alif", "lstmlif")
+MODELS = model_names(group="paper")  # the paper's models, from the registry
 RULES = ("ostl", "eprop", "ottt")
 SCALES = (0.25, 0.5, 1.0)
 SEEDS = (0, 1)
