@@ -41,9 +41,9 @@ docs: install
 	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --site-dir "$(abspath $(SITE))"
 
 # The tests check the site just built (its pages, links and executed notebooks) rather than
-# building and executing it a second time.
+# building and executing it a second time; pytest-xdist runs them on both cores (-n 2).
 test: lint docs
-	LSTMLIF_SITE="$(abspath $(SITE))" $(PY) -m pytest -q --durations=15
+	LSTMLIF_SITE="$(abspath $(SITE))" $(PY) -m pytest -q -n 2 --durations=15
 
 clean:
 	rm -rf $(VENV) figures/out site .pytest_cache .ruff_cache .hypothesis
