@@ -29,13 +29,13 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from importlib import metadata
 
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
-import torch  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-ALPHA = 0.9
+import torch  # noqa: E402
+from _common import ALPHA, PEERS, peer_lif, version  # noqa: E402
 
 
 def _ours(backward: str, N: int):
@@ -53,79 +53,15 @@ def _ours(backward: str, N: int):
     return layer
 
 
-def _snntorch(N: int):
-    import snntorch as snn
-
-    leaky = snn.Leaky(beta=ALPHA, threshold=1.0, spike_grad=snn.surrogate.atan(alpha=2.0))
-
-    def run(x: torch.Tensor) -> torch.Tensor:
-        mem = leaky.init_leaky()
-        spikes = []
-        for x_t in x.unbind(0):
-            spk, mem = leaky(x_t, mem)
-            spikes.append(spk)
-        return torch.stack(spikes)
-
-    return run
-
-
-def _spikingjelly(N: int):
-    from spikingjelly.activation_based import neuron, surrogate
-
-    node = neuron.LIFNode(
-        tau=1.0 / (1.0 - ALPHA),
-        decay_input=False,
-        v_threshold=1.0,
-        v_reset=None,
-        surrogate_function=surrogate.ATan(alpha=2.0),
-        detach_reset=True,
-        step_mode="m",
-    )
-    if hasattr(node, "backend"):
-        node.backend = "torch"
-
-    def run(x: torch.Tensor) -> torch.Tensor:
-        node.reset()
-        return node(x)
-
-    return run
-
-
-def _norse(N: int):
-    import norse.torch as norse
-
-    cell = norse.LIFBoxCell(
-        norse.LIFBoxParameters(tau_mem_inv=torch.tensor(100.0), v_th=torch.tensor(1.0)),
-        dt=0.001,
-    )
-
-    def run(x: torch.Tensor) -> torch.Tensor:
-        state = None
-        spikes = []
-        for x_t in (10.0 * x).unbind(0):
-            z, state = cell(x_t, state)
-            spikes.append(z)
-        return torch.stack(spikes)
-
-    return run
-
-
-def _version(dist: str) -> str:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return "not installed"
-
-
 def _contestants(N: int) -> dict[str, Callable | str]:
     out: dict[str, Callable | str] = {
         "ours (exact)": _ours("exact", N),
         "ours (fused)": _ours("fused", N),
         "ours (autograd)": _ours("autograd", N),
     }
-    for name, make in (("snntorch", _snntorch), ("spikingjelly", _spikingjelly), ("norse", _norse)):
+    for name in PEERS:
         try:
-            out[name] = make(N)
+            out[name] = peer_lif(name)
         except ImportError as err:
             out[name] = f"not installed ({err.name})"
     return out
@@ -174,8 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         f"LIF T={args.T} B={args.B} N={args.N} {args.dtype} device={args.device} "
         f"threads={args.threads} repeats={args.repeats} (best of) "
         f"load average={os.getloadavg()[0]:.2f}; torch {torch.__version__}, "
-        f"snntorch {_version('snntorch')}, spikingjelly {_version('spikingjelly')}, "
-        f"norse {_version('norse')}"
+        f"snntorch {version('snntorch')}, spikingjelly {version('spikingjelly')}, "
+        f"norse {version('norse')}"
     )
     best = {n: [float("inf"), float("inf"), 0.0] for n in runs}
     for run in runs.values():  # warm-up: compiles (or loads) the fused kernels
