@@ -15,6 +15,13 @@ run, every run with and without gradient-norm clipping at 1.0, ALIF's ``tau_a`` 
 {200, 700, 2000}; the choice on the validation split; results in ``OUT/recall_strong/``.
 ``--lrs``, ``--budgets``, ``--clip`` and ``--tau-a`` change its grid (``--lrs`` and
 ``--budgets`` also that of ``--tune``; ``--clip`` and ``--tau-a`` apply to any recall run).
+
+``--floss K`` (recall) adds the flossing regulariser ``w sum_i (lambda_i - T_i)^2`` on the
+leading K exponents of the hidden layer (``analysis.flossing``) to the loss every
+``--floss-every`` updates (``--floss-target T``, ``--floss-weight w``, ``--floss-batch`` sequences
+per estimate; ``--prefloss N`` Adam updates on the term alone before training); each run
+records the exponents before and after training and the time per update with and without the
+term; results in ``OUT/recall..._floss-k..../``.
 """
 
 from __future__ import annotations
@@ -29,6 +36,8 @@ from lstmlif.cli import number_list
 from .runner import EXPERIMENTS, TUNABLE, make_configs, result_dir, run_experiment
 
 __all__ = ["add_arguments", "run"]
+
+FLOSS_OPTIONS = ("floss", "floss_target", "floss_every", "floss_weight", "floss_batch", "prefloss")
 
 
 def _int(text: str) -> int:
@@ -107,6 +116,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     grid.add_argument(
         "--tau-a", **number_list(float, help="ALIF adaptation time constants, e.g. 200,700,2000")
     )
+    floss = parser.add_argument_group(
+        "flossing (recall)",
+        "the regulariser w sum_i (lambda_i - T)^2 on the leading K exponents of the hidden "
+        "layer, added every n updates; the exponents before and after training and the time per "
+        "update with and without it are recorded",
+    )
+    floss.add_argument("--floss", type=_int, metavar="K", help="flossing on K exponents")
+    floss.add_argument(
+        "--floss-target",
+        **number_list(float, help="target exponent(s), nats per step: one or K (default 0)"),
+    )
+    floss.add_argument(
+        "--floss-every", type=_int, metavar="N", help="the term every N updates (default 1)"
+    )
+    floss.add_argument(
+        "--floss-weight",
+        type=_float,
+        metavar="W",
+        help="its weight (default 1; 0 measures the exponents and adds no term)",
+    )
+    floss.add_argument(
+        "--floss-batch",
+        type=_int,
+        metavar="B",
+        help="sequences per estimate, the first B of the batch (default 16)",
+    )
+    floss.add_argument(
+        "--prefloss", type=_int, metavar="N", help="Adam updates on the term alone before training"
+    )
     where = parser.add_argument_group("where the runs execute")
     where.add_argument("--workers", type=_int, default=1, help="local worker processes")
     where.add_argument(
@@ -141,6 +179,9 @@ def _options(args: argparse.Namespace, name: str) -> dict:
                 out[key] = getattr(args, option)
         if args.tau_a is not None:
             out["tau_a"] = args.tau_a
+        for option in FLOSS_OPTIONS:
+            if getattr(args, option, None) is not None:
+                out[option] = getattr(args, option)
     return out
 
 
@@ -169,6 +210,9 @@ def run(args: argparse.Namespace) -> int:
             "--clip": args.clip is not None and args.name != "recall",
             "--tau-a": args.tau_a is not None and args.name != "recall",
         }
+        for option in FLOSS_OPTIONS:
+            flag = "--" + option.replace("_", "-")
+            unused[flag] = getattr(args, option, None) is not None and args.name != "recall"
         if any(unused.values()):
             options = ", ".join(k for k, v in unused.items() if v)
             raise ValueError(f"experiment {args.name!r} does not take {options}")
@@ -177,9 +221,14 @@ def run(args: argparse.Namespace) -> int:
     plans = []
     for name in names:
         options = _options(args, name)
-        make_configs(name, args.quick, seeds=args.seeds, **options)
+        configs = make_configs(name, args.quick, seeds=args.seeds, **options)
         folder = result_dir(
-            args.out, name, args.quick, bool(options.get("tune")), options.get("protocol")
+            args.out,
+            name,
+            args.quick,
+            bool(options.get("tune")),
+            options.get("protocol"),
+            configs[0].get("floss") if configs else None,
         )
         plans.append((name, options, folder))
     from lstmlif.fileio import check_writable

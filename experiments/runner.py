@@ -83,6 +83,8 @@ __all__ = [
     "summary_rows",
     "estimate_run",
     "cue_gradient_subnormal",
+    "FLOSS_DEFAULTS",
+    "floss_fields",
 ]
 
 EXPERIMENTS = ("recall", "digits", "quadrants")
@@ -229,7 +231,12 @@ LIMITS: dict[str, Any] = dict(
     n_budgets=20,
     clip=1e6,
     tau_a=1e6,
+    floss_target=10.0,
+    floss_weight=1e6,
 )
+# Flossing (``floss=k``, recall): the regulariser's settings besides k when not given. The
+# exponents before and after training are measured on ``batch`` sequences of their own.
+FLOSS_DEFAULTS: dict[str, Any] = dict(target=0.0, every=1, weight=1.0, batch=16, prefloss=0)
 # Bytes the autograd graph keeps per (step, sequence, neuron) and carried state, measured
 # with a margin (LIF 30, ALIF 49, LSTM-LIF 56 bytes in total at D = 1500); and the share of
 # the machine's memory one run may take.
@@ -370,6 +377,12 @@ def make_configs(
     budgets: Sequence[int] | None = None,
     clips: Sequence[float | None] | None = None,
     tau_a: Sequence[float] | None = None,
+    floss: int | None = None,
+    floss_target: float | Sequence[float] | None = None,
+    floss_every: int | None = None,
+    floss_weight: float | None = None,
+    floss_batch: int | None = None,
+    prefloss: int | None = None,
 ) -> list[dict[str, Any]]:
     """Every run of experiment ``name`` (``recall``, ``digits``, ``quadrants``) as a config.
 
@@ -385,7 +398,10 @@ def make_configs(
     clipping (None: unclipped) and ALIF's adaptation time constant ``tau_a``; ``lrs``,
     ``budgets`` (a tuning grid), ``clips`` and ``tau_a`` override its values (``clips`` and
     ``tau_a`` also apply to plain recall runs). A clipped run's config has ``clip``; a run with
-    a ``tau_a`` of its own has it in ``network``. Every value is checked against ``LIMITS``
+    a ``tau_a`` of its own has it in ``network``. ``floss=k`` (recall) trains with the
+    flossing regulariser on the leading k exponents (``floss_fields``: ``floss_target``,
+    ``floss_every``, ``floss_weight``, ``floss_batch``, ``prefloss`` updates); such a run's
+    config has ``floss``, the others are unchanged. Every value is checked against ``LIMITS``
     and each run's memory is estimated before anything runs; a ValueError names the option
     and its limit.
     """
@@ -411,6 +427,7 @@ def make_configs(
         "tune": (tune or None, TUNABLE),
         "clip": (clips, ("recall",)),
         "tau-a": (tau_a, ("recall",)),
+        "floss": (floss, ("recall",)),
     }
     for option, (value, experiments) in taken.items():
         if value is not None and name not in experiments:
@@ -458,6 +475,18 @@ def make_configs(
         if cue_channels not in CUE_CHANNELS:
             raise ValueError(f"--cue-channels must be one of {CUE_CHANNELS}, got {cue_channels!r}")
         s["cue_channels"] = cue_channels
+    floss_options = dict(
+        target=floss_target,
+        every=floss_every,
+        weight=floss_weight,
+        batch=floss_batch,
+        prefloss=prefloss,
+    )
+    if floss is None:
+        given = [f"--{'' if k == 'prefloss' else 'floss-'}{k}" for k, v in floss_options.items()]
+        given = [g for g, v in zip(given, floss_options.values(), strict=True) if v is not None]
+        if given:
+            raise ValueError(f"{', '.join(given)} need --floss K (the number of exponents)")
     lrs = [lr] if tuning is None else list(tuning["lrs"])
     common = {"experiment": name, "size": size, "version": FORMAT_VERSION}
     configs = []
@@ -478,7 +507,13 @@ def make_configs(
                 net = dict(networks[model])
                 if tau is not None:
                     net["network"] = {**net.get("network", {}), "tau_a": tau}
-                configs.append(dict(common, model=model, seed=seed, delay=delay, **task, **net))
+                if floss is not None:
+                    extra = {"floss": floss_fields(model, task, floss, **floss_options)}
+                else:
+                    extra = {}
+                configs.append(
+                    dict(common, model=model, seed=seed, delay=delay, **task, **net, **extra)
+                )
     elif name == "digits":
         for task, model, seed, rate in itertools.product(s["tasks"], model_list, seed_list, lrs):
             config = dict(
@@ -525,6 +560,54 @@ def make_configs(
     for config in configs:
         _check_memory(config)
     return configs
+
+
+def floss_fields(
+    model: str,
+    task: dict[str, Any],
+    k: Any,
+    target: Any = None,
+    every: Any = None,
+    weight: Any = None,
+    batch: Any = None,
+    prefloss: Any = None,
+) -> dict[str, Any]:
+    """The ``floss`` field of a recall config: ``k`` leading exponents (1 <= k <= the hidden
+    layer's state size), ``target`` (one number or k, nats per step, within
+    +-``LIMITS["floss_target"]``), ``every`` (updates), ``weight`` (>= 0; 0 measures the
+    exponents and adds no term), ``batch`` (sequences the term and the measurements use, at
+    most the training batch) and ``prefloss`` (Adam updates on the flossing loss alone after
+    the input gain is calibrated, at the run's learning rate; 0: none). Unset values come from
+    ``FLOSS_DEFAULTS``. ValueError naming the option otherwise."""
+    given = dict(target=target, every=every, weight=weight, batch=batch, prefloss=prefloss)
+    f = {key: FLOSS_DEFAULTS[key] if v is None else v for key, v in given.items()}
+    size = task["hidden"] * len(model_class(model).state_names)
+    k = _positive_int("floss", k, size)
+    targets = list(f["target"]) if isinstance(f["target"], (list, tuple)) else [f["target"]]
+    if len(targets) not in (1, k):
+        raise ValueError(f"--floss-target: one value or k = {k} values, got {len(targets)}")
+    for v in targets:
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+            raise ValueError(f"--floss-target must be numbers, got {v!r}")
+        if not (math.isfinite(float(v)) and abs(float(v)) <= LIMITS["floss_target"]):
+            bound = LIMITS["floss_target"]
+            raise ValueError(f"--floss-target must lie in [-{bound:g}, {bound:g}], got {v}")
+    w = f["weight"]
+    if isinstance(w, bool) or not isinstance(w, (int, float, np.integer, np.floating)):
+        raise ValueError(f"--floss-weight must be a number, got {w!r}")
+    if not (math.isfinite(float(w)) and 0.0 <= float(w) <= LIMITS["floss_weight"]):
+        raise ValueError(f"--floss-weight must lie in [0, {LIMITS['floss_weight']:g}], got {w}")
+    pre = f["prefloss"]
+    if pre != 0:
+        pre = _positive_int("prefloss", pre, LIMITS["updates"])
+    return {
+        "k": k,
+        "target": float(targets[0]) if len(targets) == 1 else [float(v) for v in targets],
+        "every": _positive_int("floss-every", f["every"], LIMITS["updates"]),
+        "weight": float(w),
+        "batch": _positive_int("floss-batch", f["batch"], task["batch"]),
+        "prefloss": int(pre),
+    }
 
 
 def _has_tau_a(model: str) -> bool:
@@ -710,11 +793,52 @@ def recall_network(config: dict[str, Any]) -> tuple[RecallNetwork, RecallTask]:
     return net, task
 
 
+def _exponents(net: torch.nn.Module, x: torch.Tensor, k: int) -> list[list[float]]:
+    """The leading ``k`` exponents (nats per step) of each recurrent layer of ``net`` on ``x``,
+    the mean over the sequences (``analysis.flossing.network_exponents``, no graph)."""
+    from lstmlif.analysis.flossing import network_exponents
+
+    with torch.no_grad():
+        return [lam.reshape(-1, k).mean(0).tolist() for lam in network_exponents(net, x, k)]
+
+
+def _flossing_start(
+    net: torch.nn.Module, task: RecallTask, config: dict[str, Any]
+) -> dict[str, Any] | None:
+    """For a run with ``floss``: its regulariser, the measurement batch ``x`` (``batch``
+    sequences, a seed stream of their own), and the record's ``exponents_before`` (after the
+    input gain is calibrated) and, after pre-flossing where asked, ``prefloss`` (its
+    exponents before and after, losses, seconds). None for a run without."""
+    f = config.get("floss")
+    if f is None:
+        return None
+    from lstmlif.analysis.flossing import FlossingRegularizer, prefloss
+
+    seed = config["seed"]
+    x, _ = recall_batch(task, f["batch"], (seed, 8))
+    record: dict[str, Any] = {"exponents_before": _exponents(net, x, f["k"])}
+    if f["prefloss"]:
+        report = prefloss(
+            net,
+            lambda i: recall_batch(task, f["batch"], (seed, 9, i))[0],
+            k=f["k"],
+            target=f["target"],
+            updates=f["prefloss"],
+            lr=config["lr"],
+        )
+        record["prefloss"] = {key: report[key] for key in ("before", "after", "losses", "seconds")}
+    reg = FlossingRegularizer(
+        k=f["k"], target=f["target"], every=f["every"], weight=f["weight"], batch=f["batch"]
+    )
+    return {"regularizer": reg, "x": x, "record": record}
+
+
 def _recall_run(config: dict[str, Any], progress: Any) -> dict[str, Any]:
     seed = config["seed"]
     net, task = recall_network(config)
     x_cal, _ = recall_batch(task, 64, (seed, 1))
     gains = calibrate_input_gain(net, x_cal, config["target_rate"])
+    floss = _flossing_start(net, task, config)
     if config["experiment"] == "quadrants":
         # The gain is calibrated once on the reference couplings, then the couplings are set
         # to the grid point: the grid changes nothing but (beta1, beta2).
@@ -735,6 +859,7 @@ def _recall_run(config: dict[str, Any], progress: Any) -> dict[str, Any]:
         config["eval_at"],
         progress,
         clip=config.get("clip"),
+        regularizer=None if floss is None else floss["regularizer"],
     )
     out = {
         "task": task.config(),
@@ -747,6 +872,9 @@ def _recall_run(config: dict[str, Any], progress: Any) -> dict[str, Any]:
     }
     if val is not None:
         out["init_val_accuracy"] = init_val
+    if floss is not None:
+        out.update(floss["record"])
+        out["exponents_after"] = _exponents(net, floss["x"], config["floss"]["k"])
     if config["experiment"] == "quadrants":
         neuron = net.hidden.neuron
         out["trained_betas"] = [float(neuron.beta1.detach()), float(neuron.beta2.detach())]
@@ -842,13 +970,29 @@ def run_config(config: dict[str, Any], progress: Any = None) -> dict[str, Any]:
 
 
 def result_dir(
-    out_dir: str | Path, name: str, quick: bool, tune: bool = False, protocol: str | None = None
+    out_dir: str | Path,
+    name: str,
+    quick: bool,
+    tune: bool = False,
+    protocol: str | None = None,
+    floss: dict[str, Any] | None = None,
 ) -> Path:
     """``out_dir/name``, with ``_tune`` for a tuning grid, ``_strong`` for the stronger
-    protocol and ``_quick`` for the quick sizes."""
+    protocol, the flossing settings (a config's ``floss``: ``_floss-k1-e10-w0.1``, the
+    target ``-t`` when not 0 and the pre-flossing updates ``-pre`` when any) and ``_quick``
+    for the quick sizes: runs of one folder differ only in what its tables compare."""
     if str(out_dir) == "":
         raise ValueError("the results folder must not be empty")
     suffix = "_strong" if protocol == "strong" else ("_tune" if tune else "")
+    if floss is not None:
+        suffix += f"_floss-k{floss['k']}-e{floss['every']}-w{floss['weight']:g}"
+        if floss["target"] != 0.0:
+            target = floss["target"]
+            suffix += "-t" + ",".join(f"{v:g}" for v in np.atleast_1d(target))
+        if floss["batch"] != FLOSS_DEFAULTS["batch"]:
+            suffix += f"-b{floss['batch']}"
+        if floss["prefloss"]:
+            suffix += f"-pre{floss['prefloss']}"
     return Path(out_dir) / (name + suffix + ("_quick" if quick else ""))
 
 
@@ -1240,6 +1384,8 @@ def _describe(config: dict[str, Any]) -> str:
             parts.append(f"{k}={config[k]}")
     if "tau_a" in config.get("network", {}):
         parts.append(f"tau_a={config['network']['tau_a']}")
+    if "floss" in config:
+        parts.append(f"floss_weight={config['floss']['weight']}")
     return " ".join(parts)
 
 
@@ -1260,12 +1406,17 @@ def run_experiment(
     """Run (or resume) experiment ``name`` into ``out_dir`` and return its report.
     ``options`` are the budget options of ``make_configs`` (``updates``, ``epochs``, ``lr``,
     ``hidden``, ``cue_channels``, ``tune``, ``protocol``, ``lrs``, ``budgets``, ``clips``,
-    ``tau_a``). The folder is checked writable before any work.
+    ``tau_a``, and the flossing options ``floss``, ``floss_target``, ``floss_every``,
+    ``floss_weight``, ``floss_batch``, ``prefloss``). The folder is checked writable before
+    any work.
 
     >>> report = run_experiment("recall", "results", quick=True)
     """
     configs = make_configs(
         name, quick, seeds=seeds, delays=delays, models=models, betas=betas, **options
     )
-    folder = result_dir(out_dir, name, quick, bool(options.get("tune")), options.get("protocol"))
+    floss = configs[0].get("floss") if configs else None
+    folder = result_dir(
+        out_dir, name, quick, bool(options.get("tune")), options.get("protocol"), floss
+    )
     return run_sweep(name, configs, folder, progress=progress, workers=workers, scheduler=scheduler)

@@ -8,6 +8,7 @@ the tensor through which the loss gradient reaches every step t.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -141,6 +142,7 @@ def train_steps(
     eval_at: list[int],
     progress: Callable[[int], None] | None = None,
     clip: float | None = None,
+    regularizer: Any = None,
 ) -> dict[str, Any]:
     """Adam on the mean cross-entropy for ``n_steps`` updates; ``batches(i)`` gives batch i.
 
@@ -156,6 +158,15 @@ def train_steps(
     norm before clipping, so a clipped and an unclipped run abort on the same criterion.
     Nothing here draws random numbers and the learning rate is constant, so the first k
     updates of a longer run are exactly a run of k updates.
+
+    ``regularizer`` (an ``analysis.flossing.FlossingRegularizer``, or None) adds its term
+    ``reg(net, x)`` to the loss on the updates it is due (``reg.due(i)``; never when its
+    weight is 0): ``losses`` stay the cross-entropy, ``floss_losses`` lists ``[update,
+    term, exponents]`` (1-based update, the weighted term, the batch-mean exponents per
+    layer), and ``update_cpu_s`` / ``update_wall_s`` give the mean CPU (this thread) and
+    wall seconds of an update without (``plain``) and with (``floss``) the term, None
+    where there was none. A term that cannot be evaluated (an exponent of -inf) stops the
+    run as ``non-finite``.
     """
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     curve: list[dict[str, float]] = []
@@ -168,15 +179,29 @@ def train_steps(
     limit = math.inf if clip is None else clip
     aborted_at: int | None = None
     abort_norm: float | None = None
+    spent: dict[str, list[float]] = {"plain": [0.0, 0.0, 0.0], "floss": [0.0, 0.0, 0.0]}
+    floss_losses: list[list[Any]] = []
     for i in range(n_steps):
+        cpu0, wall0 = time.thread_time(), time.perf_counter()
         x, y = batches(i)
         out = net(x)
         loss = F.cross_entropy(out["logits"], y)
+        total = loss
+        kind = "plain"
+        if regularizer is not None and regularizer.weight > 0 and regularizer.due(i):
+            kind = "floss"
+            try:
+                term = regularizer(net, x)
+            except ValueError:
+                status, aborted_at, abort_norm = "non-finite", i + 1, math.nan
+                break
+            total = loss + term
+            floss_losses.append([i + 1, float(term.detach()), regularizer.last])
         opt.zero_grad(set_to_none=True)
-        if not torch.isfinite(loss):
+        if not torch.isfinite(total):
             status, aborted_at, abort_norm = "non-finite", i + 1, math.nan
             break
-        loss.backward()
+        total.backward()
         gnorm = float(torch.nn.utils.clip_grad_norm_(net.parameters(), limit))
         if not math.isfinite(gnorm):
             status, aborted_at, abort_norm = "non-finite", i + 1, gnorm
@@ -185,6 +210,10 @@ def train_steps(
             status, aborted_at, abort_norm = "huge-gradient", i + 1, gnorm
             break
         opt.step()
+        cost = spent[kind]
+        cost[0] += time.thread_time() - cpu0
+        cost[1] += time.perf_counter() - wall0
+        cost[2] += 1
         losses.append(float(loss.detach()))
         grad_norms.append(gnorm)
         if progress is not None:
@@ -197,6 +226,10 @@ def train_steps(
         "grad_norms": grad_norms,
         "status": status,
     }
+    if regularizer is not None:
+        out["floss_losses"] = floss_losses
+        for j, unit in enumerate(("update_cpu_s", "update_wall_s")):
+            out[unit] = {k: v[j] / v[2] if v[2] else None for k, v in spent.items()}
     if aborted_at is not None:
         out["aborted_at"] = aborted_at
         out["abort_grad_norm"] = abort_norm
