@@ -565,6 +565,8 @@ def main(argv: list[str] | None = None) -> int:
             i, n = (int(v) for v in args.part.split("/"))
         except ValueError:
             raise ValueError(f"--part must be i/n, e.g. 0/2, got {args.part!r}") from None
+        if not 0 <= i < n:
+            raise ValueError(f"--part must be i/n with 0 <= i < n, got {args.part!r}")
         plan = load_plan(args.plan)
         out = Path(args.out) if args.out is not None else Path(args.plan).parent
         if args.command == "run":
