@@ -370,22 +370,24 @@ def _chosen(
 
 
 def plan_pairs(plan: dict[str, Any], part: tuple[int, int] = (0, 1)) -> list[tuple[str, str]]:
-    """The (model, rule) pairs of the plan, rule-major, and of them those of ``part`` (i, n):
+    """The (model, rule) pairs of the plan, model-major in the plan's order of models, and of
+    them those of ``part`` (i, n):
     every n-th pair from the i-th (two processes with parts (0, 2) and (1, 2) share the work
     without computing a run twice: a pair's runs depend only on its own)."""
     i, n = part
     if not (isinstance(n, int) and isinstance(i, int) and n >= 1 and 0 <= i < n):
         raise ValueError(f"part must be i/n with 0 <= i < n, got {i}/{n}")
-    pairs = [(m, r) for r in plan["rules"] for m in plan["models"]]
+    pairs = [(m, r) for m in plan["models"] for r in plan["rules"]]
     return pairs[i::n]
 
 
 def run_plan(
     plan: dict[str, Any], out: str | Path, log: Any = None, part: tuple[int, int] = (0, 1)
 ) -> None:
-    """Run the plan into ``out`` (resumable: finished runs are read, not recomputed): at the
-    first delay the learning-rate grid, then the clips at the best learning rate; then delays
-    ascending with the chosen pair while the stopping rule lets a (model, rule) go on.
+    """Run the plan into ``out`` (resumable: finished runs are read, not recomputed), one
+    (model, rule) after the other: at the first delay the learning-rate grid, then the clips at
+    the best learning rate; then delays ascending with the chosen (learning rate, clip) while
+    the stopping rule lets it go on.
     ``part``: only the pairs of ``plan_pairs(plan, part)``."""
     folder = check_writable(runs_dir(out), "results")
     seeds, first = plan["seeds"], plan["delays"][0]
@@ -409,20 +411,18 @@ def run_plan(
     for model, rule in pairs:
         for lr in plan["lrs"]:
             run(model, rule, first, lr, None)
-    for model, rule in pairs:
         best = _best(_grid(plan, _records(out), model, rule, first), seeds)
-        assert best is not None
+        if best is None:  # a run of the grid is missing: nothing to choose from
+            raise ValueError(f"{model} {rule}: the grid at delay {first} is incomplete")
         for clip in plan["clips"]:
             if clip is not None:
                 run(model, rule, first, best[0][1], clip)
-    going = [p for p in pairs if _continues(plan, _records(out), *p, first)]
-    for delay in plan["delays"][1:]:
-        records = _records(out)
-        for model, rule in going:
+        for previous, delay in zip(plan["delays"], plan["delays"][1:], strict=False):
+            records = _records(out)
+            if not _continues(plan, records, model, rule, previous):
+                break
             lr, clip = _chosen(plan, records, model, rule)  # type: ignore[misc]
             run(model, rule, delay, lr, clip)
-        records = _records(out)
-        going = [p for p in going if _continues(plan, records, *p, delay)]
 
 
 def _continues(
