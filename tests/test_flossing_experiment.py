@@ -111,6 +111,17 @@ def test_the_stopping_rule_ends_a_model_nobody_learns(tmp_path):
     ]
     assert {p.name for p in (tmp_path / "flossing" / "runs").iterdir()} == {"off", "w1"}
     assert "| lif | none (none-none) | none (none-none) | 3 |" in fx.markdown(plan, records)
+    # the figure reads the same runs through the plan beside them
+    from lstmlif.figures import fig_flossing
+
+    (tmp_path / "flossing" / "plan.json").write_text(json.dumps(plan))
+    made = fig_flossing.make(tmp_path / "fig", tmp_path)
+    assert sorted(Path(p).suffix for p in made["paths"]) == [".npz", ".pdf", ".png"]
+    obs = fx.observed(plan, records)
+    for arm in fx.ARMS:
+        p = obs[("lif", arm)]["per_delay"][0]
+        assert made["data"][f"lif_{arm}_acc"].tolist() == [[p["mean"], p["low"], p["high"]]]
+        assert made["data"][f"lif_{arm}_before"].tolist() == list(p["before"])
 
 
 def test_a_bad_plan_is_named(tmp_path, capsys):
