@@ -65,7 +65,10 @@ __all__ = [
     "STORES",
     "backward_source",
     "cache_dir",
+    "compile_kernel",
+    "emit_expressions",
     "forward_source",
+    "kernel_header",
     "vector_exp",
 ]
 
@@ -218,6 +221,34 @@ def _cse_emit(em: _Emitter, exprs: list[sp.Expr]) -> list[str]:
     for sym, value in reps:
         em.names[sym] = em(value)
     return [em(r) for r in reduced]
+
+
+def emit_expressions(
+    exprs: list[Any], names: dict[sp.Symbol, str], indent: str, counter: Any = None
+) -> tuple[list[str], list[str]]:
+    """(lines, codes): numba statements that compute the SymPy expressions ``exprs`` (common
+    subexpressions once, every number cast to the kernel dtype ``DT``), printed by the same
+    printer as the fused kernels, and the code of each value. ``names`` maps each symbol the
+    expressions read to its code; ``counter`` (an ``itertools.count``) numbers the temporaries
+    ``t<k>``, so that several calls into one kernel share it."""
+    lines: list[str] = []
+    em = _Emitter(lines, counter if counter is not None else itertools.count(), dict(names), indent)
+    codes = _cse_emit(em, [sp.sympify(e) for e in exprs])
+    return lines, codes
+
+
+def kernel_header(who: str, what: str, dtype: str) -> str:
+    """The head of a generated CPU kernel's source in ``dtype`` ("float32" or "float64"): the
+    imports, ``DT``, the vectorising ``vexp``, and the ``njit`` decorator (cached, no GIL) that
+    the ``def kernel(...)`` following it gets."""
+    return _CPU.header(who, what, dtype)
+
+
+def compile_kernel(source: str) -> Any:
+    """The ``kernel`` of a generated source (see ``kernel_header``), compiled by numba under
+    ``LLVM_OPTIONS``, the source written once to ``cache_dir()`` (named by its hash) and the
+    machine code cached beside it."""
+    return _compile(source)
 
 
 # ----------------------------------------------------------------------------- kernel specs

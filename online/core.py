@@ -41,6 +41,7 @@ __all__ = [
     "LinearLoss",
     "ReadoutLoss",
     "StepTerms",
+    "ForwardStep",
     "Sweep",
     "make_layer",
     "make_inputs",
@@ -371,6 +372,25 @@ def held_paths(model: NeuronModel) -> list[str]:
 
 
 @dataclass
+class ForwardStep:
+    """One step of the forward pass (``Sweep.forward``), float64 except the learning signal:
+    x_prev (n arrays (B, H)) = x[t-1], S_prev = S[t-1], I = I[t], pre (B, K) = [u[t], S[t-1]],
+    x (n arrays) = x[t], S = S[t], psi = psi(z[t]) (each (B, H)); gS (B, H) and gx (B, H, n)
+    or None the learning signal at t, in the sweep's dtype."""
+
+    t: int
+    x_prev: list[np.ndarray]
+    S_prev: np.ndarray
+    I: np.ndarray
+    pre: np.ndarray
+    x: list[np.ndarray]
+    S: np.ndarray
+    psi: np.ndarray
+    gS: np.ndarray
+    gx: np.ndarray | None
+
+
+@dataclass
 class StepTerms:
     """The generated partials at one step t, every array with leading (B, H) axes.
 
@@ -470,11 +490,11 @@ class Sweep:
         dS, dI = np.stack(dS_, axis=-1), np.stack(dI_, axis=-1)
         return dx, dS, dI, self._theta_terms(Dp, dth_)
 
-    def __iter__(self) -> Iterator[StepTerms]:
-        layer, model, D = self.layer, self.model, self.D
-        B, H = self.shape
-        n = D.n
-        shape = (B, H)
+    def forward(self) -> Iterator[ForwardStep]:
+        """The forward pass alone, one ``ForwardStep`` per step (float64, NumPy: the model's
+        own step with ``NUMPY_OPS``), with the learning signal in the sweep's dtype."""
+        layer, model = self.layer, self.model
+        shape = self.shape
         dt = self.dtype
         p = model.coefficients(NUMPY_OPS)
         state: dict[str, Any] = {nm: np.zeros(shape) for nm in model.state_names}
@@ -495,33 +515,52 @@ class Sweep:
             x = [np.broadcast_to(np.asarray(new[nm], dtype=np.float64), shape) for nm in names]
             z = model.spike_argument(p, dict(zip(names, x, strict=True)), NUMPY_OPS)
             psi = np.broadcast_to(np.asarray(model.surrogate(z), dtype=np.float64), shape)
+            gS, gx = self.loss.signal(t, S, x, names, random=self.random)
+            yield ForwardStep(
+                t,
+                x_prev,
+                S_prev,
+                I,
+                pre,
+                x,
+                S,
+                psi,
+                np.asarray(gS, dtype=dt),
+                None if gx is None else np.asarray(gx, dtype=dt),
+            )
+            state = dict(zip(names, x, strict=True))
+            state["S"] = S
 
-            args = (*x_prev, S_prev, I, S, psi, *self.theta)
+    def __iter__(self) -> Iterator[StepTerms]:
+        D = self.D
+        B, H = self.shape
+        n = D.n
+        shape = (B, H)
+        dt = self.dtype
+        for f in self.forward():
+            args = (*f.x_prev, f.S_prev, f.I, f.S, f.psi, *self.theta)
             dx, dS, dI, dth = self._parts(D, args)
             held = None
             if self.Dh is not None:
                 held = self._parts(self.Dh, args)
-            zflat = _stack(D.numpy["z"](*x, *self.theta), shape, dt)
+            zflat = _stack(D.numpy["z"](*f.x, *self.theta), shape, dt)
             zx = np.stack(zflat[:n], axis=-1)
             zth = np.zeros((B, H, len(self.cols)), dtype=dt)
             for k, q in enumerate(self.cols):
                 zth[:, :, k] = zflat[n + q] * self.slope[:, k]
-            gS, gx = self.loss.signal(t, S, x, names, random=self.random)
             yield StepTerms(
-                t,
+                f.t,
                 dx,
                 dS,
                 dI,
                 dth,
                 zx,
                 zth,
-                psi.astype(dt),
-                pre.astype(dt),
-                S,
-                S_prev,
-                np.asarray(gS, dtype=dt),
-                None if gx is None else np.asarray(gx, dtype=dt),
+                f.psi.astype(dt),
+                f.pre.astype(dt),
+                f.S,
+                f.S_prev,
+                f.gS,
+                f.gx,
                 held,
             )
-            state = dict(zip(names, x, strict=True))
-            state["S"] = S

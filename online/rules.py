@@ -47,7 +47,20 @@ from lstmlif.neurons import NUMPY_OPS
 
 from .core import Loss, OnlineLayer, StepTerms, Sweep
 
-__all__ = ["Rule", "RTRL", "OSTL", "EProp", "OTTT", "RULES", "RuleResult", "run_rule", "rest_decay"]
+__all__ = [
+    "Rule",
+    "RTRL",
+    "OSTL",
+    "EProp",
+    "OTTT",
+    "RULES",
+    "ENGINES",
+    "AUTO_WORK",
+    "RuleResult",
+    "choose_engine",
+    "run_rule",
+    "rest_decay",
+]
 
 
 class Rule:
@@ -260,13 +273,43 @@ RULES: dict[str, type[Rule]] = {r.name: r for r in (RTRL, OSTL, EProp, OTTT)}
 class RuleResult:
     """One rule's run: gradients {tensor name: array}, seconds (wall clock of the whole pass,
     forward included), memory_bytes (the rule's carried arrays plus the forward's carried
-    state), spikes (the number of spikes in the run)."""
+    state), spikes (the number of spikes in the run), engine (``"numpy"`` or ``"fused"``: what
+    ran the per-step update)."""
 
     rule: str
     gradients: dict[str, np.ndarray]
     seconds: float
     memory_bytes: int
     spikes: int
+    engine: str = "numpy"
+
+
+ENGINES = ("auto", "fused", "numpy")
+"""What runs a rule's per-step update: ``"numpy"`` (``Rule.update`` on the NumPy partials),
+``"fused"`` (a generated numba kernel, ``online.fused``; ``rtrl`` has none and runs NumPy) or
+``"auto"``: fused when the run is long enough to repay compiling the kernel (``AUTO_WORK``)."""
+
+AUTO_WORK = 10**8
+"""``engine="auto"`` runs the fused kernel when T B H n (K + m), the trace entries the run
+updates, reaches this: the NumPy update costs about 4-5 ns more per entry than the fused one
+(``benchmarks/bench_online.py``), so the saving then exceeds the 0.1-2 s a kernel takes to load
+from the disk cache and most of the 1-8 s it takes to compile the first time."""
+
+
+def choose_engine(rule: str, layer: OnlineLayer, steps: int, batch: int, engine: str) -> str:
+    """The engine that ``run_rule`` uses for ``rule`` on ``layer`` over ``steps`` steps of
+    ``batch`` sequences under ``engine`` (one of ``ENGINES``)."""
+    from .fused import FUSED_RULES
+
+    if engine not in ENGINES:
+        raise ValueError(f"online: engine must be one of {ENGINES}, got {engine!r}")
+    if rule not in FUSED_RULES or engine == "numpy":
+        return "numpy"
+    if engine == "fused":
+        return "fused"
+    n = len(layer.model.state_names)
+    work = steps * batch * layer.hidden * n * (layer.presyn + len(layer.trained))
+    return "fused" if work >= AUTO_WORK else "numpy"
 
 
 def run_rule(
@@ -277,16 +320,24 @@ def run_rule(
     *,
     feedback: str = "symmetric",
     dtype: Any = np.float64,
+    engine: str = "auto",
     **options: Any,
 ) -> RuleResult:
     """Run one online rule over inputs (T, B, D) with ``loss``; ``feedback`` ("symmetric" or
-    "random") is e-prop's (random needs a ``ReadoutLoss``); ``options`` go to the rule."""
+    "random") is e-prop's (random needs a ``ReadoutLoss``); ``engine`` what runs the update
+    (``ENGINES``; the result's ``engine`` says which ran); ``options`` go to the rule."""
     if rule not in RULES:
         raise ValueError(f"online: unknown rule {rule!r}; choose one of {[*RULES, 'bptt']}")
     if feedback not in ("symmetric", "random"):
         raise ValueError(f"online: feedback must be 'symmetric' or 'random', got {feedback!r}")
     if feedback == "random" and rule != "eprop":
         raise ValueError("online: random feedback is e-prop's (rule 'eprop')")
+    shape = np.shape(inputs)
+    steps, batch = (int(shape[0]), int(shape[1])) if len(shape) == 3 else (1, 1)
+    if choose_engine(rule, layer, steps, batch, engine) == "fused":
+        from .fused import run_fused
+
+        return run_fused(rule, layer, inputs, loss, feedback=feedback, dtype=dtype, **options)
     cls = RULES[rule]
     start = time.perf_counter()
     sweep = Sweep(layer, inputs, loss, held=cls.held, random=feedback == "random", dtype=dtype)
