@@ -194,7 +194,8 @@ TINY = {
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("online_learning")
+    folder = tmp_path_factory.mktemp("results") / "online_learning"
+    folder.mkdir()
     plan_path = folder / "plan.json"
     plan_path.write_text(json.dumps(TINY))
     assert ol.main(["run", "--plan", str(plan_path)]) == 0
@@ -293,3 +294,21 @@ def test_network_is_calibrated_and_seeded():
     x = ol._inputs(recall_batch(task, 64, (0, 1))[0])
     rate = forward_spikes(a[0], x).mean()
     assert 0.03 < rate < 0.3
+
+
+def test_figure_reads_the_plan_folder(tiny_run, tmp_path):
+    from lstmlif.figures import fig_online_learning as fig
+
+    folder, _ = tiny_run
+    data = fig.compute(folder.parent)
+    assert list(data["models"]) == ["lif", "lstmlif"]  # registry order
+    table = ol.table_rows(ol.load_plan(folder / "plan.json"), folder)
+    for c in table["cells"]:
+        i = TINY["rules"].index(c["rule"])
+        j = TINY["delays"].index(c["delay"])
+        assert data[f"{c['model']}/mean"][i, j] == pytest.approx(c["test_accuracy"])
+    result = fig.make(tmp_path, results_dir=folder.parent)
+    assert {p.suffix for p in result["paths"]} == {".png", ".pdf", ".npz"}
+    empty = tmp_path / "empty"
+    with pytest.warns(UserWarning, match="online_learning"):
+        assert fig.make(tmp_path, results_dir=empty)["paths"] == []
