@@ -6,7 +6,8 @@ N(0, G^2 / H) (``--recurrent-scale G``; 0 gives a layer without them), inputs wh
 mean M and standard deviation about S (``--input-mean``, ``--input-std``; default the class's
 ``input_stats``), T steps, and a loss (``--loss``: a random readout with squared error, or fixed
 random weights on every spike and state). Prints per rule the relative error and the cosine
-against BPTT over all trainable tensors and per tensor, ``memory_bytes`` and ``seconds``.
+against BPTT over all trainable tensors and per tensor, ``memory_bytes``, ``seconds`` and the
+``engine`` that ran its update (``--engine``: the generated numba kernels, NumPy, or auto).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 
 from .core import LinearLoss, ReadoutLoss, make_inputs, make_layer
 from .measure import RULE_NAMES, compare, influence_bytes
+from .rules import ENGINES
 
 __all__ = ["add_arguments", "run", "MAX_BYTES"]
 
@@ -60,6 +62,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("float64", "float32"),
         default="float64",
         help="the dtype the online rules run in (BPTT, the reference, runs in float64)",
+    )
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="auto",
+        help="what runs the trace updates: generated numba kernels (fused), NumPy, or auto "
+        "(fused for long runs; rtrl is NumPy under every engine)",
     )
 
 
@@ -134,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
             else LinearLoss.random(layer, args.steps, args.batch, seed=seed + 2)
         )
         dtype = np.float32 if args.dtype == "float32" else np.float64
-        res = compare(layer, u, loss, tuple(args.rules), dtype=dtype)
+        res = compare(layer, u, loss, tuple(args.rules), dtype=dtype, engine=args.engine)
         runs.append({"seed": seed, **res})
     out: dict[str, Any] = {
         "model": layer.model.name,
@@ -145,6 +154,7 @@ def run(args: argparse.Namespace) -> int:
         "recurrent_scale": args.recurrent_scale,
         "loss": args.loss,
         "dtype": args.dtype,
+        "engine": args.engine,
         "runs": runs,
         "summary": {
             r: {
@@ -166,11 +176,12 @@ def run(args: argparse.Namespace) -> int:
     )
     print(
         f"{'rule':14s} {'rel. error (median)':>20s} {'cosine (median)':>16s} "
-        f"{'memory bytes':>13s} {'seconds':>8s}"
+        f"{'memory bytes':>13s} {'seconds':>8s} engine"
     )
     for r, s in out["summary"].items():
         print(
             f"{r:14s} {s['relative_error']['median']:20.3e} {s['cosine']['median']:16.6f} "
-            f"{int(s['memory_bytes']['median']):13d} {s['seconds']['median']:8.3f}"
+            f"{int(s['memory_bytes']['median']):13d} {s['seconds']['median']:8.3f} "
+            f"{runs[0]['rules'][r]['engine']}"
         )
     return 0

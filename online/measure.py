@@ -67,13 +67,15 @@ def influence_bytes(layer: OnlineLayer, batch: int) -> int:
     return 8 * batch * layer.hidden * n * layer.n_params()
 
 
-def _run(name: str, layer: OnlineLayer, u: np.ndarray, loss: Loss, dtype: Any) -> RuleResult:
+def _run(
+    name: str, layer: OnlineLayer, u: np.ndarray, loss: Loss, dtype: Any, engine: str = "auto"
+) -> RuleResult:
     if name == "bptt":
         return bptt(layer, u, loss)
     if name == "eprop_random":
-        r = run_rule("eprop", layer, u, loss, feedback="random", dtype=dtype)
-        return RuleResult(name, r.gradients, r.seconds, r.memory_bytes, r.spikes)
-    return run_rule(name, layer, u, loss, dtype=dtype)
+        r = run_rule("eprop", layer, u, loss, feedback="random", dtype=dtype, engine=engine)
+        return RuleResult(name, r.gradients, r.seconds, r.memory_bytes, r.spikes, r.engine)
+    return run_rule(name, layer, u, loss, dtype=dtype, engine=engine)
 
 
 def compare(
@@ -84,18 +86,20 @@ def compare(
     *,
     dtype: Any = np.float64,
     reference: RuleResult | None = None,
+    engine: str = "auto",
 ) -> dict[str, Any]:
     """Run BPTT (float64, the reference) and ``rules`` on one problem: {"spikes",
-    "rules": {rule: {"relative_error", "cosine", "per_tensor", "memory_bytes", "seconds"}}}."""
+    "rules": {rule: {"relative_error", "cosine", "per_tensor", "memory_bytes", "seconds",
+    "engine"}}}; ``engine``: what runs the online rules' updates (``run_rule``'s)."""
     unknown = [r for r in rules if r not in RULE_NAMES]
     if unknown:
         raise ValueError(f"online: unknown rule(s) {unknown}; choose from {list(RULE_NAMES)}")
     ref = bptt(layer, inputs, loss) if reference is None else reference
     out: dict[str, Any] = {"spikes": ref.spikes, "rules": {}}
     for name in rules:
-        res = ref if name == "bptt" else _run(name, layer, inputs, loss, dtype)
+        res = ref if name == "bptt" else _run(name, layer, inputs, loss, dtype, engine)
         row = agreement(res.gradients, ref.gradients)
-        row.update(memory_bytes=res.memory_bytes, seconds=res.seconds)
+        row.update(memory_bytes=res.memory_bytes, seconds=res.seconds, engine=res.engine)
         out["rules"][name] = row
     return out
 

@@ -124,3 +124,32 @@ def test_engine_choice() -> None:
         run_rule("ostl", layer, u[:, :, :2], loss, engine="fused")
     with pytest.raises(ValueError, match="dtype"):
         run_rule("ostl", layer, u, loss, engine="fused", dtype=np.float16)
+
+
+def test_cli_engine_option(capsys: pytest.CaptureFixture[str]) -> None:
+    """``lstmlif online --engine``: both engines give one gradient (the same agreement with
+    BPTT to rounding), each rule says which engine ran it; a bad engine exits 2."""
+    import json
+
+    from lstmlif.cli import main
+
+    base = ["online", "alif", "--steps", "80", "--hidden", "3", "--json"]
+    base += ["--rules", "ostl", "eprop", "eprop_random", "ottt", "rtrl"]
+    rows = {}
+    for engine in ("fused", "numpy"):
+        assert main([*base, "--engine", engine]) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert out["engine"] == engine
+        rows[engine] = out["runs"][0]["rules"]
+        assert out["runs"][0]["spikes"] > 0
+    for rule in ("ostl", "eprop", "eprop_random", "ottt", "rtrl"):
+        want = "numpy" if rule == "rtrl" else "fused"
+        assert rows["fused"][rule]["engine"] == want
+        assert rows["numpy"][rule]["engine"] == "numpy"
+        a, b = rows["fused"][rule], rows["numpy"][rule]
+        assert 0 < b["relative_error"] < np.inf
+        assert abs(a["relative_error"] - b["relative_error"]) <= 1e-12 * b["relative_error"] + 1e-15
+        assert a["memory_bytes"] == b["memory_bytes"]
+    with pytest.raises(SystemExit) as exc:
+        main([*base, "--engine", "gpu"])
+    assert exc.value.code == 2
