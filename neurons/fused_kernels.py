@@ -967,8 +967,9 @@ _BUILT: list[tuple] = []  # the last kernels handed out (vector_report reads the
 @dataclass(frozen=True)
 class _Storage:
     """The minimal storage of a model's kernel: the stored states, the recovery formulas, the
-    current's formula (None: keep the current when a partial reads it) and the denominators of
-    both as NumPy functions of the coefficients (a zero one means: store every state)."""
+    current's formula (None: keep the current when a partial reads it; also when the formula
+    calls a function such as exp, see ``_costly``) and the denominators of both as NumPy
+    functions of the coefficients (a zero one means: store every state)."""
 
     stored: tuple[str, ...]
     recovery: tuple[tuple[str, sp.Expr], ...]
@@ -996,6 +997,8 @@ def _min_storage(K: KernelExpressions) -> _Storage:
             best = found
             break
     cur = K.current()
+    if cur is not None and _costly(cur[0]):
+        cur = None
     out = _Storage(
         stored=tuple(best[0]),
         recovery=tuple((k, e) for k, (e, _) in best[1].items()),
@@ -1008,6 +1011,22 @@ def _min_storage(K: KernelExpressions) -> _Storage:
 
 
 _STORE_CACHE: dict[int, tuple] = {}
+
+
+def _costly(formula: sp.Expr) -> bool:
+    """Whether recovering the current by ``formula`` costs more than reading the kept current:
+    the formula calls a function (exp, log, tanh...: ``_FUNCTIONS``) or takes a non-integer
+    power. One exponential per lane-step takes longer than one more T*B*N array to read (on
+    the 2-core machine of benchmarks/README.md: 1.3e9 ``vexp`` per second against ~5e9 floats
+    per second read), and the current is the caller's own tensor, kept without a copy. CLIF's
+    current formula has two exponentials and a division: reading the current took its
+    backward from 98 to 63 ms (T = 784, B = 64, N = 256, float32, one thread); the gradient
+    then uses the current itself instead of a recovered one (equal to rounding)."""
+    calls = tuple(cls for cls, _ in _FUNCTIONS)
+    return any(
+        isinstance(a, calls) or (isinstance(a, sp.Pow) and not a.exp.is_Integer)
+        for a in sp.preorder_traversal(formula)
+    )
 
 
 def _denominator(den: sp.Expr) -> tuple[tuple[str, ...], Any]:
