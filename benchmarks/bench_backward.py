@@ -5,6 +5,7 @@ and the fused kernels, against the memory-traffic floor measured in the same run
                                         [--modes autograd,exact,exact-generic,fused]
                                         [--T 784 --B 64 --N 256] [--repeats 5] [--threads 1]
                                         [--vector] [--dtype float32|float64]
+                                        [--loss weighted|sum] [--no-memory]
 
 ``--threads 1,2`` times every path at each thread count (``torch.set_num_threads``, which the
 fused kernels follow: they split the lanes across that many threads), alternating within each
@@ -25,17 +26,24 @@ product, so no extra T*B*N buffer), the best of ``--repeats`` runs with the path
 as wall-clock and CPU time (user + system: page faults included). On a shared machine CPU time
 is the steadier measure.
 
-The floor: the copy bandwidth of this machine, measured in the same run (best of ``--repeats``
-copies of one warm T*B*N tensor into another: 2 * bytes / time), divides the bytes that must
-move, which are: forward, read x and write S and the states the fused storage keeps
-(``neurons.fused.storage_summary``: LSTM-LIF keeps s alone); backward, read dL/dS and those
-states and write dL/dx (plus the current or the spikes when its backward reads them). LSTM-LIF:
-6 x T*B*N numbers. The compute floor: the exponentials the fused kernels evaluate per lane and
-step (``neurons.fused.exponentials_per_step``: CLIF 2 forward + 4 backward, BRF 2, SE-adLIF 1,
-LIF and LSTM-LIF none) at the rate of the kernels' own vectorised exponential measured in the
-same run (the compiled loop of ``neurons.fused.vector_exp`` over an array in cache, one
-thread). Every path's CPU time is printed as a multiple of the larger of the two floors; the
-summary line says which.
+The floors (CPU, fused path), from rates measured in the same run on one thread, sampled once
+per repeat between the timed paths and kept as the best (``MachineRates``):
+
+- memory floor: the bytes that must move over the copy rate (a warm T*B*N tensor copied into
+  another: 2 * bytes / time). The bytes: forward, read x and write S and the states the fused
+  storage keeps (``neurons.fused.storage_summary``: LSTM-LIF keeps s alone); backward, read
+  dL/dS and those states and write dL/dx, plus the current or the spikes when its backward
+  reads them (LSTM-LIF: 6 T*B*N arrays; CLIF, which reads the current: 9).
+- compute floor: the operations per lane-step of the fused kernels' hot lane loops, counted on
+  their generated sources (``kernel_ops``: multiplies, adds, comparisons and selects; divisions;
+  ``vexp`` calls; after the dead-code removal, hoisting and common-subexpression elimination
+  that the compiler does anyway), each class at its rate measured by a compiled vectorised
+  loop in cache (multiply-add chains, division chains, the kernels' own ``vexp``).
+
+floor = max(memory floor, compute floor); the floor table at the end prints both, the bound,
+and the fused CPU time over the floor and over the memory floor alone. ``--loss sum`` times
+``spikes.sum().backward()`` (the loss of the issue's measurements: its dL/dS is an expanded
+scalar, which the fused backward makes into a T*B*N array) instead of ``spikes.backward(w)``.
 
 Peak memory is measured for each (model, path) in a fresh subprocess: on CPU the growth of the
 peak resident set size (``VmHWM`` in ``/proc/self/status``, reset through
@@ -49,6 +57,7 @@ assembly of each fused kernel holds (``neurons.fused.vector_report``).
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import subprocess
@@ -108,9 +117,9 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def _step(run, layer, x, w, device: str) -> tuple[float, float, float, float]:
-    """One forward + backward (neuron only); returns (forward s, backward s, CPU s of both,
-    spike rate)."""
+def _step(run, layer, x, w, device: str, loss: str = "weighted") -> tuple[float, ...]:
+    """One forward + backward (neuron only): ``spikes.backward(w)`` or, ``loss="sum"``,
+    ``spikes.sum().backward()``; returns (forward s, backward s, CPU s of both, spike rate)."""
     x.grad = None
     layer.zero_grad(set_to_none=True)
     _sync(device)
@@ -118,51 +127,233 @@ def _step(run, layer, x, w, device: str) -> tuple[float, float, float, float]:
     out = run(layer, x)
     _sync(device)
     t1 = time.perf_counter()
-    out.backward(w)
+    if loss == "sum":
+        out.sum().backward()
+    else:
+        out.backward(w)
     _sync(device)
     t2, c2 = time.perf_counter(), time.process_time()
     return t1 - t0, t2 - t1, c2 - c0, float(out.detach().mean())
 
 
-def copy_bandwidth(T: int, B: int, N: int, dtype: torch.dtype, repeats: int) -> float:
-    """Bytes per second of one thread copying a warm (T, B, N) tensor (read + write counted)."""
-    src = torch.randn(T, B, N, dtype=dtype)
-    dst = torch.empty_like(src)
-    dst.copy_(src)
-    best = float("inf")
-    for _ in range(max(repeats, 3)):
+class MachineRates:
+    """The machine's rates, measured on one thread in the run that uses them and kept as the
+    best of every ``sample()`` (called between the timed paths, so that they alternate):
+
+    - ``copy``: bytes per second copying a warm (T, B, N) tensor into another (read + write
+      counted);
+    - ``arith``: simple vector operations per second (multiply, add), a compiled loop over 2^14
+      values in cache with four independent Horner chains of 8 multiply-adds per value;
+    - ``div``: divisions per second, the same loop with 4 chains of 4 divisions;
+    - ``exp``: exponentials per second of the kernels' own vectorised ``vexp``
+      (``neurons.fused.vector_exp``'s compiled loop)."""
+
+    def __init__(self, T: int, B: int, N: int, dtype: torch.dtype) -> None:
+        self.src = torch.randn(T, B, N, dtype=dtype)
+        self.dst = torch.empty_like(self.src)
+        self.dst.copy_(self.src)
+        name = "float32" if dtype == torch.float32 else "float64"
+        self.a = (torch.rand(1 << 14, dtype=dtype) + 0.5).numpy()  # in [0.5, 1.5): no overflow
+        self.out = self.a.copy()
+        self.loops = {kind: _rate_loop(kind, name) for kind in ("arith", "div", "exp")}
+        for loop in self.loops.values():
+            loop(self.a, self.out)  # compile
+        self.best = {"copy": 0.0, "arith": 0.0, "div": 0.0, "exp": 0.0}
+
+    def sample(self) -> None:
         t0 = time.perf_counter()
-        dst.copy_(src)
-        best = min(best, time.perf_counter() - t0)
-    return 2 * src.numel() * src.element_size() / best
+        self.dst.copy_(self.src)
+        dt = time.perf_counter() - t0
+        nbytes = 2 * self.src.numel() * self.src.element_size()
+        self.best["copy"] = max(self.best["copy"], nbytes / dt)
+        for kind, loop in self.loops.items():
+            passes = 8 if kind == "div" else 32
+            t0 = time.perf_counter()
+            for _ in range(passes):
+                loop(self.a, self.out)
+            dt = time.perf_counter() - t0
+            rate = passes * self.a.size * _RATE_OPS[kind] / dt
+            self.best[kind] = max(self.best[kind], rate)
 
 
-def exp_rate(dtype: torch.dtype, repeats: int) -> float:
-    """Exponentials per second of the fused kernels' vectorised ``vexp`` on one thread: the
-    compiled loop of ``neurons.fused.vector_exp`` over 2^14 values in [-5, 5] (in cache, into a
-    preallocated output), 256 passes, best of ``repeats``."""
+#: Operations of each class per value of each rate loop (``_rate_loop``): ``arith`` 4 + 64 + 3
+#: multiplies and adds, ``div`` 16 divisions (its 7 adds are not counted: a slightly lower
+#: division rate, a slightly higher floor), ``exp`` one exponential.
+_RATE_OPS = {"arith": 71, "div": 16, "exp": 1}
+
+
+def _rate_loop(kind: str, dtype: str):
+    """A compiled loop over ``a`` writing ``out``: ``arith``, four independent chains of eight
+    ``y = y * x + c`` (64 operations per value, 71 with the chains' starts and sum); ``div``,
+    four chains of four ``y = c / y`` (16 divisions); ``exp``, the fused kernels' ``vexp``.
+    numba compiles it as it compiles the kernels (no fast-math: a multiply and an add stay two
+    instructions)."""
+    import numba
+    import numpy as np
+
     from lstmlif.neurons.fused_kernels import _exp_loop
 
-    name = "float32" if dtype == torch.float32 else "float64"
-    a = (torch.rand(1 << 14, dtype=dtype) * 10 - 5).numpy()
-    out = a.copy()
-    loop = _exp_loop(name)
-    loop(a, out)  # compile
-    best = float("inf")
-    for _ in range(max(repeats, 3)):
-        t0 = time.perf_counter()
-        for _ in range(256):
-            loop(a, out)
-        best = min(best, time.perf_counter() - t0)
-    return 256 * a.size / best
+    if kind == "exp":
+        return _exp_loop(dtype)
+    lines = ["def loop(a, out):", "    for j in range(a.shape[0]):", "        x = a[j]"]
+    for c in range(4):
+        lines.append(f"        y{c} = x + DT({0.125 * c})")
+    for k in range(8 if kind == "arith" else 4):
+        for c in range(4):
+            if kind == "arith":
+                lines.append(f"        y{c} = y{c} * x + DT({0.25 + 0.01 * (k + c)})")
+            else:
+                lines.append(f"        y{c} = DT({1.0 + 0.01 * (k + c)}) / y{c}")
+    lines.append("        out[j] = (y0 + y1) + (y2 + y3)")
+    namespace: dict = {"DT": getattr(np, dtype)}
+    exec(compile("\n".join(lines), f"<bench_backward {kind} loop>", "exec"), namespace)
+    return numba.njit(boundscheck=False, error_model="numpy")(namespace["loop"])
 
 
-def exps_per_step(model: str, dtype: torch.dtype) -> float:
-    """Exponentials per lane and step of ``model``'s fused forward + backward."""
-    from lstmlif.neurons.fused import exponentials_per_step, kernel_sources
+def kernel_ops(source: str) -> dict[str, int]:
+    """Operations per lane and time step in the hot lane loop of a generated CPU kernel (the
+    first ``for jj in range(CHU)`` loop: the copy that runs on every step past the peeled
+    first ones), counted on its source after what the compiler does anyway: a value no store
+    uses is not computed, an operation all of whose operands are loop invariants (coefficients,
+    constants) is hoisted and not counted, a repeated expression is counted once,
+    ``x * DT(1.0)`` is ``x``, the lane index ``j`` is address arithmetic.
+
+    Returns {"arith": multiplies, adds, subtracts, negations, comparisons, selects, abs, min,
+    max; "div": divisions and square roots; "exp": ``vexp`` calls; "other": other ``math``
+    calls; "load", "store": lane-array element reads and writes (a ``+=`` on one is both)}.
+    """
+    tree = ast.parse(source)
+    kernel = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "kernel")
+
+    def lane_loops(node: ast.AST):
+        for child in ast.iter_child_nodes(node):
+            if (
+                isinstance(child, ast.For)
+                and isinstance(child.iter, ast.Call)
+                and [ast.unparse(a) for a in child.iter.args] == ["CHU"]
+            ):
+                yield child
+            else:
+                yield from lane_loops(child)
+
+    loop = next(lane_loops(kernel))
+    counts = dict.fromkeys(("arith", "div", "exp", "other", "load", "store"), 0)
+    variant: set[str] = {"jj"}
+    canon: dict[str, str] = {}
+    seen: dict[str, str] = {}
+
+    def expr(e: ast.expr) -> tuple[bool, str]:
+        """(depends on the lane or step, canonical text); counts e's operations."""
+        if isinstance(e, ast.Name):
+            name = canon.get(e.id, e.id)
+            return name in variant, name
+        if isinstance(e, ast.Constant):
+            return False, repr(e.value)
+        if isinstance(e, ast.Subscript):
+            counts["load"] += 1
+            return True, ast.unparse(e)
+        if isinstance(e, ast.Call):
+            fn = ast.unparse(e.func)
+            parts = [expr(a) for a in e.args]
+            var = any(v for v, _ in parts)
+            text = f"{fn}({', '.join(t for _, t in parts)})"
+            if var:
+                if fn == "vexp":
+                    counts["exp"] += 1
+                elif fn in ("abs", "min", "max"):
+                    counts["arith"] += 1
+                elif fn == "math.sqrt":
+                    counts["div"] += 1
+                elif fn != "DT":
+                    counts["other"] += 1
+            return var, text
+        if isinstance(e, ast.BinOp):
+            (va, ta), (vb, tb) = expr(e.left), expr(e.right)
+            op = type(e.op).__name__
+            if isinstance(e.op, ast.Mult) and "DT(1.0)" in (ta, tb):
+                return va or vb, tb if ta == "DT(1.0)" else ta
+            if va or vb:
+                counts["div" if isinstance(e.op, ast.Div) else "arith"] += 1
+            return va or vb, f"({ta} {op} {tb})"
+        if isinstance(e, ast.UnaryOp):
+            v, t = expr(e.operand)
+            counts["arith"] += v
+            return v, f"({type(e.op).__name__} {t})"
+        if isinstance(e, ast.Compare):
+            parts = [expr(e.left)] + [expr(c) for c in e.comparators]
+            var = any(v for v, _ in parts)
+            counts["arith"] += var * len(e.ops)
+            ops = [type(o).__name__ for o in e.ops]
+            return var, "(" + " ".join(t for _, t in parts) + " " + " ".join(ops) + ")"
+        if isinstance(e, ast.IfExp):
+            parts = [expr(e.test), expr(e.body), expr(e.orelse)]
+            var = any(v for v, _ in parts)
+            counts["arith"] += var
+            return var, "(" + " ? ".join(t for _, t in parts) + ")"
+        raise ValueError(f"kernel_ops: unexpected expression {ast.unparse(e)}")
+
+    needed: set[str] = set()  # dead code (a value no store uses) is removed by the compiler
+    live = []
+    for stmt in reversed(loop.body):
+        target = stmt.target if isinstance(stmt, ast.AugAssign) else stmt.targets[0]
+        if isinstance(target, ast.Subscript) or target.id in needed or target.id == "bad":
+            needed |= {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name)}
+            live.append(stmt)
+    for stmt in reversed(live):
+        if isinstance(stmt, ast.Assign) and ast.unparse(stmt.targets[0]) == "j":
+            variant.add("j")
+            continue
+        if isinstance(stmt, ast.AugAssign):
+            expr(stmt.value)
+            counts["arith"] += 1
+            if isinstance(stmt.target, ast.Subscript):
+                counts["load"] += 1
+                counts["store"] += 1
+            else:
+                variant.add(stmt.target.id)
+            continue
+        if not isinstance(stmt, ast.Assign) or len(stmt.targets) != 1:
+            raise ValueError(f"kernel_ops: unexpected statement {ast.unparse(stmt)}")
+        target = stmt.targets[0]
+        snapshot = dict(counts)
+        var, text = expr(stmt.value)
+        if isinstance(target, ast.Subscript):
+            counts["store"] += 1
+            continue
+        name = target.id
+        if var and text in seen:  # the compiler computes a repeated expression once
+            counts.update(snapshot)
+            canon[name] = seen[text]
+        elif var:
+            seen[text] = name
+        if var:
+            variant.add(name)
+    return counts
+
+
+def ops_per_step(model: str, dtype: torch.dtype) -> dict[str, int]:
+    """``kernel_ops`` of ``model``'s fused forward and backward kernels, summed: the operations
+    of one lane-step of forward + backward."""
+    from lstmlif.neurons.fused import kernel_sources
 
     src = kernel_sources(_layer(model, 1).to(dtype=dtype).model(), dtype)
-    return sum(exponentials_per_step(s) for s in src.values())
+    total = dict.fromkeys(("arith", "div", "exp", "other", "load", "store"), 0)
+    for source in src.values():
+        for k, v in kernel_ops(source).items():
+            total[k] += v
+    return total
+
+
+def compute_seconds(ops: dict[str, int], lane_steps: int, rates: dict[str, float]) -> float:
+    """The compute floor: the operations of ``lane_steps`` lane-steps at the machine's measured
+    rates, one class after another (``arith`` at the multiply-add rate, ``div`` at the
+    division rate, ``exp`` and ``other`` function calls at the ``vexp`` rate)."""
+    per = (
+        ops["arith"] / rates["arith"]
+        + ops["div"] / rates["div"]
+        + (ops["exp"] + ops["other"]) / rates["exp"]
+    )
+    return lane_steps * per
 
 
 def floor_units(model: str) -> int:
@@ -239,6 +430,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", default="1", help="thread counts, e.g. 1,2")
     ap.add_argument("--no-memory", action="store_true", help="skip the memory subprocesses")
     ap.add_argument("--vector", action="store_true", help="count SIMD ops in the fused kernels")
+    ap.add_argument(
+        "--loss",
+        choices=("weighted", "sum"),
+        default="weighted",
+        help="backward of spikes.backward(w) (default) or of spikes.sum()",
+    )
     ap.add_argument("--measure", help=argparse.SUPPRESS)
     ap.add_argument("--mode", choices=MODES, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -264,26 +461,21 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(modes) - set(MODES))
     if unknown:
         raise SystemExit(f"bench_backward: unknown mode(s) {unknown}; choose from {list(MODES)}")
-    bw = copy_bandwidth(args.T, args.B, args.N, dtype, args.repeats)
-    erate = exp_rate(dtype, args.repeats) if args.device == "cpu" else float("nan")
+    on_cpu = args.device == "cpu"
+    rates = MachineRates(args.T, args.B, args.N, dtype) if on_cpu else None
     unit = args.T * args.B * args.N * torch.tensor([], dtype=dtype).element_size()
+    lane_steps = args.T * args.B * args.N
     print(
         f"T={args.T} B={args.B} N={args.N} {args.dtype} device={args.device} "
-        f"threads={threads} repeats={args.repeats} (best of), load average "
-        f"{os.getloadavg()[0]:.2f}; copy bandwidth {bw / 1e9:.1f} GB/s, one T*B*N array "
-        f"{unit / 2**20:.0f} MiB; exponentials {erate / 1e9:.2f}e9/s"
+        f"threads={threads} repeats={args.repeats} (best of), loss {args.loss}, load average "
+        f"{os.getloadavg()[0]:.2f}; one T*B*N array {unit / 2**20:.0f} MiB"
     )
     header = (
         f"{'model':12} {'path':13} {'thr':>3} {'fwd ms':>8} {'bwd ms':>8} {'wall ms':>8} "
         f"{'cpu ms':>8} {'x floor':>8} {'peak MiB':>9} {'rate':>6}"
     )
-    print(header)
+    results = []
     for model in models:
-        units = floor_units(model) if args.device == "cpu" else 0
-        mem_s = units * unit / bw if units else float("nan")
-        n_exp = exps_per_step(model, dtype) if args.device == "cpu" else 0.0
-        cmp_s = args.T * args.B * args.N * n_exp / erate if n_exp else 0.0
-        floor_s = max(mem_s, cmp_s)
         keys = [(m, t) for m in modes for t in threads]
         best = {k: (float("inf"), 0.0, 0.0, 0.0) for k in keys}
         cpu = {k: float("inf") for k in keys}
@@ -295,10 +487,12 @@ def main(argv: list[str] | None = None) -> int:
             small = x[:2].detach().clone().requires_grad_()
             run(layer, small).backward(w[:2])
         for _ in range(args.repeats):
+            if rates is not None:
+                rates.sample()
             for t in threads:
                 torch.set_num_threads(t)
                 for mode in modes:
-                    f, b, c, rate = _step(*runs[mode], args.device)
+                    f, b, c, rate = _step(*runs[mode], args.device, args.loss)
                     k = (mode, t)
                     cpu[k] = min(cpu[k], c)
                     if f + b < best[k][0]:
@@ -311,6 +505,23 @@ def main(argv: list[str] | None = None) -> int:
             else max(_memory_in_subprocess(model, m, args) for _ in range(2))
             for m in modes
         }
+        units = floor_units(model) if on_cpu else 0
+        ops = ops_per_step(model, dtype) if on_cpu else None
+        results.append((model, best, cpu, mem, units, ops))
+        print(f"{model}: timed", file=sys.stderr, flush=True)
+    if rates is not None:
+        r = rates.best
+        print(
+            f"machine (best of {args.repeats * len(models)} samples between the runs, one "
+            f"thread): copy {r['copy'] / 1e9:.1f} GB/s, multiply/add {r['arith'] / 1e9:.1f}e9/s, "
+            f"division {r['div'] / 1e9:.2f}e9/s, vexp {r['exp'] / 1e9:.2f}e9/s"
+        )
+    print(header)
+    table = []
+    for model, best, cpu, mem, units, ops in results:
+        mem_s = units * unit / rates.best["copy"] if rates is not None else float("nan")
+        cmp_s = compute_seconds(ops, lane_steps, rates.best) if rates is not None else 0.0
+        floor_s = max(mem_s, cmp_s)
         for mode, t in keys:
             total, f, b, rate = best[(mode, t)]
             peak = "-" if mem[mode] is None or t != threads[0] else f"{mem[mode] / 2**20:9.1f}"
@@ -327,12 +538,7 @@ def main(argv: list[str] | None = None) -> int:
         t0 = threads[0]
         best = {m: best[(m, t0)] for m in modes}
         cpu = {m: cpu[(m, t0)] for m in modes}
-        bound = "compute" if cmp_s > mem_s else "memory"
-        parts = [
-            f"floor {floor_s * 1e3:.1f} ms, {bound}-bound (memory {mem_s * 1e3:.1f} ms: "
-            f"{units} arrays {units * unit / 2**20:.0f} MiB; compute {cmp_s * 1e3:.1f} ms: "
-            f"{n_exp:g} exp per lane-step)"
-        ]
+        parts = []
         for a, b in (("autograd", "fused"), ("exact", "fused"), ("autograd", "exact")):
             if a in modes and b in modes:
                 parts.append(
@@ -342,7 +548,8 @@ def main(argv: list[str] | None = None) -> int:
             parts.append(f"generic/hand cpu {cpu['exact-generic'] / cpu['exact']:.2f}x")
         if "fused" in modes and "exact" in modes and mem["exact"]:
             parts.append(f"peak fused/exact {mem['fused'] / mem['exact']:.2f}")
-        print(f"{model:12} " + "; ".join(parts))
+        if parts:
+            print(f"{model:12} " + "; ".join(parts))
         if args.vector and "fused" in modes:
             from lstmlif.neurons.fused import vector_report
 
@@ -350,6 +557,27 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"{model:12} SIMD: "
                 + ", ".join(f"{k} {v['packed']} packed ops ({v['width']})" for k, v in rep.items())
+            )
+        if rates is not None and "fused" in modes:
+            table.append((model, cpu["fused"], units, mem_s, ops, cmp_s, floor_s))
+    if table:
+        print(
+            "\nfloor table (fused path, one forward + backward; memory floor: the T*B*N arrays "
+            "that must move at the copy rate; compute floor: the kernels' operations per "
+            "lane-step at the measured rates; floor = the larger):"
+        )
+        print(
+            f"{'model':12} {'cpu ms':>8} {'arrays':>6} {'MiB':>6} {'mem ms':>7} "
+            f"{'arith':>5} {'div':>3} {'exp':>3} {'ld/st':>6} {'cmp ms':>7} {'bound':>7} "
+            f"{'x floor':>7} {'x mem':>6}"
+        )
+        for model, c, units, mem_s, ops, cmp_s, floor_s in table:
+            print(
+                f"{model:12} {c * 1e3:8.1f} {units:6d} {units * unit / 2**20:6.0f} "
+                f"{mem_s * 1e3:7.1f} {ops['arith']:5d} {ops['div']:3d} "
+                f"{ops['exp'] + ops['other']:3d} {ops['load']:>3}/{ops['store']:<2} "
+                f"{cmp_s * 1e3:7.1f} {'compute' if cmp_s > mem_s else 'memory':>7} "
+                f"{c / floor_s:7.2f} {c / mem_s:6.2f}"
             )
     return 0
 
