@@ -73,7 +73,7 @@ def _torch_reference(layer, u, w_out, b_out, y):
         n: np.zeros(tuple(x.shape)) if g is None else g.numpy()
         for (n, x), g in zip(tensors.items(), grads, strict=True)
     }
-    return float(loss), out, float(S.sum())
+    return float(loss.detach()), out, float(S.detach().sum())
 
 
 def _flat(g: dict[str, np.ndarray], names) -> np.ndarray:
