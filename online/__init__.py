@@ -3,7 +3,10 @@
 Each rule is generated from the partial derivatives SymPy takes of the model's step
 (``neurons.derivatives``), the same partials the NumPy adjoint (``analysis.adjoint``) runs on:
 ``rtrl`` (exact), ``ostl``, ``eprop`` and ``ottt`` (``online.rules``, which says what each
-drops), with BPTT by autograd as the reference (``online.bptt``).
+drops), with BPTT by autograd as the reference (``online.bptt``). The per-step updates of
+``ostl``, ``eprop`` and ``ottt`` also run as generated numba kernels (``online.fused``;
+``run_rule(..., engine="fused")``, chosen by ``engine="auto"`` for long runs), with the same
+gradients to rounding.
 
 Usage::
 
