@@ -153,3 +153,13 @@ def test_cli_engine_option(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         main([*base, "--engine", "gpu"])
     assert exc.value.code == 2
+
+
+@pytest.mark.parametrize(("hidden", "batch", "train"), [(1, 1, None), (3, 2, ())])
+def test_fused_edge_shapes(hidden: int, batch: int, train: tuple[str, ...] | None) -> None:
+    """One neuron and one sequence; no trained parameters (the weights only)."""
+    layer = make_layer("alif", hidden, 3, recurrent=True, recurrent_scale=0.5, seed=13, train=train)
+    u = make_inputs(layer, 120, batch, seed=14)
+    loss = LinearLoss.random(layer, 120, batch, seed=15)
+    for rule in fused.FUSED_RULES:
+        _check(layer, u, loss, rule)
