@@ -29,18 +29,24 @@ is the steadier measure.
 The floors (CPU, fused path), from rates measured in the same run on one thread, sampled once
 per repeat between the timed paths and kept as the best (``MachineRates``):
 
-- memory floor: the bytes that must move over the copy rate (a warm T*B*N tensor copied into
-  another: 2 * bytes / time). The bytes: forward, read x and write S and the states the fused
-  storage keeps (``neurons.fused.storage_summary``: LSTM-LIF keeps s alone); backward, read
-  dL/dS and those states and write dL/dx, plus the current or the spikes when its backward
-  reads them (LSTM-LIF: 6 T*B*N arrays; CLIF, which reads the current: 9).
+- memory floor: the time of two compiled loops that move exactly the T*B*N arrays the fused
+  kernels move, in their loop order, and compute nothing but a sum (``StreamFloor``): forward,
+  read x and write S and the states the fused storage keeps (``neurons.fused.storage_summary``:
+  LSTM-LIF keeps s alone); backward, read dL/dS and those states (plus the current or the
+  spikes when its backward reads them) and write dL/dx over the first state's rows (LSTM-LIF:
+  6 T*B*N arrays in all; CLIF, which reads the current: 9). The copy rate of one warm T*B*N
+  tensor into another is printed beside it; on this shared machine it varied several-fold
+  with the other work while the fused kernels did not (a floor from bytes over the copy rate
+  put LIF at 0.44 of it under load).
 - compute floor: the operations per lane-step of the fused kernels' hot lane loops, counted on
   their generated sources (``kernel_ops``: multiplies, adds, comparisons and selects; divisions;
   ``vexp`` calls; after the dead-code removal, hoisting and common-subexpression elimination
   that the compiler does anyway), each class at its rate measured by a compiled vectorised
   loop in cache (multiply-add chains, division chains, the kernels' own ``vexp``).
 
-floor = max(memory floor, compute floor); the floor table at the end prints both, the bound,
+Every rate and floor is measured in process CPU time, as the paths are, sampled once per repeat
+between the timed paths and kept as the best. floor = max(memory floor, compute floor); the
+floor table at the end prints both, the bound,
 and the fused CPU time over the floor and over the memory floor alone. ``--loss sum`` times
 ``spikes.sum().backward()`` (the loss of the issue's measurements: its dL/dS is an expanded
 scalar, which the fused backward makes into a T*B*N array) instead of ``spikes.backward(w)``.
@@ -137,8 +143,9 @@ def _step(run, layer, x, w, device: str, loss: str = "weighted") -> tuple[float,
 
 
 class MachineRates:
-    """The machine's rates, measured on one thread in the run that uses them and kept as the
-    best of every ``sample()`` (called between the timed paths, so that they alternate):
+    """The machine's rates, measured on one thread in the run that uses them (process CPU time)
+    and kept as the best of every ``sample()`` (called between the timed paths, so that they
+    alternate):
 
     - ``copy``: bytes per second copying a warm (T, B, N) tensor into another (read + write
       counted);
@@ -161,17 +168,17 @@ class MachineRates:
         self.best = {"copy": 0.0, "arith": 0.0, "div": 0.0, "exp": 0.0}
 
     def sample(self) -> None:
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         self.dst.copy_(self.src)
-        dt = time.perf_counter() - t0
+        dt = time.process_time() - t0
         nbytes = 2 * self.src.numel() * self.src.element_size()
         self.best["copy"] = max(self.best["copy"], nbytes / dt)
         for kind, loop in self.loops.items():
             passes = 8 if kind == "div" else 32
-            t0 = time.perf_counter()
+            t0 = time.process_time()
             for _ in range(passes):
                 loop(self.a, self.out)
-            dt = time.perf_counter() - t0
+            dt = time.process_time() - t0
             rate = passes * self.a.size * _RATE_OPS[kind] / dt
             self.best[kind] = max(self.best[kind], rate)
 
@@ -356,13 +363,77 @@ def compute_seconds(ops: dict[str, int], lane_steps: int, rates: dict[str, float
     return lane_steps * per
 
 
-def floor_units(model: str) -> int:
-    """The T*B*N arrays that must move for one forward + backward of ``model`` (see the module
-    docstring), from the fused kernels' minimal storage."""
-    from lstmlif.neurons.fused import storage_summary
+class StreamFloor:
+    """The memory floor of one model, measured: two compiled loops in the fused kernels' order
+    (time outer; at each step the lanes in chunks of ``CHUNK``, unsigned lane indices) that move
+    exactly the T*B*N arrays the fused forward and backward move and compute nothing but a sum:
+    forward, read x and write S and the kept states; backward, read dL/dS and the kept states
+    (and the current or the spikes where the fused backward reads them) and write dL/dx over
+    the first kept state's rows, as the fused backward does. ``sample()`` times one forward +
+    backward pair; ``best`` keeps the fastest (s)."""
 
-    s = storage_summary(_layer(model, 1).model())
-    return 4 + 2 * len(s["stored"]) + int(s["reads_current"]) + int(s["reads_spikes"])
+    def __init__(self, model: str, x: torch.Tensor, w: torch.Tensor) -> None:
+        from lstmlif.neurons.fused import storage_summary
+
+        s = storage_summary(_layer(model, 1).model())
+        from lstmlif.neurons.fused_kernels import CHUNK
+
+        T = x.shape[0]
+        M = x[0].numel()
+        MF = max(CHUNK, M - M % CHUNK)  # whole chunks; the time scaled to M lanes
+        self.scale = M / MF
+        pad = torch.zeros(T, MF, dtype=x.dtype)
+        self.x = pad.copy_(x.detach().reshape(T, M)[:, :MF]).numpy() if MF <= M else pad.numpy()
+        self.w = w.detach().reshape(T, M)[:, :MF].contiguous().numpy() if MF <= M else pad.numpy()
+        self.S = self.x.copy()
+        self.keep = [self.x.copy() for _ in s["stored"]]
+        self.extra = ([self.x] if s["reads_current"] else []) + (
+            [self.S] if s["reads_spikes"] else []
+        )
+        self.arrays = 4 + 2 * len(self.keep) + len(self.extra)
+        self.fwd = _stream_loop(1, 1 + len(self.keep))
+        self.bwd = _stream_loop(1 + len(self.keep) + len(self.extra), 1)
+        self.best = float("inf")
+        self.sample()
+
+    def sample(self) -> None:
+        out = self.keep[0] if self.keep else self.S
+        t0 = time.process_time()
+        self.fwd(self.x, self.S, *self.keep)
+        self.bwd(self.w, *self.keep, *self.extra, out)
+        self.best = min(self.best, (time.process_time() - t0) * self.scale)
+
+    def release(self) -> None:
+        """Drop the arrays (the result stays)."""
+        self.x = self.w = self.S = None
+        self.keep, self.extra = [], []
+
+
+def _stream_loop(reads: int, writes: int):
+    """A compiled loop(a0, ..., o0, ...) over (L, M) float arrays: at each step r and lane j,
+    ``o_k[r, j] = a0[r, j] + a1[r, j] + ...`` for every output, in the fused kernels' loop
+    order (M a multiple of ``CHUNK``)."""
+    import numba
+    import numpy as np
+
+    from lstmlif.neurons.fused_kernels import CHUNK
+
+    ins = [f"a{k}" for k in range(reads)]
+    outs = [f"o{k}" for k in range(writes)]
+    lines = [
+        f"def loop({', '.join(ins + outs)}):",
+        "    L = a0.shape[0]",
+        "    M = np.uint64(a0.shape[1])",
+        "    for r in range(L):",
+        "        for c0 in range(np.uint64(0), M, CHU):",
+        "            for jj in range(CHU):",
+        "                j = c0 + jj",
+        f"                v = {' + '.join(f'{a}[r, j]' for a in ins)}",
+        *(f"                {o}[r, j] = v" for o in outs),
+    ]
+    namespace: dict = {"np": np, "CHU": np.uint64(CHUNK)}
+    exec(compile("\n".join(lines), f"<bench_backward stream {reads}/{writes}>", "exec"), namespace)
+    return numba.njit(boundscheck=False, error_model="numpy")(namespace["loop"])
 
 
 def _status_bytes(field: str) -> int:
@@ -486,9 +557,11 @@ def main(argv: list[str] | None = None) -> int:
             run, layer, x, w = runs[m]
             small = x[:2].detach().clone().requires_grad_()
             run(layer, small).backward(w[:2])
+        stream = StreamFloor(model, *runs[modes[0]][2:]) if on_cpu else None
         for _ in range(args.repeats):
             if rates is not None:
                 rates.sample()
+                stream.sample()
             for t in threads:
                 torch.set_num_threads(t)
                 for mode in modes:
@@ -505,9 +578,10 @@ def main(argv: list[str] | None = None) -> int:
             else max(_memory_in_subprocess(model, m, args) for _ in range(2))
             for m in modes
         }
-        units = floor_units(model) if on_cpu else 0
         ops = ops_per_step(model, dtype) if on_cpu else None
-        results.append((model, best, cpu, mem, units, ops))
+        results.append((model, best, cpu, mem, stream, ops))
+        if stream is not None:
+            stream.release()
         print(f"{model}: timed", file=sys.stderr, flush=True)
     if rates is not None:
         r = rates.best
@@ -518,8 +592,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     print(header)
     table = []
-    for model, best, cpu, mem, units, ops in results:
-        mem_s = units * unit / rates.best["copy"] if rates is not None else float("nan")
+    for model, best, cpu, mem, stream, ops in results:
+        units = stream.arrays if stream is not None else 0
+        mem_s = stream.best if stream is not None else float("nan")
         cmp_s = compute_seconds(ops, lane_steps, rates.best) if rates is not None else 0.0
         floor_s = max(mem_s, cmp_s)
         for mode, t in keys:
@@ -562,9 +637,9 @@ def main(argv: list[str] | None = None) -> int:
             table.append((model, cpu["fused"], units, mem_s, ops, cmp_s, floor_s))
     if table:
         print(
-            "\nfloor table (fused path, one forward + backward; memory floor: the T*B*N arrays "
-            "that must move at the copy rate; compute floor: the kernels' operations per "
-            "lane-step at the measured rates; floor = the larger):"
+            "\nfloor table (fused path, one forward + backward, CPU ms; memory floor: loops that "
+            "move the same T*B*N arrays and compute nothing; compute floor: the kernels' "
+            "operations per lane-step at the measured rates; floor = the larger):"
         )
         print(
             f"{'model':12} {'cpu ms':>8} {'arrays':>6} {'MiB':>6} {'mem ms':>7} "
