@@ -361,6 +361,30 @@ def _best(
     return min(done.items(), key=score)
 
 
+def _complete(
+    plan: dict[str, Any], records: dict[str, dict[str, Any]], model: str, rule: str, delay: int
+) -> bool:
+    """Whether every run the plan asks for in this cell is in: at the first delay each
+    learning rate unclipped and each clip at the best unclipped learning rate, at a later delay
+    the chosen (learning rate, clip); every seed."""
+    points = _grid(plan, records, model, rule, delay)
+    seeds = sorted(plan["seeds"])
+    b = plan["budgets"][-1]
+
+    def done(lr: float, clip: Any) -> bool:
+        return sorted(points.get((b, lr, clip), {})) == seeds
+
+    if delay != plan["delays"][0]:
+        chosen = _chosen(plan, records, model, rule)
+        return chosen is not None and done(*chosen)
+    if not all(done(lr, None) for lr in plan["lrs"]):
+        return False
+    unclipped = {p: v for p, v in points.items() if p[2] is None}
+    best = _best(unclipped, plan["seeds"])
+    assert best is not None
+    return all(done(best[0][1], clip) for clip in plan["clips"] if clip is not None)
+
+
 def _chosen(
     plan: dict[str, Any], records: dict[str, dict[str, Any]], model: str, rule: str
 ) -> tuple[float, Any] | None:
@@ -438,7 +462,7 @@ def _continues(
 
 
 def cells(plan: dict[str, Any], out: str | Path) -> list[dict[str, Any]]:
-    """One row per (model, rule, delay) with finished runs at the chosen point: the chosen
+    """One row per (model, rule, delay) whose runs are all in (``_complete``): the chosen
     (budget, lr, clip), mean test accuracy over the seeds with its 95% bootstrap interval,
     mean validation accuracy, seeds, aborted runs at that point and in the whole cell's grid,
     and the cell's CPU time."""
@@ -449,7 +473,7 @@ def cells(plan: dict[str, Any], out: str | Path) -> list[dict[str, Any]]:
             for delay in plan["delays"]:
                 points = _grid(plan, records, model, rule, delay)
                 best = _best(points, plan["seeds"])
-                if best is None:
+                if best is None or not _complete(plan, records, model, rule, delay):
                     continue
                 (budget, lr, clip), v = best
                 tests = [m["test"] for m in v.values()]

@@ -312,3 +312,26 @@ def test_figure_reads_the_plan_folder(tiny_run, tmp_path):
     empty = tmp_path / "empty"
     with pytest.warns(UserWarning, match="online_learning"):
         assert fig.make(tmp_path, results_dir=empty)["paths"] == []
+
+
+def test_a_cell_with_a_missing_run_is_not_tabled(tiny_run, tmp_path):
+    import shutil
+
+    folder, _ = tiny_run
+    copy = tmp_path / "online_learning"
+    shutil.copytree(folder, copy)
+    plan = ol.load_plan(copy / "plan.json")
+    before = {(c["model"], c["rule"], c["delay"]) for c in ol.cells(plan, copy)}
+    assert ("lif", "eprop", 2) in before
+    victim = next(
+        p
+        for p in (copy / "runs").glob("*.json")
+        if (lambda c: (c["model"], c["rule"], c["delay"], c["lr"], c["clip"]))(
+            json.loads(p.read_text())["config"]
+        )
+        == ("lif", "eprop", 2, TINY["lrs"][0], None)
+    )
+    victim.unlink()
+    after = {(c["model"], c["rule"], c["delay"]) for c in ol.cells(plan, copy)}
+    assert ("lif", "eprop", 2) not in after
+    assert {k for k in before if k[:2] != ("lif", "eprop")} <= after
