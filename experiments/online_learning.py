@@ -24,7 +24,9 @@ highest validation accuracy is held for the larger delays, where the budget is c
 validation again. Test accuracies carry a 95% percentile bootstrap interval of the mean over
 seeds (``experiments.tuning.bootstrap_mean``).
 
-``python -m lstmlif.experiments.online_learning run|table [--plan FILE] [--out DIR] [--json]``.
+``python -m lstmlif.experiments.online_learning run|table|alignment [--plan FILE] [--out DIR]
+[--json] [--part i/n]``; ``alignment`` runs the diagnostic listed in ``alignment_plan.json``
+beside the plan (``alignment_row``).
 """
 
 from __future__ import annotations
@@ -62,6 +64,9 @@ __all__ = [
     "table_rows",
     "largest_learned",
     "markdown",
+    "alignment_row",
+    "run_alignment",
+    "alignment_table",
     "main",
 ]
 
@@ -574,11 +579,92 @@ def markdown(plan: dict[str, Any], table: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+ALIGNMENT_PLAN = Path("results/online_learning/alignment_plan.json")
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
+    return float(a @ b) / (na * nb) if na > 0 and nb > 0 else math.nan
+
+
+def alignment_row(model: str, delay: int, seed: int, rules: list[str], sizes: dict) -> list[dict]:
+    """Each rule's gradient of the recall loss against BPTT's for the untrained network of
+    one run (``build_network``) on its first training batch: ``cosine`` and
+    ``relative_error`` over the layer's tensors, ``cue_cosine`` over the input weights of the
+    cue channels (``w_in[:, 1 : 1 + n_classes * group]``), the batch's spike rate."""
+    task = RecallTask(delay=delay, n_classes=sizes["n_classes"])
+    layer, w_out, b_out, _ = build_network(model, task, sizes["hidden"], seed, sizes["target_rate"])
+    x, y = recall_batch(task, sizes["batch"], (seed, 4, 0))
+    u, R = _inputs(x), task.recall_steps
+    names = list(layer.tensor_names())
+    cue = slice(1, 1 + task.n_classes * task.group)
+    ref = recall_gradients("bptt", layer, w_out, b_out, u, y.numpy(), R)
+    flat_ref = np.concatenate([np.ravel(ref.gradients[n]) for n in names])
+    rows = []
+    for rule in rules:
+        g = recall_gradients(rule, layer, w_out, b_out, u, y.numpy(), R)
+        flat = np.concatenate([np.ravel(g.gradients[n]) for n in names])
+        nref = float(np.linalg.norm(flat_ref))
+        rows.append(
+            {
+                "model": model,
+                "delay": delay,
+                "seed": seed,
+                "rule": rule,
+                "cosine": _cosine(flat, flat_ref),
+                "relative_error": float(np.linalg.norm(flat - flat_ref)) / nref
+                if nref > 0
+                else math.nan,
+                "cue_cosine": _cosine(
+                    np.ravel(g.gradients["w_in"][:, cue]), np.ravel(ref.gradients["w_in"][:, cue])
+                ),
+                "bptt_cue_norm": float(np.linalg.norm(ref.gradients["w_in"][:, cue])),
+                "rate": ref.rate,
+            }
+        )
+    return rows
+
+
+def run_alignment(plan: dict[str, Any], spec: dict[str, Any], out: str | Path) -> list[dict]:
+    """Every row of the alignment diagnostic (``alignment_row``) for the models, delays,
+    seeds and rules of ``spec``, at the learning plan's sizes; written to
+    ``out/alignment.json`` atomically."""
+    rows = []
+    for model in spec["models"]:
+        for delay in spec["delays"]:
+            for seed in spec["seeds"]:
+                rows += alignment_row(model, delay, seed, spec["rules"], plan["sizes"])
+    check_writable(out, "results")
+    atomic_write(Path(out) / "alignment.json", json.dumps(jsonable({"rows": rows}), indent=1))
+    return rows
+
+
+def alignment_table(rows: list[dict]) -> str:
+    """Markdown: per model and rule, the median over seeds of the cosine (whole layer) and of
+    the cue cosine at each delay, as ``cosine / cue cosine``."""
+    delays = sorted({r["delay"] for r in rows})
+    lines = [
+        "| model | rule | " + " | ".join(f"D = {d}" for d in delays) + " |",
+        "|" + "---|" * (len(delays) + 2),
+    ]
+    keys = list(dict.fromkeys((r["model"], r["rule"]) for r in rows))
+    for model, rule in keys:
+        cols = []
+        for d in delays:
+            sel = [r for r in rows if (r["model"], r["rule"], r["delay"]) == (model, rule, d)]
+            cos = np.nanmedian([r["cosine"] for r in sel]) if sel else math.nan
+            cue = np.nanmedian([r["cue_cosine"] for r in sel]) if sel else math.nan
+            cols.append(f"{cos:.2f} / {cue:.2f}")
+        lines.append(f"| {model} | {rule} | " + " | ".join(cols) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     """``run`` executes the plan into ``--out``; ``table`` prints the table (``--json``: the
-    rows as JSON). Exit 2 with a one-line message on bad input."""
+    rows as JSON); ``alignment`` computes and prints the alignment diagnostic. Exit 2 with a
+    one-line message on bad input."""
     parser = argparse.ArgumentParser(prog="python -m lstmlif.experiments.online_learning")
-    parser.add_argument("command", choices=("run", "table"))
+    parser.add_argument("command", choices=("run", "table", "alignment"))
     parser.add_argument("--plan", default=str(PLAN_PATH))
     parser.add_argument("--out", default=None, help="results folder (default: the plan's)")
     parser.add_argument("--json", action="store_true")
@@ -593,6 +679,18 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"--part must be i/n with 0 <= i < n, got {args.part!r}")
         plan = load_plan(args.plan)
         out = Path(args.out) if args.out is not None else Path(args.plan).parent
+        if args.command == "alignment":
+            import torch
+
+            torch.set_num_threads(1)
+            path = Path(args.plan).parent / ALIGNMENT_PLAN.name
+            try:
+                spec = json.loads(path.read_text())
+            except (OSError, json.JSONDecodeError) as err:
+                raise ValueError(f"alignment plan {path}: unreadable ({err})") from None
+            rows = run_alignment(plan, spec, out)
+            print(alignment_table(rows))
+            return 0
         if args.command == "run":
             import torch
 

@@ -335,3 +335,16 @@ def test_a_cell_with_a_missing_run_is_not_tabled(tiny_run, tmp_path):
     after = {(c["model"], c["rule"], c["delay"]) for c in ol.cells(plan, copy)}
     assert ("lif", "eprop", 2) not in after
     assert {k for k in before if k[:2] != ("lif", "eprop")} <= after
+
+
+def test_alignment_of_the_exact_rule_is_one(tmp_path, capsys):
+    sizes = {"hidden": 5, "batch": 4, "n_classes": 4, "target_rate": 0.1}
+    rows = ol.alignment_row("alif", 6, 0, ["rtrl", "ostl"], sizes)
+    exact, approx = rows
+    assert exact["rate"] > 0 and exact["bptt_cue_norm"] > 0
+    assert exact["cosine"] == pytest.approx(1.0, abs=1e-12)
+    assert exact["cue_cosine"] == pytest.approx(1.0, abs=1e-12)
+    assert exact["relative_error"] < 1e-10
+    assert approx["relative_error"] > 1e-6 and -1.0 <= approx["cosine"] <= 1.0
+    text = ol.alignment_table(rows)
+    assert "| alif | rtrl | 1.00 / 1.00 |" in text
