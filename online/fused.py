@@ -64,53 +64,58 @@ def _c(i: int, k: int | None = None) -> str:
 
 
 def trace_source(
-    D: StepPartials, Z: StepPartials, cols: tuple[int, ...], *, dtype: str, who: str
+    D: StepPartials,
+    Z: StepPartials,
+    cols: tuple[int, ...],
+    *,
+    delta: bool,
+    dtype: str,
+    who: str,
 ) -> str:
     """The kernel of one rule's step (see the module docstring) in ``dtype``:
-    ``kernel(j0, j1, delta_mode, has_gx, lane, th, slope, pre, gS, gx, E, qE, Eth, qth, gW, gth,
-    delta)`` over the neurons j0 <= j < j1.
+    ``kernel(j0, j1, has_gx, lane, th, slope, pre, gS, gx, E, qE, Eth, qth, gW, gth, delta)``
+    over the neurons j0 <= j < j1.
 
     D: the partials the traces run on (the held ones for e-prop); Z: those whose dz/dx, dz/dtheta
-    are read; cols: the trained parameters' columns of ``D.param_names``. ``delta_mode`` False:
-    the weight traces E, qE (``ostl``, ``eprop``); True: delta (B, H) written instead (``ottt``).
-    ``has_gx``: the loss has a gradient on the states (gx holds zeros otherwise). Arrays: lane
-    (2n + 4, B, H) float64 = [x[t-1] (n rows), S[t-1], I[t], S[t], psi[t], x[t] (n rows)];
-    th (P, H) float64 every parameter's value; slope (m, H) float64 d theta / d raw; the others
-    in ``dtype``: pre (B, K), gS (B, H), gx (B, H, n), E (B, H, n, K), qE (B, H, K),
-    Eth (B, H, n, m), qth (B, H, m), gW (H, K), gth (H, m) (updated in place), delta (B, H)."""
+    are read; cols: the trained parameters' columns of ``D.param_names``. ``delta`` False: the
+    weight traces E, qE (``ostl``, ``eprop``), the sequences b in the outer loop; True: delta
+    (B, H) written instead (``ottt``), the neurons in the outer loop (the faster order for each,
+    measured). ``has_gx``: the loss has a gradient on the states (gx holds zeros
+    otherwise). Arrays: lane (2n + 4, B, H) float64 = [x[t-1] (n rows), S[t-1], I[t], S[t],
+    psi[t], x[t] (n rows)]; th (P, H) float64 every parameter's value; slope (m, H) float64
+    d theta / d raw; the others in ``dtype``: pre (B, K), gS (B, H), gx (B, H, n),
+    E (B, H, n, K), qE (B, H, K), Eth (B, H, n, m), qth (B, H, m), gW (H, K), gth (H, m)
+    (updated in place), delta (B, H). Every gradient entry sums over b in ascending order in
+    both loop orders."""
     n, m = D.n, len(cols)
     head = kernel_header(who, "online traces", "float64")
-    args = (
-        "j0, j1, delta_mode, has_gx, lane, th, slope, pre, gS, gx, E, qE, Eth, qth, gW, gth, delta"
-    )
+    args = "j0, j1, has_gx, lane, th, slope, pre, gS, gx, E, qE, Eth, qth, gW, gth, delta"
     out = [head.rstrip("\n"), f"def kernel({args}):"]
-    i1, i2, i3, i4, i5 = (" " * (4 * k) for k in range(1, 6))
     out += [
-        f"{i1}TT = np.{dtype}",
-        f"{i1}B = pre.shape[0]",
-        f"{i1}K = pre.shape[1]",
-        f"{i1}zero = DT(0.0)",
-        f"{i1}one = DT(1.0)",
-        f"{i1}for j in range(j0, j1):",
+        f"    TT = np.{dtype}",
+        "    B = pre.shape[0]",
+        "    K = pre.shape[1]",
+        "    zero = DT(0.0)",
+        "    one = DT(1.0)",
     ]
     names: dict[sp.Symbol, str] = {}
+    per_neuron: list[str] = []  # neuron j's parameters, at indent 0
     for q, p in enumerate(D.param_names):
-        out.append(f"{i2}th_{q} = th[{q}, j]")
+        per_neuron.append(f"th_{q} = th[{q}, j]")
         names[sp.Symbol(p, real=True)] = f"th_{q}"
-    for k in range(m):
-        out.append(f"{i2}sl_{k} = slope[{k}, j]")
-    out.append(f"{i2}for b in range(B):")
+    per_neuron += [f"sl_{k} = slope[{k}, j]" for k in range(m)]
+    body: list[str] = []  # one lane (b, j), at indent 0
     pn = dict(names)
     zn = dict(names)
-    for i, s in enumerate(D.state_names):
-        out.append(f"{i3}x_{i} = lane[{i}, b, j]")
-        out.append(f"{i3}y_{i} = lane[{n + 4 + i}, b, j]")
-        pn[sp.Symbol(s, real=True)] = f"x_{i}"
-        zn[sp.Symbol(s, real=True)] = f"y_{i}"
+    for i, st in enumerate(D.state_names):
+        body.append(f"x_{i} = lane[{i}, b, j]")
+        body.append(f"y_{i} = lane[{n + 4 + i}, b, j]")
+        pn[sp.Symbol(st, real=True)] = f"x_{i}"
+        zn[sp.Symbol(st, real=True)] = f"y_{i}"
     for row, (sym, code) in enumerate(
         ((S_PREV, "s_prev"), (CURRENT, "i_t"), (S_NEW, "s_new"), (PSI_NEW, "psi_t"))
     ):
-        out.append(f"{i3}{code} = lane[{n + row}, b, j]")
+        body.append(f"{code} = lane[{n + row}, b, j]")
         pn[sym] = code
     counter = itertools.count()
     # every partial the update reads, zero ones left out (structural zeros of the step)
@@ -120,14 +125,14 @@ def trace_source(
         entries += [(f"dS{a}", D.dS[a]), (f"dI{a}", D.dI[a])]
         entries += [(f"dth{a}_{k}", D.dtheta[a, q]) for k, q in enumerate(cols)]
     live = [(tag, e) for tag, e in entries if sp.sympify(e) != 0]
-    lines, codes = emit_expressions([e for _, e in live], pn, i3, counter)
-    out += lines
+    lines, codes = emit_expressions([e for _, e in live], pn, "", counter)
+    body += lines
     part = dict(zip([t for t, _ in live], codes, strict=True))
     zent = [(f"zx{a}", Z.zx[a]) for a in range(n)]
     zent += [(f"zth{k}", Z.ztheta[q]) for k, q in enumerate(cols)]
     zlive = [(tag, e) for tag, e in zent if sp.sympify(e) != 0]
-    lines, codes = emit_expressions([e for _, e in zlive], zn, i3, counter)
-    out += lines
+    lines, codes = emit_expressions([e for _, e in zlive], zn, "", counter)
+    body += lines
     part.update(zip([t for t, _ in zlive], codes, strict=True))
     for tag, code in part.items():
         scale = ""
@@ -135,10 +140,10 @@ def trace_source(
             scale = f" * sl_{tag.rsplit('_', 1)[-1]}"
         elif tag.startswith("zth"):
             scale = f" * sl_{tag[3:]}"
-        out.append(f"{i3}{tag} = TT({code}{scale})")
-    out.append(f"{i3}ps = TT(psi_t)")
-    out.append(f"{i3}g = gS[b, j]")
-    out += [f"{i3}gx{a} = gx[b, j, {a}]" for a in range(n)]
+        body.append(f"{tag} = TT({code}{scale})")
+    body.append("ps = TT(psi_t)")
+    body.append("g = gS[b, j]")
+    body += [f"gx{a} = gx[b, j, {a}]" for a in range(n)]
 
     def lin(terms: list[tuple[str, str]]) -> str:
         """The sum of coefficient * value over the live coefficients."""
@@ -151,55 +156,66 @@ def trace_source(
     def gdot(values: list[str]) -> list[str]:
         return [f"gx{a} * {values[a]}" for a in range(n)]
 
-    # ottt: the factor of its weight gradient
-    zi = lin([(f"zx{a}", f"dI{a}") for a in range(n) if f"dI{a}" in part])
-    extra = [f"gx{a} * dI{a}" for a in range(n) if f"dI{a}" in part]
-    out.append(f"{i3}if delta_mode:")
-    out.append(f"{i4}delta[b, j] = {' + '.join([f'g * ps * ({zi})', *extra])}")
-    # ostl, eprop: the weight traces, k innermost (with and without the state gradient)
-    new = [f"n_{a}" for a in range(n)]
-    for label, with_gx in (("elif has_gx:", True), ("else:", False)):
-        out.append(f"{i3}{label}")
-        out += [f"{i4}e_{a} = E[b, j, {a}]" for a in range(n)]
-        out += [f"{i4}q = qE[b, j]", f"{i4}pr = pre[b]", f"{i4}gw = gW[j]"]
-        out.append(f"{i4}for k in range(K):")
-        out += [f"{i5}o_{c} = e_{c}[k]" for c in range(n)]
-        out += [f"{i5}oq = q[k]", f"{i5}p = pr[k]"]
-        for a in range(n):
-            terms = [(f"dx{a}_{c}", f"o_{c}") for c in range(n)]
-            terms += [(f"dS{a}", "oq"), (f"dI{a}", "p")]
-            out.append(f"{i5}n_{a} = {lin(terms)}")
-            out.append(f"{i5}e_{a}[k] = n_{a}")
-        out.append(f"{i5}qk = ps * ({zdot(new)})")
-        out.append(f"{i5}q[k] = qk")
-        out.append(f"{i5}gw[k] += {' + '.join(['g * qk', *(gdot(new) if with_gx else [])])}")
     # the model's own parameters (every rule), one column at a time
+    theta: list[str] = []
     for k in range(m):
         old = [f"eth_{a}_{k}" for a in range(n)]
-        out += [f"{i3}{old[a]} = Eth[b, j, {a}, {k}]" for a in range(n)]
-        out.append(f"{i3}oqt = qth[b, j, {k}]")
+        theta += [f"{old[a]} = Eth[b, j, {a}, {k}]" for a in range(n)]
+        theta.append(f"oqt = qth[b, j, {k}]")
         newt = [f"nt_{a}" for a in range(n)]
         for a in range(n):
             terms = [(f"dx{a}_{c}", old[c]) for c in range(n)] + [(f"dS{a}", "oqt")]
             rest = lin(terms)
             own = f"dth{a}_{k}"
-            out.append(f"{i3}nt_{a} = {f'{rest} + {own}' if own in part else rest}")
-            out.append(f"{i3}Eth[b, j, {a}, {k}] = nt_{a}")
+            theta.append(f"nt_{a} = {f'{rest} + {own}' if own in part else rest}")
+            theta.append(f"Eth[b, j, {a}, {k}] = nt_{a}")
         zt = f" + zth{k}" if f"zth{k}" in part else ""
-        out.append(f"{i3}qt = ps * ({zdot(newt)}{zt})")
-        out.append(f"{i3}qth[b, j, {k}] = qt")
-        out.append(f"{i3}gth[j, {k}] += {' + '.join(['g * qt', *gdot(newt)])}")
+        theta.append(f"qt = ps * ({zdot(newt)}{zt})")
+        theta.append(f"qth[b, j, {k}] = qt")
+        theta.append(f"gth[j, {k}] += {' + '.join(['g * qt', *gdot(newt)])}")
+    # ottt: the factor of its weight gradient
+    zi = lin([(f"zx{a}", f"dI{a}") for a in range(n) if f"dI{a}" in part])
+    extra = [f"gx{a} * dI{a}" for a in range(n) if f"dI{a}" in part]
+    ottt = [f"delta[b, j] = {' + '.join([f'g * ps * ({zi})', *extra])}"]
+    # ostl, eprop: the weight traces, k innermost (with and without the state gradient)
+    traces = [f"e_{a} = E[b, j, {a}]" for a in range(n)]
+    traces += ["q = qE[b, j]", "pr = pre[b]", "gw = gW[j]"]
+    new = [f"n_{a}" for a in range(n)]
+    for label, with_gx in (("if has_gx:", True), ("else:", False)):
+        traces.append(label)
+        traces.append("    for k in range(K):")
+        loop = [f"o_{c} = e_{c}[k]" for c in range(n)] + ["oq = q[k]", "p = pr[k]"]
+        for a in range(n):
+            terms = [(f"dx{a}_{c}", f"o_{c}") for c in range(n)]
+            terms += [(f"dS{a}", "oq"), (f"dI{a}", "p")]
+            loop.append(f"n_{a} = {lin(terms)}")
+            loop.append(f"e_{a}[k] = n_{a}")
+        loop.append(f"qk = ps * ({zdot(new)})")
+        loop.append("q[k] = qk")
+        loop.append(f"gw[k] += {' + '.join(['g * qk', *(gdot(new) if with_gx else [])])}")
+        traces += ["        " + x for x in loop]
+    if delta:  # the parameters' loads (and what LLVM hoists with them) once per neuron
+        out.append("    for j in range(j0, j1):")
+        out += ["        " + x for x in per_neuron]
+        out.append("        for b in range(B):")
+        out += ["            " + x for x in (*body, *ottt, *theta)]
+    else:
+        out += ["    for b in range(B):", "        for j in range(j0, j1):"]
+        out += ["            " + x for x in (*per_neuron, *body, *traces, *theta)]
     return "\n".join(out) + "\n"
 
 
 _KERNELS: dict[tuple, Any] = {}
 
 
-def _kernel(D: StepPartials, Z: StepPartials, cols: tuple[int, ...], dtype: str, who: str) -> Any:
-    key = (D, Z, cols, dtype)
+def _kernel(
+    D: StepPartials, Z: StepPartials, cols: tuple[int, ...], delta: bool, dtype: str, who: str
+) -> Any:
+    key = (D, Z, cols, delta, dtype)
     hit = _KERNELS.get(key)
     if hit is None:
-        hit = _KERNELS[key] = compile_kernel(trace_source(D, Z, cols, dtype=dtype, who=who))
+        src = trace_source(D, Z, cols, delta=delta, dtype=dtype, who=who)
+        hit = _KERNELS[key] = compile_kernel(src)
     return hit
 
 
@@ -229,7 +245,9 @@ def run_fused(
     n, m, K = sweep.D.n, r.m, r.K
     D = sweep.Dh if cls.held else sweep.D
     assert D is not None
-    kernel = _kernel(D, sweep.D, tuple(sweep.cols), dt.name, type(sweep.model).__name__)
+    delta_mode = rule == "ottt"
+    who = type(sweep.model).__name__
+    kernel = _kernel(D, sweep.D, tuple(sweep.cols), delta_mode, dt.name, who)
     th = np.stack([np.broadcast_to(v, (H,)) for v in sweep.theta]).astype(np.float64)
     slope = (
         np.ascontiguousarray(sweep.slope.T, dtype=np.float64)
@@ -237,7 +255,6 @@ def run_fused(
         else np.zeros((0, H), dtype=np.float64)
     )
     lane = np.empty((2 * n + 4, B, H), dtype=np.float64)
-    delta_mode = rule == "ottt"
     delta = np.empty((B, H) if delta_mode else (1, 1), dtype=dt)
     if delta_mode:
         E, qE = np.zeros((1, 1, n, 1), dtype=dt), np.zeros((1, 1, 1), dtype=dt)
@@ -261,7 +278,7 @@ def run_fused(
         has_gx = f.gx is not None
         gx = np.ascontiguousarray(f.gx, dtype=dt) if has_gx else no_gx
         args = (lane, th, slope, pre, gS, gx, E, qE, r.Eth, r.qth, r.gW, r.gth, delta)
-        _run(kernel, cut, (delta_mode, has_gx, *args))
+        _run(kernel, cut, (has_gx, *args))
         if delta_mode:
             assert isinstance(r, OTTT)
             r.a = r.lam * r.a + pre
