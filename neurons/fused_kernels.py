@@ -264,7 +264,7 @@ class _Spec:
     recovery: tuple[tuple[str, sp.Expr], ...]
     current: str  # backward: "none" | "read" (kept current) | "formula" (recovered)
     grads: tuple[str, ...]  # coefficients whose gradient is accumulated
-    has_gS: bool
+    has_gS: bool | str  # dL/dS: True (L, M) rows, "scalar" one number for all (gS (1, 1)), False
     gx: tuple[str, ...]  # states with an output gradient
     psi: sp.Expr | None  # the surrogate's psi in the symbol Z
     spikes_from_states: bool = False  # backward: S = H(z(x)) from stored states, S not read
@@ -590,7 +590,8 @@ def _reads(exprs: Any, sym: sp.Symbol) -> bool:
 
 def backward_source(spec: _Spec, dtype: str, who: str, target: _Target = _CPU) -> str:
     """The backward kernel: kernel([j0,] j1, cur (L, M) or dummy, cs, cv, S (L, M), S0 (M),
-    x0 (n, M), keep (tuple of (L, M)), x_end (n, M), gS (L, M) or dummy, gx (tuple of (L, M)),
+    x0 (n, M), keep (tuple of (L, M)), x_end (n, M), gS (L, M) or (1, 1) (``has_gS`` "scalar":
+    one dL/dS for every step and lane) or dummy, gx (tuple of (L, M)),
     carry_x (n, M) in/out, carry_S (M) in/out, gI (L, M) out, acc (len(grads), M) in/out),
     over the lanes j < j1 (on CPU j0 <= j < j1, unsigned multiples of CH, as the forward; on
     CUDA the tuples cv, keep and gx are passed as their elements).
@@ -631,6 +632,8 @@ def backward_source(spec: _Spec, dtype: str, who: str, target: _Target = _CPU) -
     out += [f"{ind}zero = DT(0.0)", f"{ind}one = DT(1.0)"]
     top, scal = _coef_lines(spec, ind, target)
     out += top
+    if spec.has_gS == "scalar":
+        out.append(f"{ind}gS_1 = gS[0, 0]")
     if not target.cuda:
         out += [f"{ind}{k} = keep[{q}]" for q, k in enumerate(keep_names)]
         out += [f"{ind}{k} = gx[{q}]" for q, k in enumerate(gx_names)]
@@ -737,7 +740,9 @@ def backward_source(spec: _Spec, dtype: str, who: str, target: _Target = _CPU) -
     zem.names[_Z] = zv
     psi = zem(spec.psi) if spec.psi is not None else "zero"
     pnames[PSI_NEW] = psi
-    sb = f"{lane('cS')} + gS[r, j]" if spec.has_gS else lane("cS")
+    sb = lane("cS")
+    if spec.has_gS:
+        sb += " + gS_1" if spec.has_gS == "scalar" else " + gS[r, j]"
     body.append(f"{i4}sbar = {sb}")
     body.append(f"{i4}zs = {psi} * sbar")
     grad_idx = [K.coef_names.index(g) for g in spec.grads]
