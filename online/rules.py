@@ -291,9 +291,10 @@ ENGINES = ("auto", "fused", "numpy")
 
 AUTO_WORK = 10**8
 """``engine="auto"`` runs the fused kernel when T B H n (K + m), the trace entries the run
-updates, reaches this: the NumPy update costs about 4-5 ns more per entry than the fused one
-(``benchmarks/bench_online.py``), so the saving then exceeds the 0.1-2 s a kernel takes to load
-from the disk cache and most of the 1-8 s it takes to compile the first time."""
+updates, reaches this: the NumPy pass costs 6-14 ns more per entry than the fused one (LIF,
+ALIF, B = 32, ``benchmarks/bench_online.py``), so at the threshold the saving, 0.6-1.4 s, exceeds
+loading a cached kernel (about 0.1 s, and about 1.5 s for numba's first import in a process)
+and is of the order of a first compile (1-8 s, paid once per model, dtype and machine)."""
 
 
 def choose_engine(rule: str, layer: OnlineLayer, steps: int, batch: int, engine: str) -> str:
