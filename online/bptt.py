@@ -35,7 +35,8 @@ def bptt(
 ) -> RuleResult:
     """dL/d(every trainable tensor) by autograd through the torch forward of ``layer`` over
     inputs u (T, B, D). ``detach_reset``: run the model with this switch instead of its own
-    (the BPTT that cuts e-prop's paths). Returns a ``RuleResult`` named ``bptt``."""
+    (the BPTT that cuts e-prop's paths). Returns a ``RuleResult`` named ``bptt`` (engine
+    ``"autograd"``)."""
     u = np.asarray(inputs, dtype=np.float64)
     if u.ndim != 3 or u.shape[2] != layer.inputs:
         raise ValueError(f"online: inputs must have shape (T, B, {layer.inputs}), got {u.shape}")
@@ -86,4 +87,6 @@ def bptt(
         for n, x, g in zip(names, tensors, grads, strict=True)
     }
     seconds = time.perf_counter() - start
-    return RuleResult("bptt", out, seconds, int(sum(saved.values())), int(S_all.sum().item()))
+    return RuleResult(
+        "bptt", out, seconds, int(sum(saved.values())), int(S_all.sum().item()), "autograd"
+    )

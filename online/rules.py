@@ -274,7 +274,7 @@ class RuleResult:
     """One rule's run: gradients {tensor name: array}, seconds (wall clock of the whole pass,
     forward included), memory_bytes (the rule's carried arrays plus the forward's carried
     state), spikes (the number of spikes in the run), engine (``"numpy"`` or ``"fused"``: what
-    ran the per-step update)."""
+    ran the per-step update; ``"autograd"`` for ``online.bptt``)."""
 
     rule: str
     gradients: dict[str, np.ndarray]
