@@ -8,10 +8,10 @@ compiler and cache of the fused BPTT kernels (``neurons.fused_kernels``: ``emit_
 its machine code beside it). No per-model code: any registered model's partials print.
 
 The forward step stays the NumPy one of ``Sweep.forward`` (float64, the same spikes as the
-NumPy rules); the kernel then walks the neurons j (outer loop) and the sequences b, evaluates
-the partials of lane (b, j) in float64 and runs, in the rules' dtype, the update of
-``online.rules`` for that lane with the presynaptic index k innermost (a loop of constant
-coefficients over contiguous rows, which LLVM vectorises):
+NumPy rules); the kernel then walks the lanes (sequence b, neuron j), evaluates the partials of
+lane (b, j) in float64 and runs, in the rules' dtype, the update of ``online.rules`` for that
+lane with the presynaptic index k innermost (a loop of constant coefficients over contiguous
+rows, which LLVM vectorises):
 
     E_j[a, k] <- sum_c dx_j[a, c] E_j[c, k] + dS_j[a] qE_j[k] + dI_j[a] pre[k]
     qE_j[k]   <- psi_j sum_a zx_j[a] E_j[a, k]
@@ -20,9 +20,12 @@ coefficients over contiguous rows, which LLVM vectorises):
 (``ostl``; ``eprop`` the same on the partials with the reset spike held), the same for the
 model's own parameters (m columns, unrolled), and for ``ottt`` the per-lane factor
 delta_j = g_S_j psi_j zx_j . dI_j + g_x_j . dI_j of its weight gradient dL/dW += delta^T a[t]
-(the trace a and the product stay NumPy). The gradient rows of neuron j are written by the
-neuron's own loop, so the neurons split into ranges run on threads (``torch.get_num_threads()``)
-with every sum in the same order: results are bit-identical for every thread count. ``rtrl``
+(the trace a and the product stay NumPy). The weight traces' kernel has the sequences in the
+outer loop, the trace rule's the neurons (its parameter terms then computed once per neuron):
+the faster order for each, measured; either way every gradient entry sums over the sequences in
+order. The gradient rows of neuron j are written for neuron j only, so the neurons split into
+ranges run on threads (``torch.get_num_threads()``) with every sum in the same order: results are
+bit-identical for every thread count. ``rtrl``
 has no kernel: its update is dominated by the product of W_rec with the influence tensor,
 O(B H^3 (K + m)) per step, between neurons rather than per lane; it runs the NumPy update under
 every engine.
