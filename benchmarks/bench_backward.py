@@ -48,8 +48,9 @@ Every rate and floor is measured in process CPU time, as the paths are, sampled 
 between the timed paths and kept as the best. floor = max(memory floor, compute floor); the
 floor table at the end prints both, the bound,
 and the fused CPU time over the floor and over the memory floor alone. ``--loss sum`` times
-``spikes.sum().backward()`` (the loss of the issue's measurements: its dL/dS is an expanded
-scalar, which the fused backward makes into a T*B*N array) instead of ``spikes.backward(w)``.
+``spikes.sum().backward()`` (its dL/dS is an expanded scalar, which the fused backward passes
+to its kernel as one number; the memory floor then reads no dL/dS array) instead of
+``spikes.backward(w)``.
 
 Peak memory is measured for each (model, path) in a fresh subprocess: on CPU the growth of the
 peak resident set size (``VmHWM`` in ``/proc/self/status``, reset through
@@ -367,12 +368,13 @@ class StreamFloor:
     """The memory floor of one model, measured: two compiled loops in the fused kernels' order
     (time outer; at each step the lanes in chunks of ``CHUNK``, unsigned lane indices) that move
     exactly the T*B*N arrays the fused forward and backward move and compute nothing but a sum:
-    forward, read x and write S and the kept states; backward, read dL/dS and the kept states
-    (and the current or the spikes where the fused backward reads them) and write dL/dx over
-    the first kept state's rows, as the fused backward does. ``sample()`` times one forward +
+    forward, read x and write S and the kept states; backward, read dL/dS (not for
+    ``loss="sum"``: one number) and the kept states (and the current or the spikes where the
+    fused backward reads them) and write dL/dx over the first kept state's rows, as the fused
+    backward does. ``sample()`` times one forward +
     backward pair; ``best`` keeps the fastest (s)."""
 
-    def __init__(self, model: str, x: torch.Tensor, w: torch.Tensor) -> None:
+    def __init__(self, model: str, x: torch.Tensor, w: torch.Tensor, loss: str) -> None:
         from lstmlif.neurons.fused import storage_summary
 
         s = storage_summary(_layer(model, 1).model())
@@ -390,9 +392,11 @@ class StreamFloor:
         self.extra = ([self.x] if s["reads_current"] else []) + (
             [self.S] if s["reads_spikes"] else []
         )
-        self.arrays = 4 + 2 * len(self.keep) + len(self.extra)
+        # a sum's dL/dS is one number (the fused backward reads no array for it)
+        self.grads = [] if loss == "sum" else [self.w]
+        self.arrays = 3 + len(self.grads) + 2 * len(self.keep) + len(self.extra)
         self.fwd = _stream_loop(1, 1 + len(self.keep))
-        self.bwd = _stream_loop(1 + len(self.keep) + len(self.extra), 1)
+        self.bwd = _stream_loop(len(self.grads) + len(self.keep) + len(self.extra), 1)
         self.best = float("inf")
         self.sample()
 
@@ -400,13 +404,13 @@ class StreamFloor:
         out = self.keep[0] if self.keep else self.S
         t0 = time.process_time()
         self.fwd(self.x, self.S, *self.keep)
-        self.bwd(self.w, *self.keep, *self.extra, out)
+        self.bwd(*self.grads, *self.keep, *self.extra, out)
         self.best = min(self.best, (time.process_time() - t0) * self.scale)
 
     def release(self) -> None:
         """Drop the arrays (the result stays)."""
         self.x = self.w = self.S = None
-        self.keep, self.extra = [], []
+        self.keep, self.extra, self.grads = [], [], []
 
 
 def _stream_loop(reads: int, writes: int):
@@ -557,7 +561,7 @@ def main(argv: list[str] | None = None) -> int:
             run, layer, x, w = runs[m]
             small = x[:2].detach().clone().requires_grad_()
             run(layer, small).backward(w[:2])
-        stream = StreamFloor(model, *runs[modes[0]][2:]) if on_cpu else None
+        stream = StreamFloor(model, *runs[modes[0]][2:], args.loss) if on_cpu else None
         for _ in range(args.repeats):
             if rates is not None:
                 rates.sample()
