@@ -113,7 +113,8 @@ def plot(data: dict[str, Any]) -> Figure:
             ax.set_xlabel("delay (steps)")
             panel_label(ax, "abcdefgh"[k])
         axes[0][0].set_ylabel("test accuracy")
-        axes[0][-1].legend(loc="lower left", fontsize=6.5)
+        full = max(axes[0], key=lambda ax: len(ax.get_legend_handles_labels()[1]))
+        axes[0][-1].legend(*full.get_legend_handles_labels(), loc="lower left", fontsize=6.5)
         fig.tight_layout()
     return fig
 
