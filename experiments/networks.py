@@ -58,7 +58,13 @@ def build_neuron_layer(name: str, size: int, **kwargs: Any) -> SpikingLayer:
 class RecurrentSpikingLayer(nn.Module):
     """One hidden layer: I[t] = W_in x[t] + b + W_rec S[t-1] (W_rec optional), then the neuron
     step. ``forward(x)`` with x (T, B, n_in) returns spikes (T, B, size) and the input currents
-    W_in x + b (T, B, size), which carry the gradient that reaches each step."""
+    W_in x + b (T, B, size), which carry the gradient that reaches each step.
+
+    When the neuron layer has ``backward="fused"`` and the currents are float32 or float64 CPU
+    tensors, the time loop runs in the fused kernels generated from the model's step
+    (``neurons.fused_recurrent.fused_recurrent_spikes``; without W_rec ``neurons.fused``): the
+    same spikes and gradients as the loop below, which runs otherwise (autograd through each
+    step)."""
 
     def __init__(self, neuron: SpikingLayer, n_in: int, recurrent: bool = True) -> None:
         super().__init__()
@@ -68,8 +74,23 @@ class RecurrentSpikingLayer(nn.Module):
         self.w_rec = nn.Linear(neuron.size, neuron.size, bias=False) if recurrent else None
         self.input_gain = 1.0
 
+    def _fused(self, currents: torch.Tensor) -> bool:
+        """Whether this forward runs the fused kernels."""
+        return (
+            getattr(self.neuron, "backward", None) == "fused"
+            and currents.device.type == "cpu"
+            and currents.dtype in (torch.float32, torch.float64)
+        )
+
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         currents = self.w_in(x) * self.input_gain
+        if self._fused(currents):
+            if self.w_rec is None:
+                return self.neuron(currents), currents
+            from lstmlif.neurons.fused_recurrent import fused_recurrent_spikes
+
+            spikes = fused_recurrent_spikes(self.neuron.model(), currents, self.w_rec.weight)
+            return spikes, currents
         model = self.neuron.model()
         p = model.coefficients(TORCH_OPS).on(currents)
         zeros = currents.new_zeros(currents.shape[1:])

@@ -281,6 +281,25 @@ def _apply(
 ):
     """Plan and run the fused kernels; ``target="cuda"`` takes the CUDA path for CPU tensors
     too (only meaningful under numba's CUDA simulator: the tests)."""
+    plan, coefs, on_cuda = _make_plan(model, current, store, checkpoint, outputs, who, target)
+    if on_cuda:
+        return fused_cuda.FusedCudaSequence.apply(plan, current, *coefs)
+    return _FusedSequence.apply(plan, current, *coefs)
+
+
+def _make_plan(
+    model: NeuronModel,
+    current: torch.Tensor,
+    store: str,
+    checkpoint: int | None,
+    outputs: bool,
+    who: str,
+    target: str = "auto",
+    other_grad: bool = False,
+) -> tuple[_Plan, list[torch.Tensor], bool]:
+    """(plan, coefficient tensors that require grad, on CUDA) of a fused run of ``model``
+    over ``current`` (T, *batch), its input checked; ``other_grad``: another input of the
+    caller's Function (the recurrent weights) requires grad, so the forward keeps states."""
     require_step(model, who)
     if not isinstance(current, torch.Tensor):
         raise ValueError(
@@ -328,7 +347,7 @@ def _apply(
             fixed[k] = float(v)
             lane.append(False)
     grad_on = torch.is_grad_enabled() and (
-        current.requires_grad or any(c.requires_grad for c in coefs)
+        other_grad or current.requires_grad or any(c.requires_grad for c in coefs)
     )
     stored, rec = K.state_names, {}
     if outputs:
@@ -361,9 +380,7 @@ def _apply(
         who=type(model).__name__,
         caller=who,
     )
-    if on_cuda:
-        return fused_cuda.FusedCudaSequence.apply(plan, current, *coefs)
-    return _FusedSequence.apply(plan, current, *coefs)
+    return plan, coefs, on_cuda
 
 
 def _minimal(K: KernelExpressions, values: dict[str, Any]):

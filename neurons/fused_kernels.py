@@ -268,6 +268,7 @@ class _Spec:
     gx: tuple[str, ...]  # states with an output gradient
     psi: sp.Expr | None  # the surrogate's psi in the symbol Z
     spikes_from_states: bool = False  # backward: S = H(z(x)) from stored states, S not read
+    recurrent: bool = False  # CPU: I[t] = cur[t] + W S[t-1] over one lane range (fused_recurrent)
 
 
 _Z = sp.Symbol("Z", real=True)
@@ -519,6 +520,7 @@ def forward_source(spec: _Spec, dtype: str, who: str, target: _Target = _CPU) ->
             ("keep", keep_names),
             "x_end",
             "chk",
+            *(["wr", "MR"] if spec.recurrent else []),
         ]
     )
     ind, i2 = "    ", " " * 8
@@ -540,7 +542,10 @@ def forward_source(spec: _Spec, dtype: str, who: str, target: _Target = _CPU) ->
         init.append(f"{lane('st_S')} = S0[j]")
     out += target.per_lane(init)
     out.append(f"{ind}bad = False")
+    out += _recurrent_top(spec, target, ind)
     out.append(f"{ind}for r in range(L):")
+    if spec.recurrent:
+        out += _recurrent_forward(i2)
     body = [] if target.cuda else [f"{bi}j = c0 + jj"]
     fast: dict[int, str] = {}
     counter = itertools.count()
@@ -624,6 +629,7 @@ def backward_source(spec: _Spec, dtype: str, who: str, target: _Target = _CPU) -
             "carry_S",
             "gI",
             "acc",
+            *(["wr", "MR"] if spec.recurrent else []),
         ]
     )
     ind, i2 = "    ", " " * 8
@@ -648,6 +654,7 @@ def backward_source(spec: _Spec, dtype: str, who: str, target: _Target = _CPU) -
     init.append(f"{lane('cS')} = carry_S[j]")
     init += [f"{lane(f'ac_{a}')} = acc[{a}, j]" for a in range(len(spec.grads))]
     out += target.per_lane(init)
+    out += _recurrent_top(spec, target, ind)
     out.append(f"{ind}for r in range(L - 1, -1, -1):")
     # rows of the previous steps, chosen once per step
     out.append(f"{i2}first = r == 0")
@@ -784,11 +791,73 @@ def backward_source(spec: _Spec, dtype: str, who: str, target: _Target = _CPU) -
     for i in range(n):
         body.append(f"{i4}{lane(f'xc_{i}')} = {pn[snames[i]]}")
     out += body if target.cuda else _peeled(body, fast, 2 if rec else 1, i2)
+    if spec.recurrent:
+        out += _recurrent_backward(i2)
     final = [f"carry_x[{i}, j] = {lane(f'cx_{i}')}" for i in range(n)]
     final.append(f"carry_S[j] = {lane('cS')}")
     final += [f"acc[{a}, j] = {lane(f'ac_{a}')}" for a in range(len(spec.grads))]
     out += target.per_lane(final)
     return "\n".join(out) + "\n"
+
+
+def _recurrent_top(spec: _Spec, target: _Target, indent: str) -> list[str]:
+    """Kernel-top lines of a recurrent kernel (``spec.recurrent``, CPU only). Its two extra
+    arguments: ``wr``, the recurrent weights (NR, NR) (W^T in the forward, W in the backward),
+    and MR, the lanes of the batch: lane b * NR + i is neuron i of batch row b, b < BR =
+    MR / NR (the lanes from MR on are padding to whole chunks). Indices are unsigned, as the
+    lane loop's."""
+    if not spec.recurrent:
+        return []
+    if target.cuda:
+        raise ValueError("fused: the recurrent kernels run on CPU only")
+    return [
+        f"{indent}NR = np.uint64(wr.shape[0])",
+        f"{indent}BR = np.uint64(MR) // NR",
+        f"{indent}rec = np.empty(NR, DT)",
+    ]
+
+
+def _recurrent_forward(indent: str) -> list[str]:
+    """Lines at the top of forward step r, before its lane loop: the recurrent input
+    ``cur[r, b, :] += S[r-1, b, :] W^T`` per batch row (S[-1] = S0), the product summed over
+    the row's spiking neurons (the spikes are 0 or 1: a silent neuron adds nothing) in a
+    scratch row, then added to the current, which thus ends as the step's whole input I[r]."""
+    i1, i2, i3, i4 = (indent + "    " * k for k in (1, 2, 3, 4))
+    return [
+        f"{indent}sprev = spikes[r - 1] if r >= 1 else S0",
+        f"{indent}for b in range(BR):",
+        f"{i1}o = b * NR",
+        f"{i1}for i in range(NR):",
+        f"{i2}rec[i] = zero",
+        f"{i1}for k in range(NR):",
+        f"{i2}s = sprev[o + k]",
+        f"{i2}if s != zero:",
+        f"{i3}for i in range(NR):",
+        f"{i4}rec[i] += s * wr[k, i]",
+        f"{i1}for i in range(NR):",
+        f"{i2}cur[r, o + i] += rec[i]",
+    ]
+
+
+def _recurrent_backward(indent: str) -> list[str]:
+    """Lines after backward step r's lane loop (r >= 1): the recurrent path of the spike
+    adjoint, ``cS[b, :] += gI[r, b, :] W`` per batch row (dL/dS[r-1] through I[r]), added to
+    the carried spike adjoint that step r - 1 reads."""
+    i1, i2, i3, i4 = (indent + "    " * k for k in (1, 2, 3, 4))
+    return [
+        f"{indent}if r >= 1:",
+        f"{i1}for b in range(BR):",
+        f"{i2}o = b * NR",
+        f"{i2}for k in range(NR):",
+        f"{i3}rec[k] = zero",
+        f"{i2}for i in range(NR):",
+        f"{i3}g = gI[r, o + i]",
+        f"{i3}if g != zero:",
+        f"{i4}for k in range(NR):",
+        f"{i4}    rec[k] += g * wr[i, k]",
+        f"{i2}for k in range(NR):",
+        f"{i3}cS[o + k] += rec[k]",
+    ]
 
 
 def _peeled(body: list[str], fast: dict[int, str], edge: int, indent: str) -> list[str]:
@@ -1229,7 +1298,9 @@ def _input_grads(ctx: Any, coefs: tuple, grads: tuple, acc: torch.Tensor, gI: to
     return (None, g_current, *g_coefs)
 
 
-def _spec(plan: _Plan, stored, recovery, current, grads=(), has_gS=False, gx=()) -> _Spec:
+def _spec(
+    plan: _Plan, stored, recovery, current, grads=(), has_gS=False, gx=(), recurrent=False
+) -> _Spec:
     return _Spec(
         spikes_from_states=plan.from_states(tuple(stored)),
         K=plan.K,
@@ -1241,6 +1312,7 @@ def _spec(plan: _Plan, stored, recovery, current, grads=(), has_gS=False, gx=())
         has_gS=has_gS,
         gx=tuple(gx),
         psi=plan.psi,
+        recurrent=recurrent,
     )
 
 
