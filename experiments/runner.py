@@ -88,6 +88,11 @@ __all__ = [
 ]
 
 EXPERIMENTS = ("recall", "digits", "quadrants")
+# How the hidden layers are differentiated (config field ``backward``, present only when not
+# "autograd", so the keys of the runs made before it are unchanged): "autograd" through the
+# per-step loop, or "fused": the generated kernels (``neurons.fused_recurrent``; the same
+# gradients, CPU).
+NETWORK_BACKWARDS = ("autograd", "fused")
 TUNABLE = ("recall", "digits")
 FORMAT_VERSION = 1
 RESULTS_DIR = Path("results")
@@ -383,6 +388,7 @@ def make_configs(
     floss_weight: float | None = None,
     floss_batch: int | None = None,
     prefloss: int | None = None,
+    backward: str | None = None,
 ) -> list[dict[str, Any]]:
     """Every run of experiment ``name`` (``recall``, ``digits``, ``quadrants``) as a config.
 
@@ -401,7 +407,10 @@ def make_configs(
     a ``tau_a`` of its own has it in ``network``. ``floss=k`` (recall) trains with the
     flossing regulariser on the leading k exponents (``floss_fields``: ``floss_target``,
     ``floss_every``, ``floss_weight``, ``floss_batch``, ``prefloss`` updates); such a run's
-    config has ``floss``, the others are unchanged. Every value is checked against ``LIMITS``
+    config has ``floss``, the others are unchanged. ``backward="fused"`` (every experiment)
+    differentiates the hidden layers by the fused kernels (``NETWORK_BACKWARDS``; the same
+    gradients as "autograd", faster on CPU); such a run's config has ``backward``, the
+    default "autograd" adds nothing. Every value is checked against ``LIMITS``
     and each run's memory is estimated before anything runs; a ValueError names the option
     and its limit.
     """
@@ -557,6 +566,11 @@ def make_configs(
                     **task,
                 )
             )
+    if backward is not None and backward not in NETWORK_BACKWARDS:
+        raise ValueError(f"--backward must be one of {NETWORK_BACKWARDS}, got {backward!r}")
+    if backward is not None and backward != "autograd":
+        for config in configs:
+            config["backward"] = backward
     for config in configs:
         _check_memory(config)
     return configs
@@ -784,6 +798,8 @@ def recall_network(config: dict[str, Any]) -> tuple[RecallNetwork, RecallTask]:
         model, kwargs = "lstmlif_free", dict(beta1=b1_ref, beta2=b2_ref)
     else:
         model, kwargs = config["model"], dict(config.get("network", {}))
+    if "backward" in config:
+        kwargs["backward"] = config["backward"]
     net = _seeded(
         config["seed"],
         lambda: RecallNetwork(
@@ -889,7 +905,11 @@ def _digits_run(config: dict[str, Any], progress: Any) -> dict[str, Any]:
     net = _seeded(
         seed,
         lambda: DigitsNetwork(
-            config["model"], config["h1"], config["h2"], **config.get("network", {})
+            config["model"],
+            config["h1"],
+            config["h2"],
+            **config.get("network", {}),
+            **({"backward": config["backward"]} if "backward" in config else {}),
         ),
     )
     x_tr, y_tr = data["x_train"], data["y_train"]

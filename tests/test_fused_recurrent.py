@@ -253,3 +253,25 @@ def test_bad_input_errors():
     out.backward(retain_graph=True)
     with pytest.raises(RuntimeError, match="already differentiated"):
         out.backward()
+
+
+def test_runner_backward_field():
+    """make_configs(backward="fused") adds the field (and recall_network builds fused layers);
+    the default adds nothing, so the keys of earlier runs are unchanged; unknown values fail."""
+    from lstmlif.experiments.runner import config_key, make_configs, recall_network
+
+    plain = make_configs("recall", quick=True, seeds=[0], delays=[5], models=["lif"])
+    same = make_configs(
+        "recall", quick=True, seeds=[0], delays=[5], models=["lif"], backward="autograd"
+    )
+    fused = make_configs(
+        "recall", quick=True, seeds=[0], delays=[5], models=["lif"], backward="fused"
+    )
+    assert all("backward" not in c for c in plain)
+    assert [config_key(c) for c in same] == [config_key(c) for c in plain]
+    assert all(c["backward"] == "fused" for c in fused)
+    assert {k: v for k, v in fused[0].items() if k != "backward"} == plain[0]
+    assert recall_network(fused[0])[0].hidden.neuron.backward == "fused"
+    assert recall_network(plain[0])[0].hidden.neuron.backward == "autograd"
+    with pytest.raises(ValueError, match="--backward must be one of"):
+        make_configs("recall", quick=True, seeds=[0], models=["lif"], backward="exact")
