@@ -45,7 +45,7 @@ import torch
 from lstmlif.analysis.lyapunov import LN10, learnable_delay, network_spectrum, simulate_recurrent
 from lstmlif.fileio import atomic_write
 
-from .runner import make_configs, recall_network, run_sweep
+from .runner import NETWORK_BACKWARDS, make_configs, recall_network, run_sweep
 from .store import scan_folder
 from .tasks import recall_batch
 from .training import calibrate_input_gain, gradient_at_init
@@ -87,6 +87,11 @@ def load_plan(path: str | Path = PLAN_PATH) -> dict[str, Any]:
         for key in ("name", "lrs", "budgets", "clips"):
             if key not in stage:
                 raise ValueError(f"learnability plan {path}: a stage lacks '{key}'")
+        if stage.get("backward", "autograd") not in NETWORK_BACKWARDS:
+            raise ValueError(
+                f"learnability plan {path}: stage {stage['name']!r} has backward "
+                f"{stage['backward']!r}; choose one of {', '.join(NETWORK_BACKWARDS)}"
+            )
     return plan
 
 
@@ -109,6 +114,7 @@ def stage_configs(
         budgets=stage["budgets"],
         clips=stage["clips"],
         tau_a=stage.get("tau_a"),
+        backward=stage.get("backward"),
     )
 
 

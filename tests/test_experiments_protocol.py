@@ -3,6 +3,7 @@ counted, bootstrap intervals, and the learnability plan's reading of its runs.""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -14,6 +15,7 @@ from lstmlif.cli import main as cli_main
 from lstmlif.experiments import make_configs, run_filename
 from lstmlif.experiments.learnability import (
     learnability_rows,
+    load_plan,
     markdown,
     observed,
     stage_configs,
@@ -256,3 +258,19 @@ def test_learnability_reads_the_largest_delay_and_its_interval():
     assert not partial["finished"]  # seeds learned D = 25, so D = 50 is still to run
     row = learnability_rows(PLAN, [r for r in records if r["config"]["delay"] != 50], predictors)
     assert "hit_lambda" not in row[0] and "hit_window" not in row[0]
+
+
+def test_learnability_stage_names_its_backward(tmp_path):
+    """A stage with ``backward: fused`` builds fused configs (a field the others lack, so the
+    keys of the autograd stages stay as they were); an unknown backward is refused by name."""
+    stage = {**PLAN["stages"][0], "backward": "fused"}
+    fused = stage_configs(PLAN, stage, "lif", 10)
+    plain = stage_configs(PLAN, PLAN["stages"][0], "lif", 10)
+    assert [c.get("backward") for c in fused] == ["fused"] * len(plain)
+    assert all("backward" not in c for c in plain)
+    assert [{k: v for k, v in c.items() if k != "backward"} for c in fused] == plain
+    bad = {**PLAN, "stages": [{**PLAN["stages"][0], "backward": "gpu"}]}
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(bad))
+    with pytest.raises(ValueError, match="backward 'gpu'"):
+        load_plan(path)
