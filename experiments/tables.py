@@ -19,6 +19,8 @@ committed records (every number rounded as it is printed).
 - ``digits``: sequential 8x8 digits, committed and tuned.
 - ``learnability``: the pre-registered learnability plan so far
   (``experiments.learnability``).
+- ``flossing``: the largest delay learned with and without flossing
+  (``experiments.flossing``).
 
 ``python -m lstmlif.experiments.tables [--results DIR] [--only NAME]`` prints the blocks with
 their markers, ready to paste.
@@ -238,6 +240,18 @@ def learnability(root: Path) -> str:
     return plan_module.markdown(rows, plan, plan_module.stages_run(plan, records)) + "\n"
 
 
+def flossing(root: Path) -> str:
+    """The flossing experiment's largest delay learned per arm (``experiments.flossing``), headed
+    by the stages it draws on; the per-delay table is ``python -m lstmlif.experiments.flossing
+    table``."""
+    from . import flossing as fx
+
+    plan = fx.load_plan(root / "flossing" / "plan.json")
+    blocks = fx.markdown(plan, fx.records_in(root)).strip().split("\n\n")
+    head = blocks[0].split(". Accuracy:")[0] + "."
+    return head + "\n\n" + blocks[-1] + "\n"
+
+
 TABLES: dict[str, Callable[[Path], str]] = {
     "recall-committed": recall_committed,
     "recall-cue-decay": recall_cue_decay,
@@ -245,6 +259,7 @@ TABLES: dict[str, Callable[[Path], str]] = {
     "recall-cue-separate": recall_cue_separate,
     "digits": digits,
     "learnability": learnability,
+    "flossing": flossing,
 }
 
 
