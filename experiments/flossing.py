@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from .plans import read_plan
 from .runner import make_configs, run_sweep
 from .store import scan_folder
 from .tuning import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, aborted_by, bootstrap_mean, budget_accuracy
@@ -61,25 +62,10 @@ ARMS = ("off", "floss")
 
 def load_plan(path: str | Path = PLAN_PATH) -> dict[str, Any]:
     """The plan as a dict; ValueError naming the file and the missing or malformed field."""
-    path = Path(path)
-    try:
-        plan = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError, RecursionError) as err:
-        raise ValueError(f"flossing plan {path}: unreadable ({err})") from None
-    if not isinstance(plan, dict):
-        raise ValueError(f"flossing plan {path}: not a JSON object")
-    for key in PLAN_KEYS:
-        if key not in plan:
-            raise ValueError(f"flossing plan {path}: '{key}' is missing")
-    if sorted(plan["delays"]) != plan["delays"]:
-        raise ValueError(f"flossing plan {path}: 'delays' must be ascending")
+    plan = read_plan(path, "flossing", PLAN_KEYS, ("name", "lrs", "weights"))
     for key in ("k", "target", "every", "batch", "prefloss"):
         if key not in plan["floss"]:
             raise ValueError(f"flossing plan {path}: 'floss' lacks '{key}'")
-    for stage in plan["stages"]:
-        for key in ("name", "lrs", "weights"):
-            if key not in stage:
-                raise ValueError(f"flossing plan {path}: a stage lacks '{key}'")
     return plan
 
 

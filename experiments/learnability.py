@@ -45,6 +45,7 @@ import torch
 from lstmlif.analysis.lyapunov import LN10, learnable_delay, network_spectrum, simulate_recurrent
 from lstmlif.fileio import atomic_write
 
+from .plans import read_plan
 from .runner import NETWORK_BACKWARDS, make_configs, recall_network, run_sweep
 from .store import scan_folder
 from .tasks import recall_batch
@@ -71,22 +72,8 @@ PLAN_KEYS = ("models", "delays", "seeds", "threshold", "stages", "predictors", "
 
 def load_plan(path: str | Path = PLAN_PATH) -> dict[str, Any]:
     """The plan as a dict; ValueError naming the file and the missing or malformed field."""
-    path = Path(path)
-    try:
-        plan = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError, RecursionError) as err:
-        raise ValueError(f"learnability plan {path}: unreadable ({err})") from None
-    if not isinstance(plan, dict):
-        raise ValueError(f"learnability plan {path}: not a JSON object")
-    for key in PLAN_KEYS:
-        if key not in plan:
-            raise ValueError(f"learnability plan {path}: '{key}' is missing")
-    if sorted(plan["delays"]) != plan["delays"]:
-        raise ValueError(f"learnability plan {path}: 'delays' must be ascending")
+    plan = read_plan(path, "learnability", PLAN_KEYS, ("name", "lrs", "budgets", "clips"))
     for stage in plan["stages"]:
-        for key in ("name", "lrs", "budgets", "clips"):
-            if key not in stage:
-                raise ValueError(f"learnability plan {path}: a stage lacks '{key}'")
         if stage.get("backward", "autograd") not in NETWORK_BACKWARDS:
             raise ValueError(
                 f"learnability plan {path}: stage {stage['name']!r} has backward "

@@ -47,6 +47,7 @@ from lstmlif.neurons.parameterisations import Identity, Trainable
 from lstmlif.online.core import OnlineLayer
 from lstmlif.online.train import TRAIN_RULES, forward_spikes, recall_gradients, with_values
 
+from .plans import read_plan
 from .store import config_key
 from .tasks import RecallTask, recall_batch
 from .training import HUGE_GRADIENT
@@ -88,21 +89,10 @@ SIZE_KEYS = ("hidden", "batch", "n_val", "n_test", "target_rate", "n_classes")
 
 def load_plan(path: str | Path = PLAN_PATH) -> dict[str, Any]:
     """The plan as a dict; ValueError naming the file and the missing or malformed field."""
-    path = Path(path)
-    try:
-        plan = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError, RecursionError) as err:
-        raise ValueError(f"online-learning plan {path}: unreadable ({err})") from None
-    if not isinstance(plan, dict):
-        raise ValueError(f"online-learning plan {path}: not a JSON object")
-    for key in PLAN_KEYS:
-        if key not in plan:
-            raise ValueError(f"online-learning plan {path}: '{key}' is missing")
+    plan = read_plan(path, "online-learning", PLAN_KEYS)
     for key in SIZE_KEYS:
         if key not in plan["sizes"]:
             raise ValueError(f"online-learning plan {path}: sizes lack '{key}'")
-    if sorted(plan["delays"]) != plan["delays"] or not plan["delays"]:
-        raise ValueError(f"online-learning plan {path}: 'delays' must be ascending, not empty")
     if sorted(plan["budgets"]) != plan["budgets"] or not plan["budgets"]:
         raise ValueError(f"online-learning plan {path}: 'budgets' must be ascending, not empty")
     for rule in plan["rules"]:
